@@ -1,0 +1,58 @@
+import { sql } from 'drizzle-orm'
+import { pgTable, uuid, text, timestamp, integer, index } from 'drizzle-orm/pg-core'
+import { admins } from './admins.ts'
+
+/** One row per login. Live while revoked_at is null and both expiries are in the future. */
+export const sessions = pgTable('sessions', {
+  id: uuid().primaryKey().default(sql`gen_random_uuid()`),
+  adminId: uuid().notNull().references(() => admins.id, { onDelete: 'cascade' }),
+  userAgent: text(),
+  ip: text(),
+  createdAt: timestamp({ withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  lastUsedAt: timestamp({ withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  idleExpiresAt: timestamp({ withTimezone: true, mode: 'date' }).notNull(),
+  expiresAt: timestamp({ withTimezone: true, mode: 'date' }).notNull(),
+  revokedAt: timestamp({ withTimezone: true, mode: 'date' }),
+  revokedReason: text()
+}, (t) => [
+  index('sessions_admin_id_idx').on(t.adminId)
+])
+
+/**
+ * Every refresh token ever issued for a session, by SHA-256 hash. A token is
+ * used once; presenting a used one again revokes its session (theft detection).
+ */
+export const refreshTokens = pgTable('refresh_tokens', {
+  tokenHash: text().primaryKey(),
+  sessionId: uuid().notNull().references(() => sessions.id, { onDelete: 'cascade' }),
+  createdAt: timestamp({ withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  usedAt: timestamp({ withTimezone: true, mode: 'date' })
+}, (t) => [
+  index('refresh_tokens_session_id_idx').on(t.sessionId)
+])
+
+/** Single-use emailed tokens (confirm account, confirm new email, reset password), by SHA-256 hash. */
+export const accountTokens = pgTable('account_tokens', {
+  tokenHash: text().primaryKey(),
+  adminId: uuid().notNull().references(() => admins.id, { onDelete: 'cascade' }),
+  /** confirm_account | confirm_email | reset_password */
+  purpose: text().notNull(),
+  /** For confirm_email: the new address. */
+  email: text(),
+  createdAt: timestamp({ withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  expiresAt: timestamp({ withTimezone: true, mode: 'date' }).notNull(),
+  usedAt: timestamp({ withTimezone: true, mode: 'date' })
+}, (t) => [
+  index('account_tokens_admin_id_idx').on(t.adminId)
+])
+
+/**
+ * Failed-login counters per normalised email, whether or not an account has
+ * that email (so a lockout reveals nothing). Shared by all instances.
+ */
+export const loginThrottle = pgTable('login_throttle', {
+  email: text().primaryKey(),
+  failures: integer().notNull().default(0),
+  windowStartedAt: timestamp({ withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  lockedUntil: timestamp({ withTimezone: true, mode: 'date' })
+})

@@ -1,0 +1,5 @@
+export * from './admins.ts'
+export * from './users.ts'
+export * from './outbox.ts'
+export * from './auth.ts'
+export * from './audit.ts'

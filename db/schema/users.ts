@@ -1,0 +1,21 @@
+import { sql } from 'drizzle-orm'
+import { pgTable, uuid, text, timestamp, boolean, integer, uniqueIndex, index } from 'drizzle-orm/pg-core'
+import { admins } from './admins.ts'
+
+export const users = pgTable('users', {
+  id: uuid().primaryKey().default(sql`gen_random_uuid()`),
+  email: text().notNull(),
+  name: text(),
+  active: boolean().notNull().default(true),
+  /** Bumped on every update; the ETag is derived from id and version. */
+  version: integer().notNull().default(1),
+  createdBy: uuid().references(() => admins.id, { onDelete: 'set null' }),
+  createdAt: timestamp({ withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  updatedAt: timestamp({ withTimezone: true, mode: 'date' }).notNull().defaultNow()
+}, (t) => [
+  uniqueIndex('users_email_lower_key').on(sql`lower(${t.email})`),
+  index('users_created_at_id_idx').on(t.createdAt, t.id),
+  index('users_email_id_idx').on(t.email, t.id),
+  index('users_name_id_idx').on(sql`coalesce(${t.name}, '')`, t.id),
+  index('users_created_by_idx').on(t.createdBy)
+])

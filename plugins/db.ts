@@ -1,0 +1,70 @@
+import fp from 'fastify-plugin'
+import fastifyPostgres from '@fastify/postgres'
+import type { Pool } from 'pg'
+import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres'
+import * as schema from '../db/schema/index.ts'
+import { startEmbeddedPostgres, type EmbeddedServer } from '../db/embedded.ts'
+import { runMigrations } from '../db/migrate.ts'
+import { databaseUrl } from '../src/config.ts'
+import { resolveFromRoot } from '../src/paths.ts'
+import { join } from 'node:path'
+
+export type Database = NodePgDatabase<typeof schema> & { $client: Pool }
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Drizzle over the @fastify/postgres pool. */
+    db: Database
+    /** The embedded PostgreSQL server, when no external one is configured. */
+    embeddedPostgres: EmbeddedServer | null
+  }
+}
+
+/**
+ * PostgreSQL: the server named by DATABASE_URL (or legacy POSTGRES_*), or an
+ * embedded one under DATA_DIR/postgres. One pool through @fastify/postgres,
+ * drizzle on top, pending migrations applied at start.
+ */
+export default fp(async (app) => {
+  const { config } = app
+  let embedded: EmbeddedServer | null = null
+  let connectionString = databaseUrl(config)
+  if (connectionString === undefined) {
+    const dir = join(resolveFromRoot(config.DATA_DIR), 'postgres')
+    app.log.info({ dir }, 'starting embedded PostgreSQL')
+    embedded = await startEmbeddedPostgres(dir, { port: config.EMBEDDED_PG_PORT, log: (line) => app.log.debug({ postgres: line.trim() }) })
+    connectionString = embedded.url
+  }
+  app.decorate('embeddedPostgres', embedded)
+  if (embedded !== null) {
+    const server = embedded
+    // Registered before the pool, so it runs after @fastify/postgres has ended it.
+    app.addHook('onClose', async () => {
+      await server.stop()
+      app.log.info('embedded PostgreSQL stopped')
+    })
+  }
+
+  await app.register(fastifyPostgres, {
+    connectionString,
+    max: config.DB_POOL_MAX,
+    connectionTimeoutMillis: config.DB_CONNECTION_TIMEOUT,
+    idleTimeoutMillis: 30_000,
+    statement_timeout: config.DB_STATEMENT_TIMEOUT,
+    query_timeout: config.DB_STATEMENT_TIMEOUT + 1000,
+    application_name: 'roster',
+    keepAlive: true
+  })
+  const pool = app.pg.pool
+  // An idle client losing its connection (database restart, network) must never crash the process.
+  pool.on('error', (err) => { app.log.warn({ err }, 'idle database connection lost') })
+  // Checked-out clients get a listener too, for errors between queries.
+  pool.on('connect', (client) => { client.on('error', (err) => { app.log.warn({ err }, 'database connection error') }) })
+
+  app.decorate('db', drizzle({ client: pool, schema, casing: 'snake_case' }) as Database)
+
+  if (config.MIGRATE_ON_START) {
+    await runMigrations(pool)
+    app.log.info('database migrations applied')
+  }
+}, { name: 'db', dependencies: ['config'] })

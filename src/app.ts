@@ -1,0 +1,133 @@
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { ErrorObject } from 'ajv'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import AutoLoad from '@fastify/autoload'
+import fp from 'fastify-plugin'
+import FindMyWay, { type HTTPMethod } from 'find-my-way'
+import type { Config } from './config.ts'
+import { errors, FASTIFY_CODES, isDatabaseUnavailable } from './errors.ts'
+import { Problem, statusTitle } from '../schemas/problem.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** True once a graceful shutdown began: readiness answers 503 from then on. */
+    draining: boolean
+  }
+}
+
+export interface AppOptions {
+  config: Config
+}
+
+// src/app.ts lives in <root>/src (from source) or <root>/dist/src (compiled): plugins and routes sit beside src.
+const base = dirname(dirname(fileURLToPath(import.meta.url)))
+const pluginsDir = join(base, 'plugins')
+const routesDir = join(base, 'routes')
+
+/** Validation issues as `{path, message}`, path a JSON pointer into the request: /body/email. */
+function validationErrors (err: FastifyError): Array<{ path: string, message: string }> {
+  return (err.validation as ErrorObject[]).map((v) => {
+    const path = `/${err.validationContext as string}${v.instancePath}`
+    if (v.keyword === 'required') return { path: `${path}/${v.params.missingProperty as string}`, message: 'is required' }
+    if (v.keyword === 'additionalProperties') return { path: `${path}/${v.params.additionalProperty as string}`, message: 'is not allowed' }
+    return { path, message: v.message as string }
+  })
+}
+
+function problemCode (err: FastifyError, status: number): string {
+  if (err.code?.startsWith('ROSTER_') === true) return err.code
+  const mapped = FASTIFY_CODES[err.code]
+  if (mapped !== undefined) return mapped
+  if (status === 503) return 'ROSTER_SERVICE_UNAVAILABLE'
+  return status >= 500 ? 'ROSTER_INTERNAL_ERROR' : 'ROSTER_BAD_REQUEST'
+}
+
+/** Problem `type`: a relative URI naming the problem, e.g. /problems/validation-failed. */
+function problemType (code: string): string {
+  return `/problems/${code.replace(/^ROSTER_/, '').toLowerCase().replace(/_/g, '-')}`
+}
+
+export function sendProblem (request: FastifyRequest, reply: FastifyReply, status: number, code: string, detail: string, extra: Record<string, unknown> = {}): FastifyReply {
+  return reply
+    .code(status)
+    .type('application/problem+json')
+    .send({
+      type: problemType(code),
+      title: statusTitle(status),
+      status,
+      detail,
+      instance: request.url.split('?')[0],
+      code,
+      requestId: request.id,
+      ...extra
+    })
+}
+
+async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
+  fastify.addSchema(Problem)
+  fastify.decorate('draining', false)
+  fastify.addHook('onRequest', async (request, reply) => { reply.header('x-request-id', request.id) })
+
+  // A second router holding every route, only to tell 404 from 405.
+  const allRoutes = FindMyWay()
+  fastify.addHook('onRoute', (route) => {
+    allRoutes.on(route.method as HTTPMethod | HTTPMethod[], route.url, () => {})
+  })
+
+  fastify.setErrorHandler(function errorHandler (err: FastifyError, request, reply) {
+    let status = err.statusCode ?? 500
+    if (status < 400 || status > 599) status = 500
+    if (status === 500 && isDatabaseUnavailable(err)) status = 503
+
+    if (status >= 500) {
+      request.log.error({ err }, 'request failed')
+    } else {
+      request.log.info({ code: err.code, statusCode: status, detail: err.message }, 'request rejected')
+    }
+
+    const code = problemCode(err, status)
+    if (err.validation !== undefined) {
+      return sendProblem(request, reply, 400, code, 'The request is not valid; see errors.', { errors: validationErrors(err) })
+    }
+    if (status === 503) {
+      if (!reply.hasHeader('retry-after')) reply.header('retry-after', '5')
+      const detail = code === err.code ? err.message : 'The service is temporarily unavailable; try again shortly.'
+      return sendProblem(request, reply, 503, code, detail)
+    }
+    if (status >= 500) {
+      return sendProblem(request, reply, status, code, 'An unexpected error occurred. Quote the request id when reporting it.')
+    }
+    return sendProblem(request, reply, status, code, err.message)
+  })
+
+  fastify.setNotFoundHandler(function notFound (request, reply) {
+    const path = request.url.split('?')[0] as string
+    const allowed = (['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as HTTPMethod[])
+      .filter((m) => allRoutes.find(m, path) !== null)
+    if (allowed.length > 0) {
+      reply.header('allow', allowed.join(', '))
+      throw new errors.MethodNotAllowed(request.method, path)
+    }
+    throw new errors.RouteNotFound(request.method, path)
+  })
+
+  await fastify.register(AutoLoad, {
+    dir: pluginsDir,
+    options: { config: opts.config },
+    ignorePattern: /^_|\.d\.ts$|\.map$/,
+    encapsulate: false
+  })
+
+  await fastify.register(AutoLoad, {
+    dir: routesDir,
+    options: { config: opts.config },
+    ignorePattern: /^_|\.d\.ts$|\.map$|schemas\.(ts|js)$/,
+    autoHooks: true,
+    cascadeHooks: true,
+    routeParams: true
+  })
+}
+
+/** The whole service as one plugin, not encapsulated, so its handlers and decorators reach every route. */
+export default fp(app, { name: 'roster' })

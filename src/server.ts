@@ -1,0 +1,35 @@
+import Fastify from 'fastify'
+import closeWithGrace from 'close-with-grace'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { loadConfig, ConfigError, publicUrl } from './config.ts'
+import { serverOptions } from './server-options.ts'
+import app from './app.ts'
+
+/** The process: validate config, build, listen, drain on SIGTERM/SIGINT. */
+async function main (): Promise<void> {
+  let config
+  try {
+    config = loadConfig()
+  } catch (err) {
+    process.stderr.write(`roster: ${(err as ConfigError).message}\n`)
+    process.exit(1)
+  }
+
+  const server = Fastify(serverOptions(config)).withTypeProvider<TypeBoxTypeProvider>()
+
+  // close-with-grace itself logs an uncaught error that triggers the shutdown.
+  closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT, logger: server.log }, async ({ signal }) => {
+    server.log.info({ signal }, 'shutting down')
+    server.draining = true
+    await server.close()
+  })
+
+  await server.register(app, { config })
+  await server.listen({ host: config.HOST, port: config.PORT })
+  server.log.info(`Roster is up: API docs at ${publicUrl(config)}/apidocs`)
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`roster: failed to start: ${(err as Error).message}\n`)
+  process.exit(1)
+})

@@ -1,0 +1,72 @@
+import t from 'tap'
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { getTableConfig } from 'drizzle-orm/pg-core'
+import * as schema from '../db/schema/index.ts'
+import { build, createTestDatabase } from './helper.ts'
+import { shippedMigrations, appliedMigrations } from '../db/migrate.ts'
+import { freePort } from '../db/embedded.ts'
+
+t.test('migrations run at start, exactly once, even when instances race', async (t) => {
+  const databaseUrl = await createTestDatabase(t)
+  const [a, b] = await Promise.all([build(t, { databaseUrl }), build(t, { databaseUrl })])
+  t.equal(await appliedMigrations(a.pg.pool), shippedMigrations())
+  const { rows } = await b.pg.pool.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+  t.same(rows.map((r) => r.tablename), ['account_tokens', 'admins', 'audit_events', 'email_outbox', 'idempotency_keys', 'login_throttle', 'refresh_tokens', 'sessions', 'users'])
+})
+
+t.test('emails and names are unique case-insensitively', async (t) => {
+  const app = await build(t)
+  const q = (sql: string, params: unknown[]) => app.pg.pool.query(sql, params)
+  await q('INSERT INTO admins (email, name, password_hash) VALUES ($1, $2, $3)', ['Ann@Example.com', 'Ann', 'x'])
+  await t.rejects(q('INSERT INTO admins (email, name, password_hash) VALUES ($1, $2, $3)', ['ann@example.COM', 'other', 'x']), { code: '23505', constraint: 'admins_email_lower_key' })
+  await t.rejects(q('INSERT INTO admins (email, name, password_hash) VALUES ($1, $2, $3)', ['b@example.com', 'ANN', 'x']), { code: '23505', constraint: 'admins_name_lower_key' })
+  await q('INSERT INTO users (email) VALUES ($1)', ['U@example.com'])
+  await t.rejects(q('INSERT INTO users (email) VALUES ($1)', ['u@EXAMPLE.com']), { code: '23505', constraint: 'users_email_lower_key' })
+})
+
+t.test('the drizzle schema declares the keys the migrations create', async (t) => {
+  const indexes = (table: Parameters<typeof getTableConfig>[0]) => getTableConfig(table).indexes.map((i) => i.config.name)
+  t.ok(indexes(schema.admins).includes('admins_email_lower_key'))
+  t.ok(indexes(schema.users).includes('users_email_lower_key'))
+  t.ok(indexes(schema.sessions).includes('sessions_admin_id_idx'))
+  t.ok(indexes(schema.refreshTokens).includes('refresh_tokens_session_id_idx'))
+  t.ok(indexes(schema.accountTokens).includes('account_tokens_admin_id_idx'))
+  const fks = [schema.users, schema.sessions, schema.refreshTokens, schema.accountTokens]
+    .flatMap((table) => getTableConfig(table).foreignKeys.map((fk) => getTableConfig(fk.reference().foreignTable).name))
+  t.same(fks, ['admins', 'admins', 'sessions', 'admins'])
+})
+
+t.test('an idle connection dying does not crash the process', async (t) => {
+  const app = await build(t)
+  const [client, other] = await Promise.all([app.pg.pool.connect(), app.pg.pool.connect()])
+  const { rows: [{ pid }] } = await client.query('SELECT pg_backend_pid() AS pid')
+  client.release()
+  await other.query('SELECT pg_terminate_backend($1)', [pid])
+  other.release()
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  t.ok(app.logs.lines.some((l) => l.msg === 'idle database connection lost'), 'logged, not thrown')
+  const res = await app.inject({ url: '/health/ready' })
+  t.equal(res.statusCode, 200, 'the pool reconnects')
+})
+
+t.test('with no database configured, an embedded PostgreSQL is started, kept across restarts, and stopped on close', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'roster-data-'))
+  chmodSync(dataDir, 0o755) // the server may run as the `postgres` user, which must reach its data
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  const env = { DATA_DIR: dataDir, DATABASE_URL: '' }
+  // build() would create a test database; here the app must find none configured.
+  const first = await build(t, { databaseUrl: '', env })
+  t.ok(first.embeddedPostgres, 'embedded server started')
+  await first.pg.pool.query("INSERT INTO users (email) VALUES ('kept@example.com')")
+  const pid = first.embeddedPostgres?.pid()
+  t.type(pid, 'number')
+  await first.close()
+  t.throws(() => process.kill(pid as number, 0), { code: 'ESRCH' }, 'postgres stopped on close')
+
+  const second = await build(t, { databaseUrl: '', env: { ...env, EMBEDDED_PG_PORT: String(await freePort()) } })
+  const { rows } = await second.pg.pool.query('SELECT email FROM users')
+  t.same(rows, [{ email: 'kept@example.com' }], 'data kept across restarts')
+  t.equal(second.databaseUrl, '')
+})

@@ -1,0 +1,87 @@
+import { randomBytes } from 'node:crypto'
+import { Writable } from 'node:stream'
+import pg from 'pg'
+import Fastify, { type FastifyInstance } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import app from '../src/app.ts'
+import { loadConfig, type Config } from '../src/config.ts'
+import { serverOptions } from '../src/server-options.ts'
+
+export interface TestContext {
+  after: (fn: () => unknown) => void
+}
+
+/** The server all test files share (started by test/run.ts); each file gets its own database on it. */
+export function testServerUrl (): string {
+  const url = process.env.TEST_DATABASE_URL
+  if (url === undefined || url === '') throw new Error('TEST_DATABASE_URL is not set: run the tests with `npm test`')
+  return url
+}
+
+/** Creates a fresh, empty database for one test file and drops it when the file ends. */
+export async function createTestDatabase (t: TestContext): Promise<string> {
+  const server = new URL(testServerUrl())
+  const name = `roster_test_${randomBytes(6).toString('hex')}`
+  const admin = new pg.Client({ connectionString: server.href })
+  await admin.connect()
+  await admin.query(`CREATE DATABASE ${name}`)
+  await admin.end()
+  t.after(async () => {
+    const c = new pg.Client({ connectionString: server.href })
+    await c.connect()
+    await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+    await c.end()
+  })
+  const url = new URL(server.href)
+  url.pathname = `/${name}`
+  return url.href
+}
+
+/** Captured log lines of an app built by `build`. */
+export class LogCapture extends Writable {
+  readonly lines: Array<Record<string, unknown>> = []
+  override _write (chunk: Buffer, _enc: string, cb: () => void): void {
+    for (const line of chunk.toString().split('\n')) if (line !== '') this.lines.push(JSON.parse(line) as Record<string, unknown>)
+    cb()
+  }
+
+  text (): string {
+    return this.lines.map((l) => JSON.stringify(l)).join('\n')
+  }
+}
+
+export interface BuildOptions {
+  env?: Record<string, string>
+  /** Reuse a database (e.g. to restart an app on the same data); default a fresh one. */
+  databaseUrl?: string
+  /** Called after the app is registered and before it is ready: add test-only routes here. */
+  extend?: (app: FastifyInstance) => void
+}
+
+export type TestApp = FastifyInstance & { logs: LogCapture, testConfig: Config, databaseUrl: string }
+
+/** A test-speed argon2 and a quiet, captured log; everything else as in production. */
+export const TEST_ENV: Record<string, string> = {
+  NODE_ENV: 'test',
+  LOG_LEVEL: 'info',
+  ARGON2_MEMORY: '1024',
+  ARGON2_TIME: '1',
+  SECRET_KEY: 'test-secret-key-0123456789abcdef'
+}
+
+/**
+ * Builds the real app, with the same server options as production, against a
+ * fresh database of its own, and closes it when the test ends.
+ */
+export async function build (t: TestContext, opts: BuildOptions = {}): Promise<TestApp> {
+  const databaseUrl = opts.databaseUrl ?? await createTestDatabase(t)
+  const config = loadConfig({ ...TEST_ENV, DATABASE_URL: databaseUrl, ...opts.env }, '/dev/null')
+  const logs = new LogCapture()
+  const options = serverOptions(config)
+  const fastify = Fastify({ ...options, logger: { ...(options.logger as object), stream: logs } }).withTypeProvider<TypeBoxTypeProvider>()
+  await fastify.register(app, { config })
+  opts.extend?.(fastify)
+  t.after(() => fastify.close())
+  await fastify.ready()
+  return Object.assign(fastify, { logs, testConfig: config, databaseUrl }) as unknown as TestApp
+}

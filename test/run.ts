@@ -1,0 +1,31 @@
+/**
+ * `npm test`: starts one embedded PostgreSQL for the whole run (unless
+ * TEST_DATABASE_URL names a server), then runs tap. Each test file creates its
+ * own database on that server (test/helper.ts), so files run in parallel.
+ */
+import { spawn } from 'node:child_process'
+import { rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { startEmbeddedPostgres, type EmbeddedServer } from '../db/embedded.ts'
+import { rootDir } from '../src/paths.ts'
+
+let embedded: EmbeddedServer | undefined
+// Test files run TypeScript through tsx; tell @fastify/autoload it may load .ts plugins.
+const env: NodeJS.ProcessEnv = { ...process.env, FASTIFY_AUTOLOAD_TYPESCRIPT: '1' }
+if (env.TEST_DATABASE_URL === undefined || env.TEST_DATABASE_URL === '') {
+  const dir = join(rootDir, '.data', 'test-postgres')
+  await rm(dir, { recursive: true, force: true })
+  embedded = await startEmbeddedPostgres(dir, { database: 'postgres' })
+  env.TEST_DATABASE_URL = embedded.url
+  process.stdout.write(`# test PostgreSQL (embedded) at ${embedded.url.replace(/:[^:@/]*@/, ':***@')}\n`)
+}
+
+const code = await new Promise<number>((resolve) => {
+  const child = spawn(process.execPath, [join(rootDir, 'node_modules', 'tap', 'dist', 'esm', 'run.mjs'), ...process.argv.slice(2)], { stdio: 'inherit', env })
+  const forward = (sig: NodeJS.Signals): void => { child.kill(sig) }
+  process.on('SIGINT', forward)
+  process.on('SIGTERM', forward)
+  child.on('exit', (c, signal) => resolve(c ?? (signal !== null ? 1 : 0)))
+})
+if (embedded !== undefined) await embedded.stop()
+process.exit(code)

@@ -1,0 +1,77 @@
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { join } from 'node:path'
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { createTestDatabase } from './helper.ts'
+import { freePort } from '../db/embedded.ts'
+import { rootDir } from '../src/paths.ts'
+
+interface Run { code: number | null, stdout: string, stderr: string }
+
+/** Runs a TypeScript entry point the way tap runs tests (same loader), so coverage follows it. */
+function start (file: string, env: Record<string, string>) {
+  const child = spawn(process.execPath, [...process.execArgv, join(rootDir, file)], {
+    env: { ...process.env, ...env },
+    cwd: rootDir,
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d) => { stdout += String(d) })
+  child.stderr.on('data', (d) => { stderr += String(d) })
+  const done = once(child, 'exit').then(([code]) => ({ code, stdout, stderr }) as Run)
+  return { child, done, output: () => stdout }
+}
+
+t.test('a bad configuration is one clear message and exit code 1', async (t) => {
+  const { done } = start('src/server.ts', { PORT: 'abc', LOG_LEVEL: 'nope' })
+  const run = await done
+  t.equal(run.code, 1)
+  t.match(run.stderr, /^roster: Invalid configuration:\n {2}- PORT: must be integer \(got "abc"\)\n {2}- LOG_LEVEL: must be one of/)
+  t.notMatch(run.stderr, /\bat .*\.ts:\d+/, 'no stack trace')
+})
+
+t.test('the server starts, answers, and exits 0 on SIGTERM', async (t) => {
+  const databaseUrl = await createTestDatabase(t)
+  const port = await freePort()
+  const { child, done, output } = start('src/server.ts', { DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', NODE_ENV: 'test', LOG_LEVEL: 'info' })
+  const deadline = Date.now() + 30_000
+  while (!output().includes('Roster is up') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
+  t.match(output(), new RegExp(`API docs at http://localhost:${port}/apidocs`))
+  const res = await fetch(`http://127.0.0.1:${port}/health/ready`)
+  t.equal(res.status, 200)
+  child.kill('SIGTERM')
+  const run = await done
+  t.equal(run.code, 0)
+  t.match(run.stdout, /"signal":"SIGTERM","msg":"shutting down"/)
+})
+
+t.test('a server that cannot start says why and exits 1', async (t) => {
+  const { done } = start('src/server.ts', { DATABASE_URL: 'postgres://nobody:x@127.0.0.1:1/none', DB_CONNECTION_TIMEOUT: '500', LOG_LEVEL: 'silent' })
+  const run = await done
+  t.equal(run.code, 1)
+  t.match(run.stderr, /roster: failed to start: .*ECONNREFUSED/)
+})
+
+t.test('npm run migrate applies migrations to DATABASE_URL', async (t) => {
+  const databaseUrl = await createTestDatabase(t)
+  const run = await start('src/cli/migrate.ts', { DATABASE_URL: databaseUrl }).done
+  t.equal(run.code, 0, run.stderr)
+  t.match(run.stdout, /migrations applied \(\d+ in total\)/)
+  const again = await start('src/cli/migrate.ts', { DATABASE_URL: databaseUrl }).done
+  t.equal(again.code, 0, 'idempotent')
+  const bad = await start('src/cli/migrate.ts', { DATABASE_URL: 'postgres://nobody:x@127.0.0.1:1/none', DB_CONNECTION_TIMEOUT: '500' }).done
+  t.equal(bad.code, 1)
+  t.match(bad.stderr, /migration failed/)
+  const dataDir = mkdtempSync(join(tmpdir(), 'roster-migrate-'))
+  chmodSync(dataDir, 0o755)
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  const embedded = await start('src/cli/migrate.ts', { DATABASE_URL: '', DATA_DIR: dataDir }).done
+  t.equal(embedded.code, 0, 'with no database configured it migrates the embedded one')
+  t.ok(existsSync(join(dataDir, 'postgres', 'PG_VERSION')))
+  const invalid = await start('src/cli/migrate.ts', { PORT: 'x' }).done
+  t.equal(invalid.code, 1)
+  t.match(invalid.stderr, /PORT: must be integer/)
+})
