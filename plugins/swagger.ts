@@ -34,9 +34,13 @@ export default fp(async (app) => {
       buildLocalReference: (json) => json.$id as string
     }
   })
-  await app.register(swaggerUi, {
-    routePrefix: '/apidocs',
-    uiConfig: { persistAuthorization: true, displayRequestDuration: true, tryItOutEnabled: true },
-    staticCSP: true
+  // The UI and its assets are public: every route registered in this context says so.
+  await app.register(async (docs) => {
+    docs.addHook('onRoute', (route) => { route.config = { ...route.config, public: true } })
+    await docs.register(swaggerUi, {
+      routePrefix: '/apidocs',
+      uiConfig: { persistAuthorization: true, displayRequestDuration: true, tryItOutEnabled: true },
+      staticCSP: true
+    })
   })
 }, { name: 'swagger', dependencies: ['config'] })

@@ -85,3 +85,44 @@ export async function build (t: TestContext, opts: BuildOptions = {}): Promise<T
   await fastify.ready()
   return Object.assign(fastify, { logs, testConfig: config, databaseUrl }) as unknown as TestApp
 }
+
+export interface TestAdmin {
+  id: string
+  email: string
+  name: string
+  password: string
+}
+
+let adminCounter = 0
+
+/** Inserts a confirmed admin directly (password hashed as the app does). */
+export async function createAdmin (app: FastifyInstance, overrides: Partial<Omit<TestAdmin, 'id'>> & { confirmed?: boolean } = {}): Promise<TestAdmin> {
+  const n = `${process.pid}-${++adminCounter}`
+  const email = overrides.email ?? `admin-${n}@example.com`
+  const name = overrides.name ?? `admin-${n}`
+  const password = overrides.password ?? 'a long enough test password'
+  const { hashPassword } = await import('../src/auth/passwords.ts')
+  const passwordHash = await hashPassword(password, { memoryCost: app.config.ARGON2_MEMORY, timeCost: app.config.ARGON2_TIME, parallelism: app.config.ARGON2_PARALLELISM })
+  const { rows } = await app.pg.pool.query<{ id: string }>(
+    'INSERT INTO admins (email, name, password_hash, confirmed_at) VALUES ($1, $2, $3, $4) RETURNING id',
+    [email, name, passwordHash, overrides.confirmed === false ? null : new Date()]
+  )
+  return { id: (rows[0] as { id: string }).id, email, name, password }
+}
+
+export interface TestSession {
+  adminId: string
+  sessionId: string
+  accessToken: string
+  refreshToken: string
+  /** `{ authorization: 'Bearer …' }` for inject. */
+  headers: { authorization: string }
+}
+
+/** Starts a session for an admin (as a login does) and signs its access token. */
+export async function loginAs (app: FastifyInstance, admin: { id: string }, meta: { userAgent?: string, ip?: string } = {}): Promise<TestSession> {
+  const { createSession } = await import('../src/auth/sessions.ts')
+  const { sessionId, refreshToken } = await createSession(app.db, admin.id, { idle: app.config.SESSION_IDLE_TTL, absolute: app.config.SESSION_ABSOLUTE_TTL }, meta)
+  const { accessToken } = app.auth.issueAccessToken(admin.id, sessionId)
+  return { adminId: admin.id, sessionId, accessToken, refreshToken, headers: { authorization: `Bearer ${accessToken}` } }
+}

@@ -1,0 +1,144 @@
+import fp from 'fastify-plugin'
+import fastifyJwt, { type TokenOrHeader } from '@fastify/jwt'
+import { randomUUID } from 'node:crypto'
+import type { FastifyRequest } from 'fastify'
+import { loadKeys, type KeySet } from '../src/auth/keys.ts'
+import { isSessionLive } from '../src/auth/sessions.ts'
+import { errors } from '../src/errors.ts'
+import { publicUrl } from '../src/config.ts'
+import { resolveFromRoot } from '../src/paths.ts'
+
+/** The authenticated admin of a request. */
+export interface AuthAdmin {
+  id: string
+  sessionId: string
+}
+
+export interface AccessTokenClaims {
+  sub: string
+  sid: string
+  jti: string
+  iat: number
+  exp: number
+  iss: string
+  aud: string
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    auth: {
+      keys: KeySet
+      issuer: string
+      audience: string
+      /** Signs an access token for a session: `{ access_token, expires_in }`. */
+      issueAccessToken: (adminId: string, sessionId: string) => { accessToken: string, expiresIn: number }
+      /** Forget cached liveness of a session on this instance (other instances forget within SESSION_CACHE_TTL). */
+      forgetSession: (sessionId: string) => void
+    }
+  }
+  interface FastifyRequest {
+    /** Set on every authenticated route; routes with `config: { public: true }` skip authentication. */
+    admin: AuthAdmin
+  }
+  interface FastifyContextConfig {
+    /** The route needs no access token. */
+    public?: boolean
+  }
+}
+
+declare module '@fastify/jwt' {
+  interface FastifyJWT {
+    payload: { sub: string, sid: string, jti: string }
+    user: AccessTokenClaims
+  }
+}
+
+const BEARER = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/
+
+/**
+ * Access tokens: EdDSA (Ed25519) JWTs through @fastify/jwt, header
+ * `typ: at+jwt` and `kid`; verification pins the algorithm, typ, iss and aud
+ * and picks the key by kid among the current and previous keys. Every route is
+ * authenticated unless it says `config: { public: true }`; the token's session
+ * must still be live (checked in Postgres, cached for at most SESSION_CACHE_TTL).
+ */
+export default fp(async (app) => {
+  const { config } = app
+  const keys = loadKeys({
+    privateKey: config.JWT_PRIVATE_KEY,
+    previousPublicKeys: config.JWT_PREVIOUS_PUBLIC_KEYS,
+    production: config.NODE_ENV === 'production',
+    dataDir: resolveFromRoot(config.DATA_DIR)
+  })
+  const byKid = new Map(keys.verifying.map((k) => [k.kid, k.pem]))
+  const issuer = config.JWT_ISSUER ?? publicUrl(config)
+  const audience = config.JWT_AUDIENCE
+
+  await app.register(fastifyJwt, {
+    secret: {
+      private: keys.privatePem,
+      // With `decode.complete`, @fastify/jwt hands over the decoded token: pick the verifying key by its kid.
+      public: async (_request: FastifyRequest, decoded: TokenOrHeader) => {
+        const pem = byKid.get(String((decoded as { header: { kid?: string } }).header.kid))
+        if (pem === undefined) throw new errors.Unauthorized('The access token was signed by an unknown key')
+        return pem
+      }
+    },
+    decode: { complete: true },
+    sign: { algorithm: 'EdDSA', iss: issuer, aud: audience, expiresIn: config.ACCESS_TOKEN_TTL, kid: keys.kid, header: { alg: 'EdDSA', typ: 'at+jwt' } },
+    verify: {
+      algorithms: ['EdDSA'],
+      allowedIss: issuer,
+      allowedAud: audience,
+      checkTyp: 'at+jwt',
+      requiredClaims: ['sub', 'sid', 'jti', 'iat', 'exp', 'iss', 'aud'],
+      cache: 10_000,
+      // Only reached with an Authorization header (the hook answers its absence itself).
+      extractToken: (request: FastifyRequest) => BEARER.exec(request.headers.authorization as string)?.[1]
+    }
+  })
+
+  // sessionId -> its admin and the time (ms) until which it is known to be live
+  const liveUntil = new Map<string, { sub: string, until: number }>()
+  const cacheTtl = config.SESSION_CACHE_TTL
+
+  app.decorate('auth', {
+    keys,
+    issuer,
+    audience,
+    issueAccessToken (adminId: string, sessionId: string) {
+      const accessToken = app.jwt.sign({ sub: adminId, sid: sessionId, jti: randomUUID() })
+      return { accessToken, expiresIn: config.ACCESS_TOKEN_TTL }
+    },
+    forgetSession (sessionId: string) { liveUntil.delete(sessionId) }
+  })
+  app.decorateRequest('admin', null as unknown as AuthAdmin)
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.routeOptions.config.public === true || request.is404) return
+    reply.header('cache-control', 'no-store')
+    if (request.headers.authorization === undefined) {
+      reply.header('www-authenticate', 'Bearer realm="roster"')
+      throw new errors.Unauthorized('An access token is required: Authorization: Bearer <token>')
+    }
+    let claims: AccessTokenClaims
+    try {
+      claims = await request.jwtVerify<AccessTokenClaims>()
+    } catch {
+      reply.header('www-authenticate', 'Bearer realm="roster", error="invalid_token"')
+      throw new errors.Unauthorized('The access token is invalid or expired')
+    }
+    const now = Date.now()
+    const cached = liveUntil.get(claims.sid)
+    if (cached === undefined || cached.sub !== claims.sub || cached.until <= now) {
+      if (!await isSessionLive(app.db, claims.sid, claims.sub)) {
+        reply.header('www-authenticate', 'Bearer realm="roster", error="invalid_token"')
+        throw new errors.Unauthorized('The session of this access token has ended')
+      }
+      /* c8 ignore next -- a memory bound, reached only with more than 100,000 sessions in use within the cache TTL */
+      if (liveUntil.size > 100_000) liveUntil.clear()
+      liveUntil.set(claims.sid, { sub: claims.sub, until: now + cacheTtl })
+    }
+    request.admin = { id: claims.sub, sessionId: claims.sid }
+  })
+}, { name: 'auth', dependencies: ['config', 'db'] })

@@ -1,0 +1,30 @@
+import { hash, verify, parseOptions } from '@node-rs/argon2'
+
+export interface Argon2Params {
+  memoryCost: number
+  timeCost: number
+  parallelism: number
+}
+
+/** argon2id (the library's default algorithm) at the configured cost. */
+export async function hashPassword (password: string, params: Argon2Params): Promise<string> {
+  return await hash(password, params)
+}
+
+export async function verifyPassword (stored: string, password: string): Promise<boolean> {
+  return await verify(stored, password)
+}
+
+/** True when a stored hash was made with other parameters than the configured ones (upgrade it on login). */
+export function needsRehash (stored: string, params: Argon2Params): boolean {
+  const used = parseOptions(stored)
+  return used.algorithm !== 2 || used.memoryCost !== params.memoryCost || used.timeCost !== params.timeCost || used.parallelism !== params.parallelism
+}
+
+/**
+ * A hash of a random password at the configured cost, verified against when
+ * the email is unknown so that unknown and known emails take the same time.
+ */
+export async function dummyHash (params: Argon2Params): Promise<string> {
+  return await hash(`dummy-${Math.random()}-${Date.now()}`, params)
+}
