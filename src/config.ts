@@ -95,7 +95,7 @@ export const SECRET_VARIABLES = [
 
 export class ConfigError extends Error {
   constructor (readonly problems: string[]) {
-    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+    super(`invalid configuration: ${problems.join('; ')}`)
     this.name = 'ConfigError'
   }
 }
