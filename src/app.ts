@@ -1,13 +1,13 @@
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { ErrorObject } from 'ajv'
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import AutoLoad from '@fastify/autoload'
 import fp from 'fastify-plugin'
 import FindMyWay, { type HTTPMethod } from 'find-my-way'
 import type { Config } from './config.ts'
 import { errors, FASTIFY_CODES, isDatabaseUnavailable } from './errors.ts'
-import { Problem, statusTitle } from '../schemas/problem.ts'
+import { Problem, problems, statusTitle } from '../schemas/problem.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -33,6 +33,22 @@ function validationErrors (err: FastifyError): Array<{ path: string, message: st
     if (v.keyword === 'additionalProperties') return { path: `${path}/${v.params.additionalProperty as string}`, message: 'is not allowed' }
     return { path, message: v.message as string }
   })
+}
+
+/**
+ * Adds to a route's documented responses the errors its shape implies, so the
+ * OpenAPI document lists every status a route really answers: 400 when
+ * anything is validated, 413/415 when it takes a body, 401 when it needs a
+ * token. Routes without a response schema (third-party UI routes) are left alone.
+ */
+function documentImpliedErrors (route: RouteOptions): void {
+  const schema = route.schema as { body?: unknown, querystring?: unknown, params?: unknown, headers?: unknown, response?: Record<string, unknown> } | undefined
+  if (schema?.response === undefined) return
+  const implied: number[] = []
+  if (schema.body !== undefined) implied.push(400, 413, 415)
+  if (schema.querystring !== undefined || schema.params !== undefined || schema.headers !== undefined) implied.push(400)
+  if (route.config?.public !== true) implied.push(401)
+  schema.response = { ...problems(...implied), ...schema.response }
 }
 
 function problemCode (err: FastifyError, status: number): string {
@@ -73,6 +89,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   const allRoutes = FindMyWay()
   fastify.addHook('onRoute', (route) => {
     allRoutes.on(route.method as HTTPMethod | HTTPMethod[], route.url, () => {})
+    documentImpliedErrors(route)
   })
 
   fastify.setErrorHandler(function errorHandler (err: FastifyError, request, reply) {

@@ -58,7 +58,7 @@ export const ConfigSchema = Type.Object({
   LOCKOUT_THRESHOLD: Int(10, 1, 1000, 'Failed logins within LOCKOUT_WINDOW that lock an account.'),
   LOCKOUT_WINDOW: Int(900, 1, 86400, 'Seconds over which failed logins are counted.'),
   LOCKOUT_DURATION: Int(900, 1, 86400, 'Seconds an account stays locked.'),
-  AUTH_RATE_LIMIT: Int(30, 1, 100000, 'Requests per client IP per AUTH_RATE_WINDOW on each /auth route.'),
+  AUTH_RATE_LIMIT: Int(30, 1, 1_000_000_000, 'Requests per client IP per AUTH_RATE_WINDOW on each /auth route.'),
   AUTH_RATE_WINDOW: Int(60, 1, 86400, 'Seconds of the per-IP /auth rate-limit window.'),
   REQUIRE_IF_MATCH: Bool(false, 'Make If-Match mandatory on PATCH/DELETE of users (428 without it).'),
 
