@@ -60,9 +60,10 @@ export async function smtpPeer (t: TestContext, opts: SmtpPeerOptions = {}): Pro
         allowInsecureAuth: true,
         authOptional: opts.auth === undefined,
         logger: false,
+        disableReverseLookup: true,
         closeTimeout: 100,
         onAuth (auth, _session, cb) {
-          if (auth.username === opts.auth?.user && auth.password === opts.auth.pass) cb(null, { user: auth.username })
+          if (auth.username === opts.auth?.user && auth.password === opts.auth?.pass) cb(null, { user: auth.username })
           else cb(rejection(535, 'authentication failed'))
         },
         onRcptTo (address: SMTPServerAddress, _session, cb) {
