@@ -1,7 +1,7 @@
 import t from 'tap'
 import { generateKeyPairSync } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { build } from '../helper.ts'
+import { build, waitForEmail } from '../helper.ts'
 import { outboxRows, waitFor } from './peers.ts'
 
 const FAST = { MAIL_POLL_INTERVAL: '50', MAIL_RETRY_BASE: '20' }
@@ -50,6 +50,12 @@ t.test('with MAIL_DISPATCHER=false the instance only queues; runOnce() sends', a
   t.equal(await app.mail.runOnce(), 1)
   t.equal(await app.mail.runOnce(), 0, 'nothing left')
   t.ok(app.logs.lines.some((l) => l.msg === 'email for bob@example.com: "Reset your Roster password" http://localhost:3000/auth/password/reset?token=r-1'))
+  const email = await waitForEmail(app, 'bob@example.com')
+  t.match(email, { subject: 'Reset your Roster password', link: 'http://localhost:3000/auth/password/reset?token=r-1', token: 'r-1', text: /Hello Bob/ })
+  await app.mail.enqueue(app.db, { template: 'reset_password', to: 'bob@example.com', data: { name: 'Bob', token: 'r-2' } })
+  await t.rejects(waitForEmail(app, 'bob@example.com', 2, 100), /no email #2 to bob@example.com/)
+  await app.mail.runOnce()
+  t.equal((await waitForEmail(app, 'bob@example.com', 2)).token, 'r-2')
 })
 
 t.test('a row that cannot be rendered fails at once, token erased, logged at error', async (t) => {

@@ -16,9 +16,9 @@ t.test('acceptance, shortened: 100 emails queued while the SMTP server is down a
   // Requests keep being answered throughout.
   let answered = 0
   const statuses = new Set<number>()
-  let stopRequests = false
+  const stop = { requests: false }
   const requests = (async () => {
-    while (!stopRequests) {
+    while (!stop.requests) {
       const res = await app.inject({ url: '/health/ready' })
       statuses.add(res.statusCode)
       answered++
@@ -41,7 +41,7 @@ t.test('acceptance, shortened: 100 emails queued while the SMTP server is down a
   await waitFor(() => peer.deliveries.length >= 100, '100 deliveries', 10_000)
   const deliveredIn = Date.now() - upAt
   await sleep(300) // any duplicate would show up now
-  stopRequests = true
+  stop.requests = true
   await requests
 
   const counts = peer.counts()

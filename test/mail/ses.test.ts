@@ -71,7 +71,7 @@ t.test('SES v2: the real SDK client sends to a local SES endpoint', async (t) =>
   const [email] = await ses.emails()
   const link = 'https://roster.example.com/auth/password/reset?token=r-7'
   t.match(email, { from: 'Roster <no-reply@roster.test>', destination: { to: ['ann@example.com'] }, subject: 'Reset your Roster password' })
-  t.match(email?.body.text, `Hello Ann <A>,`)
+  t.match(email?.body.text, 'Hello Ann <A>,')
   t.match(email?.body.text, link)
   t.match(email?.body.html, `<a href="${link}"`)
   t.match(email?.body.html, 'Hello Ann &lt;A&gt;,')

@@ -31,7 +31,7 @@ t.test('an email reaches a real SMTP server: recipient, subject, text and HTML p
   t.equal(mail.from?.text, '"Roster" <no-reply@roster.test>')
   t.match(mail.to, { text: 'ann@example.com' })
   t.match(mail.text, `Hello <Ann & Co>,\n\nPlease confirm your Roster account by opening the link below.\n\n${link}\n`)
-  t.match(mail.html, `<p>Hello &lt;Ann &amp; Co&gt;,</p>`)
+  t.match(mail.html, '<p>Hello &lt;Ann &amp; Co&gt;,</p>')
   t.match(mail.html, `<a href="${link}"`)
 
   await waitFor(async () => (await outboxRows(app.databaseUrl))[0]?.status === 'sent', 'the row marked sent')
