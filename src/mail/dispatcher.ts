@@ -1,0 +1,233 @@
+import { setTimeout as delay } from 'node:timers/promises'
+import type { FastifyBaseLogger } from 'fastify'
+import pg from 'pg'
+import { OUTBOX_CHANNEL, type ClaimedEmail, type OutboxRepository } from './outbox.ts'
+import { renderEmail, type Message } from './templates.ts'
+import { DeliveryError, type FailureKind, type Transport } from './transports.ts'
+
+/** Emails claimed and sent at once in one batch. */
+export const BATCH_SIZE = 5
+/** Longest wait between two tries of one email, whatever MAIL_RETRY_BASE and the attempt number. */
+export const MAX_RETRY_DELAY = 86_400_000
+
+/** Counters for metrics: emails queued by this instance, and what its dispatcher did. */
+export interface MailCounters {
+  queued: number
+  sent: number
+  /** Failed tries after which the email stays pending for another one. */
+  retried: number
+  failed: number
+}
+
+export interface DispatcherOptions {
+  repository: OutboxRepository
+  transport: Transport
+  log: FastifyBaseLogger
+  counters: MailCounters
+  /** PostgreSQL URL for the LISTEN connection. */
+  connectionString: string
+  connectionTimeout: number
+  publicUrl: string
+  maxAttempts: number
+  retryBase: number
+  pollInterval: number
+  sendTimeout: number
+}
+
+/**
+ * Milliseconds before the next try after `attempts` failed tries:
+ * MAIL_RETRY_BASE doubled per further attempt, capped at a day, with ±20 % jitter
+ * so that emails which failed together do not come back together.
+ */
+export function retryDelay (attempts: number, base: number, random: number = Math.random()): number {
+  const exact = Math.min(base * 2 ** (attempts - 1), MAX_RETRY_DELAY)
+  return Math.round(exact * (0.8 + 0.4 * random))
+}
+
+type Outcome =
+  | { email: ClaimedEmail, ok: true, messageId: string | null }
+  | { email: ClaimedEmail, ok: false, kind: FailureKind, error: string, probe: boolean }
+
+/**
+ * Sends what the outbox holds. Wakes on NOTIFY (a dedicated LISTEN connection,
+ * reconnected when it drops) and polls every MAIL_POLL_INTERVAL. Each pass claims
+ * due rows in short statements, sends outside any transaction, and records the
+ * outcome. While the provider is unreachable it sends one email per poll (a probe,
+ * which does not use up an attempt) and holds back the rest.
+ */
+export class Dispatcher {
+  private stopped = false
+  private readonly stopping = new AbortController()
+  /** True while the provider is unreachable: one probe per poll interval, notifications ignored. */
+  private outage = false
+  private databaseDown = false
+  private woken = false
+  private wakeUp = new AbortController()
+  private pass: Promise<unknown> = Promise.resolve()
+  /** Outcomes of sends whose recording failed (database down): recorded before anything else is claimed. */
+  private readonly unrecorded: Outcome[] = []
+  private loopDone: Promise<void> = Promise.resolve()
+  private listenerDone: Promise<void> = Promise.resolve()
+  private dropListener: () => void = () => {}
+
+  constructor (private readonly opts: DispatcherOptions) {}
+
+  /** True unless the last tries found the provider unreachable. */
+  get providerAvailable (): boolean {
+    return !this.outage
+  }
+
+  start (): void {
+    this.loopDone = this.loop()
+    this.listenerDone = this.listen()
+  }
+
+  /** Asks for a pass now (a new row was queued). Ignored while the provider is unreachable. */
+  wake (): void {
+    this.woken = true
+    if (!this.outage) this.wakeUp.abort()
+  }
+
+  /**
+   * One pass, now: records pending outcomes, then claims and sends due emails
+   * until none is due (or, while the provider is unreachable, sends one probe).
+   * Passes never overlap; resolves with the number of emails tried.
+   */
+  runOnce (): Promise<number> {
+    const next = this.pass.then(() => this.dispatch())
+    this.pass = next.catch(() => {})
+    return next
+  }
+
+  /** Stops claiming, lets the sends in flight finish and be recorded, closes the LISTEN connection. */
+  async stop (): Promise<void> {
+    this.stopped = true
+    this.stopping.abort()
+    this.dropListener()
+    await Promise.all([this.loopDone, this.listenerDone, this.pass])
+    if (this.unrecorded.length > 0) {
+      await this.recordAll().catch((err: unknown) => {
+        this.opts.log.error({ err, emailIds: this.unrecorded.map((o) => o.email.id) }, 'could not record the outcome of sent emails: they will be sent again')
+      })
+    }
+  }
+
+  private async dispatch (): Promise<number> {
+    this.woken = false
+    await this.recordAll()
+    let tried = 0
+    while (!this.stopped) {
+      const probe = this.outage
+      const emails = await this.opts.repository.claim(probe ? 1 : BATCH_SIZE, 2 * this.opts.sendTimeout + 10_000)
+      if (emails.length === 0) break
+      const outcomes = await Promise.all(emails.map((email) => this.attempt(email, probe)))
+      tried += emails.length
+      this.unrecorded.push(...outcomes)
+      await this.recordAll()
+      const reached = outcomes.some((o) => o.ok || o.kind !== 'unavailable')
+      if (this.outage && reached) this.opts.log.info('email provider reachable again')
+      if (!this.outage && !reached) this.opts.log.warn('email provider unreachable: holding emails back, one probe per poll')
+      this.outage = !reached
+      if (this.outage) break
+    }
+    return tried
+  }
+
+  private async attempt (email: ClaimedEmail, probe: boolean): Promise<Outcome> {
+    try {
+      const message: Message = renderEmail(email.template, email.recipient, email.payload, this.opts.publicUrl)
+      const messageId = await this.opts.transport.send(message, AbortSignal.timeout(this.opts.sendTimeout))
+      return { email, ok: true, messageId }
+    } catch (err) {
+      // Anything but a DeliveryError comes from rendering: this row can never be sent.
+      const kind = err instanceof DeliveryError ? err.kind : 'permanent'
+      return { email, ok: false, kind, error: (err as Error).message.slice(0, 1000), probe }
+    }
+  }
+
+  private async recordAll (): Promise<void> {
+    while (this.unrecorded.length > 0) {
+      await this.record(this.unrecorded[0] as Outcome)
+      this.unrecorded.shift()
+    }
+  }
+
+  private async record (outcome: Outcome): Promise<void> {
+    const { repository, counters, log, maxAttempts, retryBase } = this.opts
+    const { email } = outcome
+    const ids = { emailId: email.id, template: email.template }
+    if (outcome.ok) {
+      await repository.markSent(email.id, email.attempts + 1, outcome.messageId)
+      counters.sent++
+      log.info({ ...ids, providerMessageId: outcome.messageId }, 'email sent')
+      return
+    }
+    // A probe that finds the provider still down does not count: emails are not lost to an outage.
+    const attempts = outcome.probe && outcome.kind === 'unavailable' ? email.attempts : email.attempts + 1
+    if (outcome.kind === 'permanent' || attempts >= maxAttempts) {
+      await repository.markFailed(email.id, attempts, outcome.error)
+      counters.failed++
+      log.error({ ...ids, to: email.recipient, attempts, reason: outcome.error, kind: outcome.kind }, 'email not delivered: given up')
+      return
+    }
+    // An unreachable provider is probed every poll, so the email itself waits for nothing.
+    const wait = outcome.kind === 'unavailable' ? 0 : retryDelay(attempts, retryBase)
+    await repository.reschedule(email.id, attempts, outcome.error, wait)
+    counters.retried++
+    log.warn({ ...ids, attempts, reason: outcome.error, kind: outcome.kind, retryInMs: wait }, 'email not delivered yet: will retry')
+  }
+
+  private async loop (): Promise<void> {
+    while (!this.stopped) {
+      try {
+        await this.runOnce()
+        if (this.databaseDown) this.opts.log.info('email outbox reachable again')
+        this.databaseDown = false
+      } catch (err) {
+        // Logged once per outage; the next poll tries again.
+        if (!this.databaseDown) this.opts.log.warn({ err }, 'email outbox unreachable: will retry')
+        this.databaseDown = true
+      }
+      if (this.woken && !this.outage) continue
+      this.wakeUp = new AbortController()
+      await delay(this.opts.pollInterval, undefined, { signal: AbortSignal.any([this.wakeUp.signal, this.stopping.signal]) }).catch(() => {})
+    }
+  }
+
+  /** Keeps a LISTEN connection open, reconnecting after it drops; polling covers the gaps. */
+  private async listen (): Promise<void> {
+    const { log } = this.opts
+    let lost = false
+    while (!this.stopped) {
+      const client = new pg.Client({
+        connectionString: this.opts.connectionString,
+        connectionTimeoutMillis: this.opts.connectionTimeout,
+        application_name: 'roster-outbox-listener',
+        keepAlive: true
+      })
+      const ended = new Promise<unknown>((resolve) => {
+        client.on('error', resolve)
+        client.on('end', () => resolve(new Error('connection ended')))
+        this.dropListener = () => resolve(null)
+      })
+      client.on('notification', () => this.wake())
+      try {
+        await client.connect()
+        await client.query(`LISTEN ${OUTBOX_CHANNEL}`)
+        if (lost) log.info('email outbox listener reconnected')
+        lost = false
+        this.wake() // rows queued while nobody listened
+        const reason = await ended
+        if (reason !== null) {
+          log.warn({ err: reason }, 'email outbox listener lost: reconnecting')
+          lost = true
+        }
+      } catch (err) {
+        log.debug({ err }, 'email outbox listener cannot connect')
+        lost = true
+      }
+      await client.end().catch(() => {})
+      await delay(Math.min(this.opts.pollInterval, 1000), undefined, { signal: this.stopping.signal }).catch(() => {})
+    }
+  }
+}

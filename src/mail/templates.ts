@@ -1,0 +1,97 @@
+import type { EmailTemplate } from './outbox.ts'
+
+/** A rendered email, ready for a transport. */
+export interface Message {
+  to: string
+  subject: string
+  text: string
+  html: string
+  /** The link the email carries (also inside text and html); the log transport prints it on its own. */
+  link: string
+}
+
+interface TemplateText {
+  subject: string
+  /** Path of the page the link opens, below PUBLIC_URL. */
+  path: string
+  /** What the email asks for, one sentence. */
+  intro: string
+  action: string
+  /** What to do when the email was not expected. */
+  ignore: string
+}
+
+const TEMPLATES: Record<EmailTemplate, TemplateText> = {
+  confirm_account: {
+    subject: 'Confirm your Roster account',
+    path: '/auth/confirm',
+    intro: 'Please confirm your Roster account by opening the link below.',
+    action: 'Confirm my account',
+    ignore: 'If you did not create an account, ignore this email; nothing happens without the link.'
+  },
+  confirm_email: {
+    subject: 'Confirm your new email address',
+    path: '/auth/confirm',
+    intro: 'Please confirm that this is the new email address of your Roster account by opening the link below.',
+    action: 'Confirm this address',
+    ignore: 'If you did not ask for this change, ignore this email; your address stays as it was.'
+  },
+  reset_password: {
+    subject: 'Reset your Roster password',
+    path: '/auth/password/reset',
+    intro: 'Someone (hopefully you) asked to reset the password of your Roster account. Open the link below to choose a new one.',
+    action: 'Choose a new password',
+    ignore: 'If you did not ask for this, ignore this email; your password stays as it was.'
+  }
+}
+
+/** Raised for an outbox row that cannot become an email (unknown template, missing token): never retried. */
+export class TemplateError extends Error {
+  override name = 'TemplateError'
+}
+
+const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
+
+export function escapeHtml (value: string): string {
+  return value.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] as string)
+}
+
+/**
+ * Renders an outbox row into subject, text and HTML parts. `publicUrl` is the
+ * base of the link (no trailing slash); user-supplied values are escaped in HTML.
+ */
+export function renderEmail (template: string, to: string, data: Record<string, unknown>, publicUrl: string): Message {
+  const t = Object.hasOwn(TEMPLATES, template) ? TEMPLATES[template as EmailTemplate] : undefined
+  if (t === undefined) throw new TemplateError(`unknown email template ${JSON.stringify(template)}`)
+  if (typeof data.token !== 'string' || data.token === '') throw new TemplateError('the email has no token (already sent or failed?)')
+  const name = typeof data.name === 'string' && data.name.trim() !== '' ? data.name.trim() : 'there'
+  const link = `${publicUrl}${t.path}?token=${encodeURIComponent(data.token)}`
+
+  const text = [
+    `Hello ${name},`,
+    '',
+    t.intro,
+    '',
+    link,
+    '',
+    t.ignore,
+    '',
+    '-- ',
+    'Roster'
+  ].join('\n')
+
+  const html = `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>${escapeHtml(t.subject)}</title></head>
+<body style="font-family: system-ui, sans-serif; line-height: 1.5; color: #222;">
+<p>Hello ${escapeHtml(name)},</p>
+<p>${escapeHtml(t.intro)}</p>
+<p><a href="${escapeHtml(link)}" style="display: inline-block; padding: 0.6em 1.2em; background: #2456d6; color: #fff; text-decoration: none; border-radius: 4px;">${escapeHtml(t.action)}</a></p>
+<p>Or copy this address into your browser:<br><a href="${escapeHtml(link)}">${escapeHtml(link)}</a></p>
+<p style="color: #666;">${escapeHtml(t.ignore)}</p>
+<p style="color: #666;">Roster</p>
+</body>
+</html>
+`
+  return { to, subject: t.subject, text, html, link }
+}
