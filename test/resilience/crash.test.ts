@@ -35,7 +35,7 @@ const WRITE = {
 
 const WORKERS = 4
 /** Pause between two writes of a worker, and between two tries of one write. */
-const PACE = 20
+const PACE = 50
 const RETRY_PAUSE = 100
 /** Bounds on the load, whatever happens: writes, tries of one write, and the whole load's time. */
 const MAX_WRITES = 3000
