@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { sql } from 'drizzle-orm'
 import { build, createTestDatabase, type TestContext } from '../helper.ts'
 import { freePort } from '../../db/embedded.ts'
+import { errors } from '../../src/errors.ts'
 import { serializeError } from '../../src/server-options.ts'
 
 async function until (what: string, check: () => boolean | Promise<boolean>, timeout = 10_000): Promise<void> {
@@ -55,6 +56,19 @@ t.test('a checked-out connection dying between two statements: no crash, a 503, 
   t.ok(res.headers['retry-after'])
   t.match(res.json(), { status: 503, code: 'ROSTER_SERVICE_UNAVAILABLE' })
   t.equal((await app.inject({ url: '/health/ready' })).statusCode, 200, 'the pool serves new connections')
+})
+
+t.test('a transaction failing for its own reasons rolls back and gives its connection back, kept', async (t) => {
+  const app = await build(t, { env: { DB_POOL_MAX: '1', MAIL_DISPATCHER: 'false' } })
+  const backend = async (): Promise<number> => await app.db.transaction(async (tx) =>
+    (await tx.execute<{ pid: number }>(sql`SELECT pg_backend_pid() AS pid`)).rows[0]?.pid as number)
+  const before = await backend()
+  await t.rejects(app.db.transaction(async (tx) => {
+    await tx.execute(sql`INSERT INTO users (email) VALUES ('rolled-back@example.com')`)
+    throw new errors.Conflict('changed my mind')
+  }), { code: 'ROSTER_CONFLICT' })
+  t.equal(await backend(), before, 'the same connection serves the next transaction')
+  t.same((await app.pg.pool.query('SELECT email FROM users')).rows, [], 'rolled back')
 })
 
 /** A TCP proxy to PostgreSQL that can stop forwarding anything, as a network partition does (no RST, no FIN). */
