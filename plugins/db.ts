@@ -35,20 +35,19 @@ function transactionOnOwnClient (pool: Pool): Database['transaction'] {
   const onClient = new WeakMap<PoolClient, NodePgDatabase<typeof schema>>()
   return async (transaction, config) => {
     const client = await pool.connect()
-    let broken: Error | undefined
-    try {
-      let db = onClient.get(client)
-      if (db === undefined) {
-        db = drizzle({ client, schema, casing: 'snake_case' })
-        onClient.set(client, db)
-      }
-      return await db.transaction(transaction, config)
-    } catch (err) {
-      if (isDatabaseUnavailable(err as Error)) broken = err as Error
-      throw err
-    } finally {
-      client.release(broken)
+    let db = onClient.get(client)
+    if (db === undefined) {
+      db = drizzle({ client, schema, casing: 'snake_case' })
+      onClient.set(client, db)
     }
+    return await db.transaction(transaction, config).then((result) => {
+      client.release()
+      return result
+    }, (err: unknown) => {
+      // A connection that failed is destroyed, not handed out again.
+      client.release(isDatabaseUnavailable(err as Error) ? err as Error : undefined)
+      throw err
+    })
   }
 }
 
