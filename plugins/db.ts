@@ -1,11 +1,12 @@
 import fp from 'fastify-plugin'
 import fastifyPostgres from '@fastify/postgres'
-import type { Pool } from 'pg'
+import type { Pool, PoolClient } from 'pg'
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres'
 import * as schema from '../db/schema/index.ts'
 import { startEmbeddedPostgres, type EmbeddedServer } from '../db/embedded.ts'
 import { runMigrations } from '../db/migrate.ts'
 import { databaseUrl } from '../src/config.ts'
+import { isDatabaseUnavailable } from '../src/errors.ts'
 import { resolveFromRoot } from '../src/paths.ts'
 import { join } from 'node:path'
 
@@ -17,6 +18,36 @@ declare module 'fastify' {
     db: Database
     /** The embedded PostgreSQL server, when no external one is configured. */
     embeddedPostgres: EmbeddedServer | null
+  }
+}
+
+/**
+ * `db.transaction`, on a pooled client that is released whatever happens, and
+ * destroyed when its connection failed. drizzle's own (0.45) sends BEGIN
+ * outside its try/finally: a BEGIN on a connection that just died (a database
+ * restart, a partition) leaks the client for good, and a few of those exhaust
+ * the pool, so the service never recovers. It also hands a client whose
+ * ROLLBACK failed back to the pool (drizzle-team/drizzle-orm#6023, #6114).
+ * Here drizzle runs the transaction on a client it does not release itself.
+ */
+function transactionOnOwnClient (pool: Pool): Database['transaction'] {
+  // drizzle() over a schema takes a while to build: one per connection, not per transaction.
+  const onClient = new WeakMap<PoolClient, NodePgDatabase<typeof schema>>()
+  return async (transaction, config) => {
+    const client = await pool.connect()
+    let db = onClient.get(client)
+    if (db === undefined) {
+      db = drizzle({ client, schema, casing: 'snake_case' })
+      onClient.set(client, db)
+    }
+    return await db.transaction(transaction, config).then((result) => {
+      client.release()
+      return result
+    }, (err: unknown) => {
+      // A connection that failed is destroyed, not handed out again.
+      client.release(isDatabaseUnavailable(err as Error) ? err as Error : undefined)
+      throw err
+    })
   }
 }
 
@@ -61,7 +92,9 @@ export default fp(async (app) => {
   // Checked-out clients get a listener too, for errors between queries.
   pool.on('connect', (client) => { client.on('error', (err) => { app.log.warn({ err }, 'database connection error') }) })
 
-  app.decorate('db', drizzle({ client: pool, schema, casing: 'snake_case' }) as Database)
+  const db = drizzle({ client: pool, schema, casing: 'snake_case' }) as Database
+  db.transaction = transactionOnOwnClient(pool)
+  app.decorate('db', db)
 
   if (config.MIGRATE_ON_START) {
     await runMigrations(pool)

@@ -45,7 +45,8 @@ const UNAVAILABLE_CODES = new Set([
   '57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08004', '08006', '57014',
   'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH'
 ])
-const UNAVAILABLE_MESSAGE = /timeout exceeded when trying to connect|Connection terminated|Client has encountered a connection error|Cannot use a pool after calling end/i
+// `Query read timeout`: node-postgres gave up waiting for an answer (query_timeout), e.g. the server vanished mid-query.
+const UNAVAILABLE_MESSAGE = /timeout exceeded when trying to connect|Connection terminated|Client has encountered a connection error|Cannot use a pool after calling end|Query read timeout/i
 
 export function isDatabaseUnavailable (err: { code?: string, message: string, cause?: unknown }): boolean {
   if (UNAVAILABLE_CODES.has(err.code ?? '')) return true

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import type { FastifyServerOptions } from 'fastify'
+import { stdSerializers } from 'pino'
 import type { Config } from './config.ts'
 import { trustProxy } from './config.ts'
 
@@ -37,6 +38,33 @@ export const REDACT_PATHS = [
   'token'
 ]
 
+/** drizzle's DrizzleQueryError: the SQL text, and its bound values in `params`, message and stack. */
+function isFailedQuery (err: unknown): err is Error & { query: string, params: unknown } {
+  return err instanceof Error && typeof (err as { query?: unknown }).query === 'string' && 'params' in err
+}
+
+/**
+ * pino's error serializer, minus what must never reach a log. A failed
+ * query's bound values (drizzle writes them into its error's message, stack
+ * and `params`) may be a password hash or the token of a queued email: only
+ * the SQL text is kept. node-postgres's pool hangs the whole connection
+ * (internal state, cancel key) on a connection error as `client`: dropped.
+ */
+export function serializeError (err: Error): ReturnType<typeof stdSerializers.err> {
+  const out = stdSerializers.err(err)
+  // pino hands over whatever was logged as `err`; it serializes only error-like values.
+  if (!(err as unknown instanceof Error)) return out
+  delete out.client
+  if (isFailedQuery(err)) delete out.params
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (!isFailedQuery(e)) continue
+    const safe = `Failed query: ${e.query}`
+    out.message = out.message.replaceAll(e.message, safe)
+    out.stack = out.stack.replaceAll(e.message, safe)
+  }
+  return out
+}
+
 /**
  * Fastify options shared by the server and the tests, so that tests run the
  * app exactly as production does. `logger` may be overridden by the caller
@@ -48,6 +76,7 @@ export function serverOptions (config: Config): FastifyServerOptions {
       level: config.LOG_LEVEL,
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       serializers: {
+        err: serializeError,
         req (req) {
           return { method: req.method, url: req.url, host: req.host, remoteAddress: req.ip, userAgent: req.headers['user-agent'] }
         }
