@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
-import type { FastifyServerOptions } from 'fastify'
+import type { FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify'
+import { sendProblem } from './app.ts'
+import { FASTIFY_CODES } from './errors.ts'
 import type { Config } from './config.ts'
 import { trustProxy } from './config.ts'
 
@@ -54,6 +56,14 @@ export function serverOptions (config: Config): FastifyServerOptions {
       }
     },
     genReqId,
+    // Malformed URLs (FST_ERR_BAD_URL) and overlong path parameters (FST_ERR_MAX_PARAM_LENGTH) are refused
+    // before routing, and before the app's error handler: answer them as problem+json here.
+    frameworkErrors (err, request, reply) {
+      const status = err.statusCode as number
+      request.log.info({ code: err.code, statusCode: status, detail: err.message }, 'request rejected')
+      reply.header('x-request-id', request.id)
+      sendProblem(request as FastifyRequest, reply as unknown as FastifyReply, status, FASTIFY_CODES[err.code] as string, err.message)
+    },
     requestIdHeader: false,
     trustProxy: trustProxy(config.TRUST_PROXY),
     bodyLimit: config.BODY_LIMIT,

@@ -1,0 +1,8 @@
+-- Added by hand to the generated file: drizzle-kit does not manage extensions. pg_trgm is a trusted
+-- extension (PostgreSQL >= 13): the database owner may create it without superuser rights.
+CREATE EXTENSION IF NOT EXISTS pg_trgm;--> statement-breakpoint
+CREATE INDEX "admins_email_id_idx" ON "admins" USING btree ("email","id");--> statement-breakpoint
+CREATE INDEX "admins_name_id_idx" ON "admins" USING btree ("name","id");--> statement-breakpoint
+CREATE INDEX "users_email_trgm_idx" ON "users" USING gin (lower("email") gin_trgm_ops);--> statement-breakpoint
+CREATE INDEX "users_name_trgm_idx" ON "users" USING gin (lower(coalesce("name", '')) gin_trgm_ops);--> statement-breakpoint
+CREATE INDEX "audit_events_action_idx" ON "audit_events" USING btree ("action","created_at","id");
