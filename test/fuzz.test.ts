@@ -222,6 +222,6 @@ t.test('every operation answers only documented statuses and shapes, never 5xx, 
   }
 
   t.comment(`${sent} requests over ${operations.length} operations`)
-  t.same(failures.slice(0, 200), [], `no property violated (seed ${SEED}; reproduce with FUZZ_SEED=${SEED})`)
+  t.same(failures.slice(0, 20), [], `no property violated (seed ${SEED}; reproduce with FUZZ_SEED=${SEED})`)
   t.ok(sent >= operations.length * RUNS * 2, `${sent} requests sent`)
 })
