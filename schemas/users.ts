@@ -27,7 +27,7 @@ export const User = Type.Object({
 export const UserCreate = Type.Object({
   email: Type.Unsafe<string>(email),
   name: Type.Optional(nullable<string>(name)),
-  active: Type.Optional(Type.Boolean({ default: true }))
+  active: Type.Optional(Type.Boolean({ description: 'Default true.' }))
 }, { additionalProperties: false })
 
 export const UserPatch = Type.Object({

@@ -81,7 +81,7 @@ export function createIdempotencyRepository (db: { $client: Pool }) {
 
     /** Deletes expired keys; answers how many. */
     async purgeExpired (): Promise<number> {
-      return (await db.$client.query(PURGE)).rowCount ?? 0
+      return (await db.$client.query(PURGE)).rowCount as number
     }
   }
 }

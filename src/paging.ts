@@ -18,9 +18,20 @@ import { errors } from './errors.ts'
  *
  * Each query shape (sort, direction, filters present, cursor or not) is one SQL
  * text built once and run as a named prepared statement, so a page is one round
- * trip with no planning; shapes listed in `customPlanFilters` run unnamed, so
- * PostgreSQL plans them for each request's values (a substring search's best
- * plan depends on how many rows match).
+ * trip with no parsing or planning.
+ *
+ * Search filters (a substring match, `q`) are the exception. Their statements
+ * are unnamed, so PostgreSQL plans them for each request's value: a common term
+ * is found by reading the sort index until the page is full, a rare one through
+ * the search index. But the planner assumes matches are spread evenly over the
+ * sort order, which fails when the sort is on the searched column itself: users
+ * whose email contains "user12", sorted by email, sit together, and reading the
+ * email index from the other end until they come costs a scan of most of it. For
+ * those sorts (`clusters`) a page reads a bounded window of the sort order first
+ * (SEARCH_WINDOW rows per row of the page), where a common term fills the page;
+ * only when the window is full but the page is not does a second statement find
+ * the matches past the cursor through the search index (`indexed`) and sort
+ * them, which is cheap because the term is rare there.
  */
 
 /** Anything that runs a query: the pool, or a client inside a transaction. */
@@ -42,6 +53,13 @@ export interface FilterField {
   sql: (placeholder: string) => string
   /** The statement parameter for a query value (default: the value itself). */
   param?: (value: unknown) => unknown
+  /** Makes this a search filter, planned for each request's value. */
+  search?: {
+    /** The same condition as answered by its index whatever the planner estimates, for when the window holds too few matches. */
+    indexed: (placeholder: string) => string
+    /** Sorts (API names) on the searched columns, which cluster the matches: these read a window first. */
+    clusters: string[]
+  }
 }
 
 export interface ListSpec {
@@ -59,8 +77,6 @@ export interface ListSpec {
   defaultSort: string
   /** Filters by query parameter name. */
   filters: Record<string, FilterField>
-  /** Filters whose queries are planned for each request's values (unnamed statements). */
-  customPlanFilters?: string[]
 }
 
 export interface PageQuery {
@@ -80,12 +96,17 @@ export interface Page<R> {
 }
 
 export interface ListStatements {
+  /** The page; with a search filter, the page as found in the window after the cursor. */
   page: QueryConfig
+  /** With a search filter: the page as found through the search index, when the window did not fill it. */
+  fallback: QueryConfig | null
   count: QueryConfig | null
 }
 
 export const MAX_LIMIT = 200
 export const DEFAULT_LIMIT = 50
+/** A search reads this many rows of the sort order per row of the page before it asks the search index. */
+export const SEARCH_WINDOW = 20
 
 const CURSOR_PATTERN = '^[A-Za-z0-9_-]{1,1000}\\.[A-Za-z0-9_-]{43}$'
 
@@ -115,11 +136,14 @@ function invalidCursor (): Error {
 }
 
 interface Shape {
+  /** Unnamed (undefined) for searches planned per request. */
   name: string | undefined
   text: string
   /** Query filter names, in parameter order. */
   filters: string[]
 }
+
+type ShapeKind = 'page' | 'window' | 'fallback' | 'count'
 
 export interface Lister<R> {
   /** The statements a query runs (for EXPLAIN in tests and the scale script). Throws on a bad cursor. */
@@ -134,7 +158,6 @@ export interface Lister<R> {
 
 export function createLister<R extends QueryResultRow> (spec: ListSpec, secretKey: string): Lister<R> {
   const filterNames = Object.keys(spec.filters).sort()
-  const customPlan = new Set(spec.customPlanFilters ?? [])
   const shapes = new Map<string, Shape>()
   let statements = 0
 
@@ -174,28 +197,43 @@ export function createLister<R extends QueryResultRow> (spec: ListSpec, secretKe
     return position as [string, string]
   }
 
-  function shapeFor (query: PageQuery, withCursor: boolean, counting: boolean): Shape {
-    const sort = sortOf(query)
+  const where = (conditions: string[]): string => conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : ''
+
+  /** The SQL of one statement shape; parameters: the filters in `filters` order, then the cursor's key and id, then the limits. */
+  function build (kind: ShapeKind, query: PageQuery, filters: string[], withCursor: boolean): string {
+    const { field, descending } = sortOf(query)
+    const dir = descending ? 'DESC' : 'ASC'
+    let n = 0
+    const plain: string[] = []
+    const search: string[] = []
+    for (const f of filters) {
+      const filter = spec.filters[f] as FilterField
+      const p = `$${++n}`
+      if (filter.search === undefined) plain.push(filter.sql(p))
+      else search.push(kind === 'fallback' ? filter.search.indexed(p) : filter.sql(p))
+    }
+    if (kind === 'count') return `SELECT count(*)::int AS total FROM ${spec.from}${where([...plain, ...search])}`
+    if (withCursor) plain.push(`(${field.expr}, ${spec.id}) ${descending ? '<' : '>'} ($${++n}::${field.type}, $${++n}::uuid)`)
+    const order = `ORDER BY ${field.expr} ${dir}, ${spec.id} ${dir}`
+    const key = field.key ?? field.expr
+    if (kind !== 'window') return `SELECT ${spec.columns}, ${key} AS "_k" FROM ${spec.from}${where([...search, ...plain])} ${order} LIMIT $${++n}`
+    // The next `window` rows in order (cheap filters applied), then the page among them, and how many rows the window held.
+    const window = `$${++n}`
+    const limit = `$${++n}`
+    return `WITH win AS MATERIALIZED (SELECT *, ${key} AS "_k", ${field.expr} AS "_s" FROM ${spec.from}${where(plain)} ${order} LIMIT ${window})` +
+      ' SELECT p.*, c.n AS "_n" FROM (SELECT count(*)::int AS n FROM win) c' +
+      ` LEFT JOIN LATERAL (SELECT ${spec.columns}, "_k", "_s" FROM win${where(search)} ORDER BY "_s" ${dir}, ${spec.id} ${dir} LIMIT ${limit}) p ON true` +
+      ` ORDER BY p."_s" ${dir}, p.${spec.id} ${dir}`
+  }
+
+  function shapeFor (kind: ShapeKind, query: PageQuery, withCursor: boolean): Shape {
     const filters = presentFilters(query)
-    const id = `${counting ? 'count' : `${sort.name}${withCursor ? '>' : ''}`}|${filters.join(',')}`
+    const id = `${kind}|${kind === 'count' ? '' : sortOf(query).name}|${withCursor ? 'after' : ''}|${filters.join(',')}`
     let shape = shapes.get(id)
     if (shape === undefined) {
-      const conditions: string[] = []
-      let n = 0
-      for (const f of filters) conditions.push((spec.filters[f] as FilterField).sql(`$${++n}`))
-      let text: string
-      if (counting) {
-        text = `SELECT count(*)::int AS total FROM ${spec.from}${conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : ''}`
-      } else {
-        const { field, descending } = sort
-        if (withCursor) conditions.push(`(${field.expr}, ${spec.id}) ${descending ? '<' : '>'} ($${++n}::${field.type}, $${++n}::uuid)`)
-        const dir = descending ? 'DESC' : 'ASC'
-        text = `SELECT ${spec.columns}, ${field.key ?? field.expr} AS "_k" FROM ${spec.from}` +
-          `${conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : ''}` +
-          ` ORDER BY ${field.expr} ${dir}, ${spec.id} ${dir} LIMIT $${++n}`
-      }
-      const named = !filters.some((f) => customPlan.has(f))
-      shape = { name: named ? `${spec.name}_${++statements}` : undefined, text, filters }
+      // Planned per request: a search, except in a window (its plan does not depend on the term) or through the index.
+      const perRequest = (kind === 'page' || kind === 'count') && filters.some((f) => spec.filters[f]?.search !== undefined)
+      shape = { name: perRequest ? undefined : `${spec.name}_${++statements}`, text: build(kind, query, filters, withCursor), filters }
       shapes.set(id, shape)
     }
     return shape
@@ -207,13 +245,25 @@ export function createLister<R extends QueryResultRow> (spec: ListSpec, secretKe
       const filter = spec.filters[f] as FilterField
       return filter.param === undefined ? query[f] : filter.param(query[f])
     })
-    const page = shapeFor(query, position !== null, false)
-    const pageValues = [...params(page), ...(position ?? []), query.limit + 1]
-    const count = query.count === true ? shapeFor(query, false, true) : null
-    return {
-      page: { name: page.name, text: page.text, values: pageValues },
-      count: count === null ? null : { name: count.name, text: count.text, values: params(count) }
+    const sort = sortOf(query).name.replace(/^-/, '')
+    const searching = presentFilters(query).some((f) => spec.filters[f]?.search?.clusters.includes(sort) === true)
+    const statement = (kind: ShapeKind, limits: number[]): QueryConfig => {
+      const shape = shapeFor(kind, query, position !== null)
+      return { name: shape.name, text: shape.text, values: [...params(shape), ...(position ?? []), ...limits] }
     }
+    const page = searching ? statement('window', [SEARCH_WINDOW * (query.limit + 1), query.limit + 1]) : statement('page', [query.limit + 1])
+    const fallback = searching ? statement('fallback', [query.limit + 1]) : null
+    const count = query.count === true ? shapeFor('count', query, false) : null
+    return { page, fallback, count: count === null ? null : { name: count.name, text: count.text, values: params(count) } }
+  }
+
+  async function rowsOf (db: Queryable, { page, fallback }: ListStatements, query: PageQuery): Promise<Array<R & { _k: string, id: string }>> {
+    const { rows } = await db.query<R & { _k: string, id: string, _n?: number }>(page)
+    if (fallback === null) return rows
+    // A window: a full page, or the end of the list, is the answer; else the window held too few matches.
+    const found = rows.filter((r) => r.id !== null)
+    if (found.length > query.limit || (rows[0] as { _n: number })._n < SEARCH_WINDOW * (query.limit + 1)) return found
+    return (await db.query<R & { _k: string, id: string }>(fallback)).rows
   }
 
   return {
@@ -221,12 +271,11 @@ export function createLister<R extends QueryResultRow> (spec: ListSpec, secretKe
     encode,
 
     async page (db, query) {
-      const { page, count } = statementsFor(query)
-      const [result, counted] = await Promise.all([
-        db.query<R & { _k: string, id: string }>(page),
-        count === null ? null : db.query<{ total: number }>(count)
+      const statements = statementsFor(query)
+      const [rows, counted] = await Promise.all([
+        rowsOf(db, statements, query),
+        statements.count === null ? null : db.query<{ total: number }>(statements.count)
       ])
-      const rows = result.rows
       let nextCursor: string | null = null
       if (rows.length > query.limit) {
         rows.length = query.limit

@@ -55,6 +55,9 @@ export function serverOptions (config: Config): FastifyServerOptions {
         }
       }
     },
+    // Plugins may take long to start: the db plugin applies pending migrations, and building an index
+    // (migration 0004's trigram indexes) over millions of rows takes far longer than Fastify's default 10 s.
+    pluginTimeout: 300_000,
     genReqId,
     // Malformed URLs (FST_ERR_BAD_URL) and overlong path parameters (FST_ERR_MAX_PARAM_LENGTH) are refused
     // before routing, and before the app's error handler: answer them as problem+json here.

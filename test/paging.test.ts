@@ -11,9 +11,8 @@ const spec: ListSpec = {
   defaultSort: 'createdAt',
   filters: {
     label: { sql: (p) => `label = ${p}` },
-    q: { sql: (p) => `label LIKE ${p}`, param: (v) => `%${String(v)}%` }
-  },
-  customPlanFilters: ['q']
+    q: { sql: (p) => `label LIKE ${p}`, param: (v) => `%${String(v)}%`, search: { indexed: (p) => `id IN (SELECT search(${p}))`, clusters: ['label'] } }
+  }
 }
 const ID = '00000000-0000-4000-8000-000000000001'
 
@@ -22,6 +21,7 @@ t.test('statements: one SQL text per shape, named unless planned per request, ke
   const first = lister.statements({ limit: 10 })
   t.same(first.page, { name: 'things_1', text: 'SELECT id, label, created_at::text AS "_k" FROM things ORDER BY created_at ASC, id ASC LIMIT $1', values: [11] })
   t.equal(first.count, null)
+  t.equal(first.fallback, null, 'no search, no fallback')
   t.same(lister.statements({ limit: 3 }).page.name, 'things_1', 'the same shape reuses its statement')
 
   const cursor = lister.encode({ limit: 10, sort: '-label', label: 'x' }, 'b', ID)
@@ -33,11 +33,30 @@ t.test('statements: one SQL text per shape, named unless planned per request, ke
   })
   t.same(after.count, { name: 'things_3', text: 'SELECT count(*)::int AS total FROM things WHERE label = $1', values: ['x'] })
 
-  const searched = lister.statements({ limit: 5, q: 'a_b', count: true })
-  t.equal(searched.page.name, undefined, 'a search is planned for its value: unnamed')
-  t.same(searched.page.values, ['%a_b%', 6], 'filter parameters are transformed')
-  t.equal(searched.count?.name, undefined)
-  for (const s of [first, after, searched]) t.notMatch(s.page.text, /OFFSET/i)
+  const searched = lister.statements({ limit: 5, q: 'a_b', label: 'x', count: true })
+  t.same(searched.page, {
+    name: undefined,
+    text: 'SELECT id, label, created_at::text AS "_k" FROM things WHERE label LIKE $2 AND label = $1 ORDER BY created_at ASC, id ASC LIMIT $3',
+    values: ['x', '%a_b%', 6]
+  }, 'a search is planned for its term: unnamed, parameters transformed')
+  t.equal(searched.fallback, null)
+  t.same(searched.count, { name: undefined, text: 'SELECT count(*)::int AS total FROM things WHERE label = $1 AND label LIKE $2', values: ['x', '%a_b%'] })
+
+  const clustered = lister.statements({ limit: 5, q: 'a_b', label: 'x', sort: 'label' })
+  t.same(clustered.page, {
+    name: 'things_4',
+    text: 'WITH win AS MATERIALIZED (SELECT *, label AS "_k", label AS "_s" FROM things WHERE label = $1 ORDER BY label ASC, id ASC LIMIT $3)' +
+      ' SELECT p.*, c.n AS "_n" FROM (SELECT count(*)::int AS n FROM win) c' +
+      ' LEFT JOIN LATERAL (SELECT id, label, "_k", "_s" FROM win WHERE label LIKE $2 ORDER BY "_s" ASC, id ASC LIMIT $4) p ON true' +
+      ' ORDER BY p."_s" ASC, p.id ASC',
+    values: ['x', '%a_b%', 120, 6]
+  }, 'sorted on the searched column: a window of the sort order first, 20 rows per row of the page')
+  t.same(clustered.fallback, {
+    name: 'things_5',
+    text: 'SELECT id, label, label AS "_k" FROM things WHERE id IN (SELECT search($2)) AND label = $1 ORDER BY label ASC, id ASC LIMIT $3',
+    values: ['x', '%a_b%', 6]
+  }, 'then the search index')
+  for (const s of [first, after, searched, clustered]) t.notMatch(`${s.page.text} ${s.fallback?.text ?? ''}`, /OFFSET/i)
 })
 
 t.test('cursors are bound to their list, sort, filters and key', async (t) => {

@@ -36,8 +36,10 @@ export function containsPattern (q: string): string {
 
 /**
  * GET /users. Every sort has its `(key, id)` index (db/schema/users.ts); `email`
- * uses the unique index on lower(email); `q` the pg_trgm GIN indexes on
- * lower(email) and lower(coalesce(name, '')), planned for each request's value.
+ * uses the unique index on lower(email); `q` is a search filter (src/paging.ts)
+ * answered by the sort index or by the pg_trgm GIN indexes on lower(email) and
+ * lower(coalesce(name, '')), whichever the planner finds cheaper for the term;
+ * sorted by email or name, a window of the sort order first, then the GIN indexes.
  */
 export const USERS_LIST: ListSpec = {
   name: 'users',
@@ -52,12 +54,19 @@ export const USERS_LIST: ListSpec = {
   defaultSort: 'createdAt',
   filters: {
     email: { sql: (p) => `lower(email) = lower(${p})` },
-    q: { sql: (p) => `(lower(email) LIKE lower(${p}) OR lower(coalesce(name, '')) LIKE lower(${p}))`, param: (v) => containsPattern(v as string) },
+    q: {
+      sql: (p) => `(lower(email) LIKE lower(${p}) OR lower(coalesce(name, '')) LIKE lower(${p}))`,
+      param: (v) => containsPattern(v as string),
+      search: {
+        // users_search_ids (migration 0004) answers the same condition from the trigram indexes, never by a sequential scan.
+        indexed: (p) => `id IN (SELECT users_search_ids(lower(${p})))`,
+        clusters: ['email', 'name']
+      }
+    },
     active: { sql: (p) => `active = ${p}` },
     createdAfter: { sql: (p) => `created_at >= ${p}::timestamptz` },
     createdBefore: { sql: (p) => `created_at < ${p}::timestamptz` }
-  },
-  customPlanFilters: ['q']
+  }
 }
 
 const AUDIT = 'INSERT INTO audit_events (actor_id, action, target_type, target_id, request_id, changes)'

@@ -185,3 +185,34 @@ t.test('a tampered or foreign cursor is a 400', async (t) => {
   const foreign = await other.inject({ url: `/users?limit=1&cursor=${cursor}`, headers: session.headers })
   t.equal(foreign.statusCode, 400)
 })
+
+t.test('searches page exactly in every order, also when the window of the sort order holds too few matches', async (t) => {
+  const { app, admin, auth } = await usersFixture(t)
+  // 300 users; "needle" in a few of them, far apart in every order. With limit=1 a search reads
+  // a window of 40 rows first, so most pages need the search index.
+  await app.pg.pool.query(`
+    INSERT INTO users (email, name, created_by, created_at)
+    SELECT CASE WHEN i IN (5, 150, 151, 299) THEN 'needle' || i ELSE 'hay' || lpad(i::text, 3, '0') END || '@example.com',
+           CASE WHEN i = 77 THEN 'Ned Needleman' ELSE 'Person ' || i END,
+           $1, timestamptz '2024-01-01' + i * interval '1 minute'
+    FROM generate_series(1, 300) AS i`, [admin.id])
+  for (const sort of Object.keys(ORDER)) {
+    for (const limit of [1, 2, 3, 50]) {
+      const seen: string[] = []
+      let url: string | null = `/users?q=NEEDLE&limit=${limit}&sort=${sort}`
+      while (url !== null) {
+        const res: Awaited<ReturnType<typeof app.inject>> = await app.inject({ url, headers: auth() })
+        t.equal(res.statusCode, 200)
+        const page = res.json() as UserJson[]
+        t.ok(page.length > 0 && page.length <= limit, 'never an empty or oversized page')
+        seen.push(...page.map((u) => u.email))
+        url = next(res.headers.link)
+      }
+      const { rows } = await app.pg.pool.query<{ email: string }>(`SELECT email FROM users WHERE email ILIKE '%needle%' OR name ILIKE '%needle%' ORDER BY ${ORDER[sort] as string}`)
+      t.same(seen, rows.map((r) => r.email), `sort=${sort} limit=${limit}: every match once, in order`)
+    }
+  }
+  const counted = await app.inject({ url: '/users?q=needle&limit=1&count=true', headers: auth() })
+  t.equal(counted.headers['x-total-count'], '5')
+  t.same(await (await app.inject({ url: '/users?q=nothing-like-it&limit=1', headers: auth() })).json(), [])
+})
