@@ -26,6 +26,7 @@ const TITLES: Record<number, string> = {
   410: 'Gone',
   412: 'Precondition Failed',
   413: 'Content Too Large',
+  414: 'URI Too Long',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
   428: 'Precondition Required',
@@ -50,13 +51,17 @@ export function problems (...statuses: number[]): Record<number, ProblemResponse
   for (const status of new Set([...statuses, 500, 503])) {
     out[status] = {
       description: statusTitle(status),
+      ...(status === 503 || status === 429 ? { headers: { 'Retry-After': RETRY_AFTER } } : {}),
       content: { 'application/problem+json': { schema: Type.Ref(Problem) } }
     }
   }
   return out
 }
 
+const RETRY_AFTER = { type: 'integer', minimum: 0, description: 'Seconds to wait before trying again.' }
+
 export interface ProblemResponse {
   description: string
+  headers?: Record<string, unknown>
   content: { 'application/problem+json': { schema: TSchema } }
 }

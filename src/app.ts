@@ -38,15 +38,20 @@ function validationErrors (err: FastifyError): Array<{ path: string, message: st
 /**
  * Adds to a route's documented responses the errors its shape implies, so the
  * OpenAPI document lists every status a route really answers: 400 when
- * anything is validated, 413/415 when it takes a body, 401 when it needs a
- * token. Routes without a response schema (third-party UI routes) are left alone.
+ * anything is validated, 400/413/415 when it takes a body (any method but GET
+ * and HEAD may be sent one), 414 when it has path parameters, 401 when it
+ * needs a token. Routes without a response schema (third-party UI routes) are left alone.
  */
 function documentImpliedErrors (route: RouteOptions): void {
   const schema = route.schema as { body?: unknown, querystring?: unknown, params?: unknown, headers?: unknown, response?: Record<string, unknown> } | undefined
   if (schema?.response === undefined) return
   const implied: number[] = []
-  if (schema.body !== undefined) implied.push(400, 413, 415)
+  // Fastify parses a body sent with any method but GET and HEAD, whether or not the route declares one.
+  const methods = ([] as string[]).concat(route.method)
+  if (schema.body !== undefined || methods.some((m) => m !== 'GET' && m !== 'HEAD')) implied.push(400, 413, 415)
   if (schema.querystring !== undefined || schema.params !== undefined || schema.headers !== undefined) implied.push(400)
+  // A path parameter longer than the router's maxParamLength is refused before routing.
+  if (route.url.includes(':')) implied.push(414)
   if (route.config?.public !== true) implied.push(401)
   schema.response = { ...problems(...implied), ...schema.response }
 }

@@ -17,7 +17,10 @@ export const errors = {
   PreconditionRequired: createError('ROSTER_PRECONDITION_REQUIRED', '%s', 428),
   Unprocessable: createError('ROSTER_UNPROCESSABLE', '%s', 422),
   TooManyRequests: createError('ROSTER_TOO_MANY_REQUESTS', '%s', 429),
-  ServiceUnavailable: createError('ROSTER_SERVICE_UNAVAILABLE', '%s', 503)
+  ServiceUnavailable: createError('ROSTER_SERVICE_UNAVAILABLE', '%s', 503),
+  InvalidCursor: createError('ROSTER_INVALID_CURSOR', '%s', 400),
+  UserEmailTaken: createError('ROSTER_USER_EMAIL_TAKEN', 'email: another user already has this email address', 409),
+  IdempotencyKeyReused: createError('ROSTER_IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used with another request; use a new key for a new request', 422)
 }
 
 /** Fastify's own error codes, mapped to Roster's. */
@@ -31,6 +34,7 @@ export const FASTIFY_CODES: Record<string, string> = {
   FST_ERR_CTP_EMPTY_TYPE: 'ROSTER_UNSUPPORTED_MEDIA_TYPE',
   FST_ERR_CTP_INVALID_TYPE: 'ROSTER_UNSUPPORTED_MEDIA_TYPE',
   FST_ERR_BAD_URL: 'ROSTER_BAD_URL',
+  FST_ERR_MAX_PARAM_LENGTH: 'ROSTER_URI_TOO_LONG',
   FST_ERR_ASYNC_CONSTRAINT: 'ROSTER_BAD_REQUEST',
   FST_ERR_RATE_LIMIT: 'ROSTER_RATE_LIMITED',
   FST_JWT_NO_AUTHORIZATION_IN_HEADER: 'ROSTER_UNAUTHORIZED',

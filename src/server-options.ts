@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
-import type { FastifyServerOptions } from 'fastify'
+import type { FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify'
 import { stdSerializers } from 'pino'
+import { sendProblem } from './app.ts'
+import { FASTIFY_CODES } from './errors.ts'
 import type { Config } from './config.ts'
 import { trustProxy } from './config.ts'
 
@@ -82,7 +84,18 @@ export function serverOptions (config: Config): FastifyServerOptions {
         }
       }
     },
+    // Plugins may take long to start: the db plugin applies pending migrations, and building an index
+    // (migration 0004's trigram indexes) over millions of rows takes far longer than Fastify's default 10 s.
+    pluginTimeout: 300_000,
     genReqId,
+    // Malformed URLs (FST_ERR_BAD_URL) and overlong path parameters (FST_ERR_MAX_PARAM_LENGTH) are refused
+    // before routing, and before the app's error handler: answer them as problem+json here.
+    frameworkErrors (err, request, reply) {
+      const status = err.statusCode as number
+      request.log.info({ code: err.code, statusCode: status, detail: err.message }, 'request rejected')
+      reply.header('x-request-id', request.id)
+      sendProblem(request as FastifyRequest, reply as unknown as FastifyReply, status, FASTIFY_CODES[err.code] as string, err.message)
+    },
     requestIdHeader: false,
     trustProxy: trustProxy(config.TRUST_PROXY),
     bodyLimit: config.BODY_LIMIT,

@@ -14,5 +14,8 @@ export const admins = pgTable('admins', {
 }, (t) => [
   uniqueIndex('admins_email_lower_key').on(sql`lower(${t.email})`),
   uniqueIndex('admins_name_lower_key').on(sql`lower(${t.name})`),
-  index('admins_created_at_id_idx').on(t.createdAt, t.id)
+  index('admins_created_at_id_idx').on(t.createdAt, t.id),
+  // GET /auth/admins?sort=email|name (keyset pages)
+  index('admins_email_id_idx').on(t.email, t.id),
+  index('admins_name_id_idx').on(t.name, t.id)
 ])

@@ -18,7 +18,8 @@ export const auditEvents = pgTable('audit_events', {
 }, (t) => [
   index('audit_events_created_at_id_idx').on(t.createdAt, t.id),
   index('audit_events_actor_idx').on(t.actorId, t.createdAt, t.id),
-  index('audit_events_target_idx').on(t.targetId, t.createdAt, t.id)
+  index('audit_events_target_idx').on(t.targetId, t.createdAt, t.id),
+  index('audit_events_action_idx').on(t.action, t.createdAt, t.id)
 ])
 
 /**

@@ -1,0 +1,82 @@
+import { Type, type TSchema } from '@sinclair/typebox'
+import { pageHeaders, pagingQuerySchema } from '../src/paging.ts'
+import { IDEMPOTENCY_KEY_PATTERN } from '../src/idempotency.ts'
+import { USERS_LIST } from '../src/users/repository.ts'
+
+/** No control characters (NUL is not even storable in PostgreSQL text). */
+const PRINTABLE = '^[^\\u0000-\\u001f\\u007f]*$'
+
+const Uuid = Type.String({ format: 'uuid' })
+const Timestamp = Type.Unsafe<Date | string>({ type: 'string', format: 'date-time' })
+const nullable = <T>(schema: Record<string, unknown>) => Type.Unsafe<T | null>({ ...schema, type: [schema.type, 'null'] })
+
+const email = { type: 'string', format: 'email', maxLength: 254, description: 'Email address, unique case-insensitively.' }
+const name = { type: 'string', maxLength: 100, pattern: PRINTABLE, description: 'Display name (optional, at most 100 characters).' }
+
+/** A user as the API shows it. */
+export const User = Type.Object({
+  id: Uuid,
+  email: Type.Unsafe<string>(email),
+  name: nullable<string>(name),
+  active: Type.Boolean(),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+  createdBy: nullable<string>({ type: 'string', format: 'uuid', description: 'The admin who created the user; null once that admin is deleted.' })
+}, { $id: 'User', additionalProperties: false, description: 'A user of the organisation.' })
+
+export const UserCreate = Type.Object({
+  email: Type.Unsafe<string>(email),
+  name: Type.Optional(nullable<string>(name)),
+  active: Type.Optional(Type.Boolean({ description: 'Default true.' }))
+}, { additionalProperties: false })
+
+export const UserPatch = Type.Object({
+  email: Type.Optional(Type.Unsafe<string>(email)),
+  name: Type.Optional(nullable<string>(name)),
+  active: Type.Optional(Type.Boolean())
+}, { additionalProperties: false, minProperties: 1, description: 'The fields to change (at least one); `name: null` removes the name.' })
+
+export const UserId = Type.Object({ id: Uuid }, { additionalProperties: false })
+
+export const UserListQuery = Type.Object({
+  ...pagingQuerySchema(USERS_LIST),
+  email: Type.Optional(Type.String({ maxLength: 254, pattern: PRINTABLE, description: 'Exact email, case-insensitive.' })),
+  q: Type.Optional(Type.String({ minLength: 1, maxLength: 100, pattern: PRINTABLE, description: 'Substring of the email or the name, case-insensitive.' })),
+  active: Type.Optional(Type.Boolean()),
+  createdAfter: Type.Optional(Type.String({ format: 'date-time', description: 'Created at or after this time.' })),
+  createdBefore: Type.Optional(Type.String({ format: 'date-time', description: 'Created before this time.' }))
+}, { additionalProperties: false })
+
+const tag = { type: 'string', maxLength: 2048 }
+export const ReadHeaders = Type.Object({
+  'if-none-match': Type.Optional(Type.Unsafe<string>({ ...tag, description: 'ETag(s) of a copy you hold: 304 when it is still current.' }))
+})
+export const WriteHeaders = Type.Object({
+  'if-match': Type.Optional(Type.Unsafe<string>({ ...tag, description: 'ETag from GET: the change applies only if the user is still at that version (else 412). Required when REQUIRE_IF_MATCH=true (else 428).' }))
+})
+export const CreateHeaders = Type.Object({
+  'idempotency-key': Type.Optional(Type.String({
+    pattern: IDEMPOTENCY_KEY_PATTERN,
+    description: 'Makes retries safe: the same key and body within 24 h replay the first response; the same key with another body is a 422. 1–255 characters of letters, digits and `._:~+/=-`, optionally double-quoted.'
+  }))
+})
+
+const ETag = { type: 'string', description: 'Strong entity tag of this version of the user.' }
+
+/** Response entries with their headers. */
+function json (description: string, schema: TSchema, headers: Record<string, unknown> = {}) {
+  return { description, headers, content: { 'application/json': { schema } } }
+}
+
+export const responses = {
+  user: json('The user', Type.Ref(User), { ETag }),
+  created: json('Created', Type.Ref(User), {
+    Location: { type: 'string', description: 'URL of the new user.' },
+    ETag,
+    'Idempotent-Replayed': { type: 'string', enum: ['true'], description: 'Present when this is the stored response to an earlier request with the same Idempotency-Key.' }
+  }),
+  deleted: json('The deleted user', Type.Ref(User)),
+  page: json('A page of users, in the requested order', Type.Array(Type.Ref(User)), pageHeaders),
+  notModified: { type: 'null', description: 'Not modified: the ETag in If-None-Match is current', headers: { ETag } },
+  noContent: { type: 'null', description: 'Deleted' }
+}

@@ -1,0 +1,157 @@
+import type { Pool } from 'pg'
+import { createLister, type ListSpec, type Page, type PageQuery, type Queryable } from '../paging.ts'
+
+/** A user as the API shows it (plus `version`, which makes the ETag). */
+export interface UserRow {
+  id: string
+  email: string
+  name: string | null
+  active: boolean
+  version: number
+  createdBy: string | null
+  createdAt: Date
+  updatedAt: Date
+}
+
+export interface NewUser {
+  email: string
+  name?: string | null | undefined
+  active?: boolean | undefined
+}
+
+export type UserPatch = Partial<NewUser>
+
+/** Who makes a change, for the audit log. */
+export interface Actor {
+  adminId: string
+  requestId: string
+}
+
+const COLUMNS = 'id, email, name, active, version, created_by AS "createdBy", created_at AS "createdAt", updated_at AS "updatedAt"'
+
+/** A LIKE pattern matching `q` anywhere, its wildcards (`%`, `_`, `\`) taken literally. */
+export function containsPattern (q: string): string {
+  return `%${q.replace(/[\\%_]/g, '\\$&')}%`
+}
+
+/**
+ * GET /users. Every sort has its `(key, id)` index (db/schema/users.ts); `email`
+ * uses the unique index on lower(email); `q` is a search filter (src/paging.ts)
+ * answered by the sort index or by the pg_trgm GIN indexes on lower(email) and
+ * lower(coalesce(name, '')), whichever the planner finds cheaper for the term;
+ * sorted by email or name, a window of the sort order first, then the GIN indexes.
+ */
+export const USERS_LIST: ListSpec = {
+  name: 'users',
+  from: 'users',
+  columns: COLUMNS,
+  id: 'id',
+  sorts: {
+    createdAt: { expr: 'created_at', type: 'timestamptz', key: 'created_at::text' },
+    email: { expr: 'email', type: 'text' },
+    name: { expr: "coalesce(name, '')", type: 'text' }
+  },
+  defaultSort: 'createdAt',
+  filters: {
+    email: { sql: (p) => `lower(email) = lower(${p})` },
+    q: {
+      sql: (p) => `(lower(email) LIKE lower(${p}) OR lower(coalesce(name, '')) LIKE lower(${p}))`,
+      param: (v) => containsPattern(v as string),
+      search: {
+        // users_search_ids (migration 0004) answers the same condition from the trigram indexes, never by a sequential scan.
+        indexed: (p) => `id IN (SELECT users_search_ids(lower(${p})))`,
+        clusters: ['email', 'name']
+      }
+    },
+    active: { sql: (p) => `active = ${p}` },
+    createdAfter: { sql: (p) => `created_at >= ${p}::timestamptz` },
+    createdBefore: { sql: (p) => `created_at < ${p}::timestamptz` }
+  }
+}
+
+const AUDIT = 'INSERT INTO audit_events (actor_id, action, target_type, target_id, request_id, changes)'
+
+// Each write is one statement: the change and its audit row (a data-modifying CTE), so both commit or neither.
+const GET = { name: 'users_get', text: `SELECT ${COLUMNS} FROM users WHERE id = $1` }
+const VERSION = { name: 'users_version', text: 'SELECT version FROM users WHERE id = $1' }
+const CREATE = {
+  name: 'users_create',
+  text: `WITH u AS (
+    INSERT INTO users (email, name, active, created_by) VALUES ($1::text, $2::text, $3::boolean, $4::uuid) RETURNING ${COLUMNS}
+  ), a AS (
+    ${AUDIT} SELECT $4::uuid, 'user.create', 'user', u.id, $5::text, $6::jsonb FROM u
+  ) SELECT * FROM u`
+}
+const UPDATE = {
+  name: 'users_update',
+  text: `WITH u AS (
+    UPDATE users SET
+      email = coalesce($2::text, email),
+      name = CASE WHEN $3::boolean THEN $4::text ELSE name END,
+      active = coalesce($5::boolean, active),
+      version = version + 1,
+      updated_at = now()
+    WHERE id = $1::uuid AND ($6::int[] IS NULL OR version = ANY($6::int[]))
+    RETURNING ${COLUMNS}
+  ), a AS (
+    ${AUDIT} SELECT $7::uuid, 'user.update', 'user', u.id, $8::text, $9::jsonb FROM u
+  ) SELECT * FROM u`
+}
+const DELETE = {
+  name: 'users_delete',
+  text: `WITH u AS (
+    DELETE FROM users WHERE id = $1::uuid AND ($2::int[] IS NULL OR version = ANY($2::int[])) RETURNING ${COLUMNS}
+  ), a AS (
+    ${AUDIT} SELECT $3::uuid, 'user.delete', 'user', u.id, $4::text, '{}'::jsonb FROM u
+  ) SELECT * FROM u`
+}
+
+/**
+ * The users table. Every function is one SQL statement, a named prepared
+ * statement (parsed and planned once per connection), run on the pool or on
+ * the transaction `tx` the caller opened. Writes record their audit event in
+ * the same statement.
+ */
+export function createUsersRepository (db: { $client: Pool }, secretKey: string) {
+  const pool: Queryable = db.$client
+  const lister = createLister<UserRow>(USERS_LIST, secretKey)
+  const one = async (tx: Queryable, config: { name: string, text: string }, values: unknown[]): Promise<UserRow | null> =>
+    (await tx.query<UserRow>({ ...config, values })).rows[0] ?? null
+
+  return {
+    lister,
+
+    async get (id: string, tx: Queryable = pool): Promise<UserRow | null> {
+      return await one(tx, GET, [id])
+    },
+
+    /** The current version of a user, or null when there is none. */
+    async version (id: string, tx: Queryable = pool): Promise<number | null> {
+      return (await tx.query<{ version: number }>({ ...VERSION, values: [id] })).rows[0]?.version ?? null
+    },
+
+    async list (query: PageQuery, tx: Queryable = pool): Promise<Page<UserRow>> {
+      return await lister.page(tx, query)
+    },
+
+    async create (user: NewUser, actor: Actor, tx: Queryable = pool): Promise<UserRow> {
+      const values = { email: user.email, name: user.name ?? null, active: user.active ?? true }
+      return await one(tx, CREATE, [values.email, values.name, values.active, actor.adminId, actor.requestId, JSON.stringify(values)]) as UserRow
+    },
+
+    /** Applies a patch when the user exists and (versions given) is at one of those versions; null otherwise. */
+    async update (id: string, patch: UserPatch, versions: number[] | null, actor: Actor, tx: Queryable = pool): Promise<UserRow | null> {
+      return await one(tx, UPDATE, [
+        id, patch.email ?? null, patch.name !== undefined, patch.name ?? null, patch.active ?? null, versions,
+        actor.adminId, actor.requestId, JSON.stringify(patch)
+      ])
+    },
+
+    /** Deletes a user when it exists and (versions given) is at one of those versions; answers the deleted row or null. */
+    async remove (id: string, versions: number[] | null, actor: Actor, tx: Queryable = pool): Promise<UserRow | null> {
+      return await one(tx, DELETE, [id, versions, actor.adminId, actor.requestId])
+    }
+  }
+}
+
+export type UsersRepository = ReturnType<typeof createUsersRepository>

@@ -1,0 +1,114 @@
+import type { Pool, PoolClient } from 'pg'
+import { errors } from '../errors.ts'
+import { createIdempotencyRepository, type StoredResponse } from '../idempotency.ts'
+import type { PageQuery, Page } from '../paging.ts'
+import { createUsersRepository, type Actor, type NewUser, type UserPatch, type UserRow } from './repository.ts'
+
+export interface CreateResult extends StoredResponse {
+  /** True when this is the stored first response to the same Idempotency-Key. */
+  replayed: boolean
+}
+
+/** Unique and foreign-key violations of a user write, as the errors they mean. */
+function writeError (err: unknown): unknown {
+  const { code, constraint } = err as { code?: string, constraint?: string }
+  if (code === '23505' && constraint === 'users_email_lower_key') return new errors.UserEmailTaken()
+  // The admin was deleted after its token was checked (the session check is cached for a moment).
+  if (code === '23503' && constraint === 'users_created_by_admins_id_fk') return new errors.Unauthorized('The admin of this access token no longer exists')
+  return err
+}
+
+/**
+ * The users resource: the repository's statements plus what HTTP needs around
+ * them (404 vs 412, conflicts, Idempotency-Key). Plain creates, updates and
+ * deletes are one statement each, hence their own transaction; an idempotent
+ * create opens a transaction around the key, the change and the stored answer.
+ */
+export function createUsersService (db: { $client: Pool }, secretKey: string) {
+  const pool = db.$client
+  const repository = createUsersRepository(db, secretKey)
+  const idempotency = createIdempotencyRepository(db)
+
+  async function transaction<T> (fn: (tx: PoolClient) => Promise<T>): Promise<T> {
+    const tx = await pool.connect()
+    let broken: Error | undefined
+    try {
+      await tx.query('BEGIN')
+      const result = await fn(tx)
+      await tx.query('COMMIT')
+      return result
+    } catch (err) {
+      // A connection that cannot even roll back is dropped, not returned to the pool.
+      await tx.query('ROLLBACK').catch((rollbackError: Error) => { broken = rollbackError })
+      throw err
+    } finally {
+      tx.release(broken)
+    }
+  }
+
+  /** After a write matched no row: 404 when the user does not exist, else 412 (its version is not one If-Match named). */
+  async function missingOrStale (id: string): Promise<never> {
+    if (await repository.version(id) === null) throw new errors.NotFound(`No user with id ${id}`)
+    throw new errors.PreconditionFailed('The user has changed since the ETag given in If-Match: GET it again and retry with its new ETag')
+  }
+
+  return {
+    repository,
+    idempotency,
+
+    get: async (id: string): Promise<UserRow | null> => await repository.get(id),
+
+    list: async (query: PageQuery): Promise<Page<UserRow>> => await repository.list(query),
+
+    async create (user: NewUser, actor: Actor): Promise<UserRow> {
+      try {
+        return await repository.create(user, actor)
+      } catch (err) {
+        throw writeError(err)
+      }
+    },
+
+    /**
+     * Creates a user once per Idempotency-Key: the first request creates it and
+     * stores `respond(user)`; a retry with the same fingerprint gets that stored
+     * response back (also when both race), another fingerprint a 422.
+     */
+    async createOnce (user: NewUser, actor: Actor, key: { key: string, fingerprint: string }, respond: (user: UserRow) => StoredResponse): Promise<CreateResult> {
+      try {
+        return await transaction(async (tx) => {
+          const first = await idempotency.claim(tx, actor.adminId, key.key, key.fingerprint)
+          if (first !== null) {
+            if (first.fingerprint !== key.fingerprint) throw new errors.IdempotencyKeyReused()
+            return { ...first.response, replayed: true }
+          }
+          const response = respond(await repository.create(user, actor, tx))
+          await idempotency.store(tx, actor.adminId, key.key, response)
+          return { ...response, replayed: false }
+        })
+      } catch (err) {
+        throw writeError(err)
+      }
+    },
+
+    async update (id: string, patch: UserPatch, versions: number[] | null, actor: Actor): Promise<UserRow> {
+      let row: UserRow | null
+      try {
+        row = await repository.update(id, patch, versions, actor)
+      } catch (err) {
+        throw writeError(err)
+      }
+      return row ?? await missingOrStale(id)
+    },
+
+    async remove (id: string, versions: number[] | null, actor: Actor): Promise<UserRow> {
+      return await repository.remove(id, versions, actor) ?? await missingOrStale(id)
+    },
+
+    /** Deletes expired idempotency keys (run at start and every few minutes by plugins/users.ts). */
+    async purgeExpiredKeys (): Promise<number> {
+      return await idempotency.purgeExpired()
+    }
+  }
+}
+
+export type UsersService = ReturnType<typeof createUsersService>
