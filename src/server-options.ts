@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import type { FastifyServerOptions } from 'fastify'
+import pino from 'pino'
 import type { Config } from './config.ts'
 import { trustProxy } from './config.ts'
 
@@ -37,6 +38,30 @@ export const REDACT_PATHS = [
   'token'
 ]
 
+/** Query parameters that carry credentials (emailed links: `?token=…`); their values never reach a log line. */
+const SECRET_QUERY = /([?&](?:token|access_token|refresh_token|code|password)=)[^&#]*/gi
+
+/** The URL as logged: the values of credential-carrying query parameters are replaced by [redacted]. */
+export function redactUrl (url: string): string {
+  return url.includes('?') ? url.replace(SECRET_QUERY, '$1[redacted]') : url
+}
+
+/**
+ * pino's error serializer, minus the bound parameters a failed drizzle query
+ * carries in `params` and in its message ("Failed query: …\nparams: …"):
+ * they may hold password hashes, token hashes and email addresses.
+ */
+export function serializeError (err: Error): { type: string, message: string, stack: string, [key: string]: unknown } {
+  const out = pino.stdSerializers.err(err) as unknown as { type: string, message: string, stack: string, [key: string]: unknown }
+  if (typeof out.query === 'string' && 'params' in out) {
+    out.params = '[redacted]'
+    const cause = (err as { cause?: { message?: string } }).cause?.message
+    out.message = String(out.message).replace(/\nparams: [\s\S]*$/, `\nparams: [redacted]${cause === undefined ? '' : `: ${cause}`}`)
+    out.stack = String(out.stack).replace(/\nparams: [\s\S]*?(?=\n {4}at )/, '\nparams: [redacted]')
+  }
+  return out
+}
+
 /**
  * Fastify options shared by the server and the tests, so that tests run the
  * app exactly as production does. `logger` may be overridden by the caller
@@ -49,8 +74,9 @@ export function serverOptions (config: Config): FastifyServerOptions {
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       serializers: {
         req (req) {
-          return { method: req.method, url: req.url, host: req.host, remoteAddress: req.ip, userAgent: req.headers['user-agent'] }
-        }
+          return { method: req.method, url: redactUrl(req.url), host: req.host, remoteAddress: req.ip, userAgent: req.headers['user-agent'] }
+        },
+        err: serializeError
       }
     },
     genReqId,

@@ -1,0 +1,115 @@
+/**
+ * `npm run create-admin -- --email ann@example.com --name ann`: creates a
+ * confirmed admin, also when REGISTRATION=closed (bootstrapping). The
+ * password comes from standard input (first line) or, on a terminal, from a
+ * prompt that does not echo. The database is the configured one (embedded
+ * when none is set); pending migrations are applied first unless
+ * MIGRATE_ON_START=false.
+ */
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import pg from 'pg'
+import { drizzle } from 'drizzle-orm/node-postgres'
+import { loadConfig, ConfigError, databaseUrl, type Config } from '../config.ts'
+import { startEmbeddedPostgres, type EmbeddedServer } from '../../db/embedded.ts'
+import { runMigrations } from '../../db/migrate.ts'
+import { resolveFromRoot } from '../paths.ts'
+import { recordAudit } from '../audit.ts'
+import { hashPassword } from '../auth/passwords.ts'
+import { emailProblem, loadPasswordPolicy, nameProblem } from '../auth/policy.ts'
+import { insertAdmin } from '../auth/admins.ts'
+
+const USAGE = 'usage: npm run create-admin -- --email <address> --name <name>  (password on standard input, or prompted)'
+
+function fail (message: string): never {
+  process.stderr.write(`roster: ${message}\n`)
+  process.exit(1)
+}
+
+/** The first line of standard input (piped), or a prompt without echo (terminal). */
+async function readPassword (): Promise<string> {
+  /* c8 ignore start -- needs a terminal; the tests pipe the password */
+  if (process.stdin.isTTY) {
+    const ask = async (question: string): Promise<string> => await new Promise((resolve) => {
+      process.stderr.write(question)
+      process.stdin.setRawMode(true)
+      process.stdin.resume()
+      let typed = ''
+      const onData = (chunk: Buffer): void => {
+        for (const c of chunk.toString('utf8')) {
+          if (c === '\r' || c === '\n' || c === '\u0004') {
+            process.stdin.setRawMode(false)
+            process.stdin.pause()
+            process.stdin.off('data', onData)
+            process.stderr.write('\n')
+            resolve(typed)
+            return
+          }
+          if (c === '\u0003') fail('cancelled')
+          typed = c === '\u007f' || c === '\b' ? [...typed].slice(0, -1).join('') : typed + c
+        }
+      }
+      process.stdin.on('data', onData)
+    })
+    const first = await ask('Password: ')
+    if (await ask('Password again: ') !== first) fail('the passwords differ')
+    return first
+  }
+  /* c8 ignore stop */
+  let input = ''
+  for await (const chunk of process.stdin) input += String(chunk)
+  return input.split(/\r?\n/)[0] as string
+}
+
+async function main (): Promise<void> {
+  let args
+  try {
+    args = parseArgs({ options: { email: { type: 'string' }, name: { type: 'string' } }, strict: true }).values
+  } catch (err) {
+    fail(`${(err as Error).message}\n${USAGE}`)
+  }
+  const { email, name } = args
+  if (email === undefined || name === undefined) fail(USAGE)
+  const problem = emailProblem(email) ?? nameProblem(name)
+  if (problem !== null) fail(`${emailProblem(email) === null ? 'name' : 'email'} ${problem}`)
+
+  let config: Config
+  try {
+    config = loadConfig()
+  } catch (err) {
+    fail((err as ConfigError).message)
+  }
+  const password = await readPassword()
+  const policy = await loadPasswordPolicy()
+  const refused = policy(password, { emails: [email], names: [name] })
+  if (refused !== null) fail(`password ${refused}`)
+
+  let embedded: EmbeddedServer | undefined
+  let url = databaseUrl(config)
+  if (url === undefined) {
+    embedded = await startEmbeddedPostgres(join(resolveFromRoot(config.DATA_DIR), 'postgres'), { port: config.EMBEDDED_PG_PORT })
+    url = embedded.url
+  }
+  const pool = new pg.Pool({ connectionString: url, max: 1, connectionTimeoutMillis: config.DB_CONNECTION_TIMEOUT })
+  let code = 0
+  try {
+    if (config.MIGRATE_ON_START) await runMigrations(pool)
+    const passwordHash = await hashPassword(password, { memoryCost: config.ARGON2_MEMORY, timeCost: config.ARGON2_TIME, parallelism: config.ARGON2_PARALLELISM })
+    const db = drizzle({ client: pool, casing: 'snake_case' })
+    const admin = await db.transaction(async (tx) => {
+      const row = await insertAdmin(tx, { email, name, passwordHash, confirmed: true })
+      await recordAudit(tx, { actorId: null, action: 'admin.register', targetType: 'admin', targetId: row.id, requestId: 'create-admin', changes: { email: row.email, name: row.name, confirmed: true } })
+      return row
+    })
+    process.stdout.write(`roster: admin ${admin.name} <${admin.email}> created and confirmed (id ${admin.id})\n`)
+  } catch (err) {
+    process.stderr.write(`roster: could not create the admin: ${(err as Error).message.split('\n')[0] as string}\n`)
+    code = 1
+  } finally {
+    await pool.end()
+    await embedded?.stop()
+  }
+  process.exit(code)
+}
+
+await main()
