@@ -63,7 +63,8 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['auth'],
       summary: 'Log out: end the session of this access token',
       security: bearer,
-      response: { 204: Type.Null({ description: 'The session has ended' }), ...problems(429) }
+      // No body is expected, but one sent is still parsed (and may be refused).
+      response: { 204: Type.Null({ description: 'The session has ended' }), ...problems(400, 413, 415, 429) }
     }
   }, async (request, reply) => {
     await app.accounts.logout({ ...request.admin, requestId: request.id })

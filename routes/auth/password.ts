@@ -53,7 +53,8 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['auth'],
       summary: 'Set a new password with the emailed token',
       description: 'Ends every session of the account. JSON answers 204; the page\'s form (urlencoded, or Accept: text/html) gets an HTML page, and its form again when the password is refused.',
-      body: { content: { 'application/json': { schema: ResetBody }, [FORM]: { schema: ResetBody } } },
+      consumes: ['application/json', FORM],
+      body: ResetBody,
       response: {
         200: { description: 'Password changed (HTML form)', content: { 'text/html': { schema: Html } } },
         204: Type.Null({ description: 'Password changed; every session has ended' }),

@@ -26,7 +26,8 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
       description: 'Its access tokens stop working on every instance within 5 s, its refresh token at once. A session that is not yours, or has ended, is 404.',
       security: bearer,
       params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
-      response: { 204: Type.Null({ description: 'The session has ended' }), ...problems(404, 429) }
+      // No body is expected, but one sent is still parsed (and may be refused).
+      response: { 204: Type.Null({ description: 'The session has ended' }), ...problems(404, 413, 415, 429) }
     }
   }, async (request, reply) => {
     await app.accounts.endSession({ ...request.admin, requestId: request.id }, request.params.id)

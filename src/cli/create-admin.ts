@@ -70,8 +70,10 @@ async function main (): Promise<void> {
   }
   const { email, name } = args
   if (email === undefined || name === undefined) fail(USAGE)
-  const problem = emailProblem(email) ?? nameProblem(name)
-  if (problem !== null) fail(`${emailProblem(email) === null ? 'name' : 'email'} ${problem}`)
+  const emailRefused = emailProblem(email)
+  const nameRefused = nameProblem(name)
+  const problems = [emailRefused === null ? '' : `email ${emailRefused}`, nameRefused === null ? '' : `name ${nameRefused}`].filter((p) => p !== '')
+  if (problems.length > 0) fail(problems.join('; '))
 
   let config: Config
   try {
