@@ -81,6 +81,9 @@ export function serverOptions (config: Config): FastifyServerOptions {
     },
     genReqId,
     requestIdHeader: false,
+    // avvio's 10 s default per plugin is short for a first start that loads every
+    // module (and may initdb an embedded PostgreSQL) on a small, busy machine.
+    pluginTimeout: 60_000,
     trustProxy: trustProxy(config.TRUST_PROXY),
     bodyLimit: config.BODY_LIMIT,
     requestTimeout: config.REQUEST_TIMEOUT,

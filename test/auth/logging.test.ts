@@ -1,6 +1,7 @@
 import t from 'tap'
 import { admins } from '../../db/schema/admins.ts'
 import { redactUrl, serializeError } from '../../src/server-options.ts'
+import { conflictError } from '../../src/auth/admins.ts'
 import { build, createAdmin } from '../helper.ts'
 
 t.test('credentials in query strings are redacted from logged URLs', async (t) => {
@@ -29,6 +30,21 @@ t.test('a failed query is logged without its bound parameters', async (t) => {
   t.match(serialized.message, /^Failed query: insert into "admins" .*\nparams: \[redacted\]: duplicate key value violates unique constraint/)
   t.match(serialized.stack, /\nparams: \[redacted\]\n {4}at /)
 
+  const bare = serializeError(Object.assign(new Error('Failed query: select $1\nparams: secret'), { query: 'select $1', params: ['secret'] }))
+  t.equal(bare.message, 'Failed query: select $1\nparams: [redacted]', 'also without a cause')
   const plain = serializeError(new Error('plain failure'))
   t.equal(plain.message, 'plain failure', 'other errors are as pino serializes them')
+})
+
+t.test('database errors other than a taken email or name pass through', async (t) => {
+  const other = Object.assign(new Error('boom'), { cause: { code: '23505', constraint: 'users_email_lower_key' } })
+  t.equal(conflictError(other), other)
+  t.equal(conflictError(new Error('plain')).message, 'plain')
+})
+
+t.test('work left running after an answer logs its failure and never crashes', async (t) => {
+  const app = await build(t)
+  app.accounts.forgotPassword(null as unknown as string)
+  await app.accounts.drain()
+  t.ok(app.logs.lines.some((l) => l.msg === 'sending a password reset email failed' && l.level === 50))
 })

@@ -78,9 +78,9 @@ t.test('a new email takes effect only once confirmed, and needs currentPassword'
   t.equal((await login(app, 'ann@example.com', ann.password)).status, 200, 'the old address is still the login')
   t.equal((await login(app, 'ann@example.org', ann.password)).status, 401)
 
-  const confirmed = await app.inject({ url: `/auth/confirm?token=${secondLink.token}` })
+  const confirmed = await app.inject({ url: `/auth/confirm?token=${secondLink.token}`, headers: { accept: 'text/html' } })
   t.equal(confirmed.statusCode, 200)
-  t.same(confirmed.json(), { status: 'confirmed', purpose: 'email', email: 'Ann@Example.org' })
+  t.match(confirmed.body, /Email address confirmed[\s\S]*<strong>Ann@Example\.org<\/strong> is now the email address/)
   t.match((await app.inject({ url: '/auth/me', headers: s.headers })).json(), { email: 'Ann@Example.org', pendingEmail: null })
   t.equal((await login(app, 'ann@example.org', ann.password)).status, 200)
   t.equal((await login(app, 'ann@example.com', ann.password)).status, 401)
@@ -98,6 +98,11 @@ t.test('a new email takes effect only once confirmed, and needs currentPassword'
   t.equal(cancelled.statusCode, 200, 'no password needed to keep the current address')
   t.match(cancelled.json(), { email: 'Ann@Example.org', pendingEmail: null })
   t.equal((await app.inject({ url: `/auth/confirm?token=${thirdLink.token}` })).statusCode, 400, 'its link is void')
+
+  t.equal((await patch({ email: 'ann@example.com', currentPassword: ann.password })).statusCode, 200)
+  const fourthLink = await waitForEmail(app, 'ann@example.com', 2)
+  const json = await app.inject({ url: `/auth/confirm?token=${fourthLink.token}` })
+  t.same(json.json(), { status: 'confirmed', purpose: 'email', email: 'ann@example.com' })
 })
 
 t.test('a pending address taken meanwhile cannot be confirmed', async (t) => {

@@ -56,7 +56,7 @@ t.test('refresh: rotation, idle and absolute lifetimes, concurrent reuse', async
   const app = await build(t, { env: { SESSION_IDLE_TTL: '3600', SESSION_ABSOLUTE_TTL: '7200' } })
   const admin = await createAdmin(app)
   const s = await login(app, admin)
-  const { rows: [before] } = await app.pg.pool.query("SELECT extract(epoch FROM idle_expires_at - created_at)::int AS idle, extract(epoch FROM expires_at - created_at)::int AS abs FROM sessions")
+  const { rows: [before] } = await app.pg.pool.query('SELECT extract(epoch FROM idle_expires_at - created_at)::int AS idle, extract(epoch FROM expires_at - created_at)::int AS abs FROM sessions')
   t.same(before, { idle: 3600, abs: 7200 })
 
   // a refresh pushes the idle expiry out, never past the absolute one
