@@ -26,7 +26,11 @@ interface Doc { paths: Record<string, Record<string, Operation>>, components: { 
 
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31)
 const RUNS = Number(process.env.FUZZ_RUNS ?? 60)
-/** Tables a 4xx may legitimately change: failed-login counters. */
+/**
+ * Tables a 4xx may legitimately change: failed-login counters. A login attempt
+ * is counted before its password is checked (a 401 leaves it counted), and so is
+ * a wrong currentPassword on PATCH/DELETE /auth/me (it counts towards the same lockout).
+ */
 const MAY_CHANGE_ON_4XX = new Set(['login_throttle'])
 
 // ------------------------------------------------------------ generators
