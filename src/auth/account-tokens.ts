@@ -44,13 +44,6 @@ export async function consumeAccountToken (tx: Db, token: string, purposes: Toke
   return (row as TokenUse | undefined) ?? null
 }
 
-/** The admin a live token of the purpose belongs to, without using it up. */
-export async function peekAccountToken (db: Db, token: string, purpose: TokenPurpose): Promise<string | null> {
-  const [row] = await db.select({ adminId: accountTokens.adminId }).from(accountTokens)
-    .where(and(live(token), eq(accountTokens.purpose, purpose)))
-  return row?.adminId ?? null
-}
-
 /** Voids every unused token of the purpose an admin holds (a newer one replaces them, or the password changed). */
 export async function voidAccountTokens (tx: Db, adminId: string, purpose: TokenPurpose): Promise<void> {
   await tx.update(accountTokens).set({ usedAt: sql`now()` })

@@ -8,7 +8,7 @@ import { hashPassword, needsRehash, verifyPassword, type Argon2Params } from './
 import { emailDomainAllowed, normaliseEmail, type PasswordContext, type PasswordPolicy } from './policy.ts'
 import { authErrors, invalidField } from './errors.ts'
 import { adminView, deleteAdmin, emailInUse, findAdminById, insertAdmin, updateAdmin, type AdminRow, type AdminView } from './admins.ts'
-import { consumeAccountToken, EMAILS_PER_HOUR, issueAccountToken, peekAccountToken, recentTokenCount, voidAccountTokens } from './account-tokens.ts'
+import { consumeAccountToken, EMAILS_PER_HOUR, issueAccountToken, recentTokenCount, voidAccountTokens } from './account-tokens.ts'
 import { listSessions, revokeSession, revokeSessions, rotateRefreshToken, startLoginSession, type SessionInfo, type SessionTtl } from './sessions.ts'
 import { clearAttempts, countAttempt, countAttemptCte, retryAfterSql, type LockoutPolicy } from './throttle.ts'
 import { csv } from '../config.ts'
@@ -105,7 +105,7 @@ export function createAccountService (deps: AccountDeps) {
   async function verifyCurrentPassword (row: AdminRow, given: string | undefined, what: string): Promise<void> {
     if (given === undefined) throw invalidField('currentPassword', `is required to ${what}`)
     const attempt = await countAttempt(db, normaliseEmail(row.email), lockout)
-    if (!attempt.counted) throw locked(attempt.retryAfter ?? lockout.duration)
+    if (!attempt.counted) throw locked(attempt.retryAfter)
     if (!await verifyPassword(row.passwordHash, given)) throw new authErrors.WrongPassword()
   }
 
@@ -162,7 +162,7 @@ export function createAccountService (deps: AccountDeps) {
         }
         const row = await findAdminById(tx, use.adminId) as AdminRow
         // Only the latest requested address can be confirmed (older links are voided anyway).
-        if (use.email === null || row.pendingEmail !== use.email) throw new authErrors.InvalidLink(INVALID_CONFIRM)
+        if (row.pendingEmail !== use.email || use.email === null) throw new authErrors.InvalidLink(INVALID_CONFIRM)
         await updateAdmin(tx, row.id, { email: use.email, pendingEmail: null })
         await recordAudit(tx, { actorId: row.id, action: 'admin.email_change', targetType: 'admin', targetId: row.id, requestId, changes: { email: use.email } })
         return { purpose: 'email' as const, email: use.email }
@@ -187,13 +187,13 @@ export function createAccountService (deps: AccountDeps) {
      */
     async login (body: { email: string, password: string }, meta: { userAgent?: string | undefined, ip: string }): Promise<TokenPair> {
       const key = normaliseEmail(body.email)
-      const { rows } = await db.execute<{ counted: boolean, retry_after: number | null, id: string | null, password_hash: string | null, confirmed: boolean | null }>(sql`
+      const { rows } = await db.execute<{ counted: boolean, retry_after: number, id: string | null, password_hash: string | null, confirmed: boolean | null }>(sql`
         WITH ${countAttemptCte(key, lockout)}
-        SELECT EXISTS (SELECT 1 FROM attempt) AS counted, ${retryAfterSql(key)} AS retry_after,
+        SELECT EXISTS (SELECT 1 FROM attempt) AS counted, ${retryAfterSql(key, lockout)} AS retry_after,
           a.id, a.password_hash, a.confirmed_at IS NOT NULL AS confirmed
         FROM (SELECT 1) AS one LEFT JOIN admins a ON lower(a.email) = ${key}`)
       const row = rows[0] as NonNullable<typeof rows[0]>
-      if (!row.counted) throw locked(row.retry_after ?? lockout.duration)
+      if (!row.counted) throw locked(row.retry_after)
       const stored = row.password_hash ?? dummyHash
       const verified = await verifyPassword(stored, body.password)
       if (!verified || row.id === null) throw new authErrors.InvalidCredentials()
@@ -306,16 +306,19 @@ export function createAccountService (deps: AccountDeps) {
       forget([...ended, actor.sessionId])
     },
 
-    /** Sets a new password with an emailed reset token; every session of the account ends. */
+    /**
+     * Sets a new password with an emailed reset token; every session of the
+     * account ends. The token is used up in the same transaction, so a refused
+     * password (rolled back) leaves it usable; a reset voids the account's
+     * other reset links.
+     */
     async resetPassword (token: string, password: string, requestId: string): Promise<void> {
-      const adminId = await peekAccountToken(db, token, 'reset_password')
-      const row = adminId === null ? null : await findAdminById(db, adminId)
-      if (row === null) throw new authErrors.InvalidLink(INVALID_RESET)
-      checkPassword(password, { emails: [row.email], names: [row.name] })
-      const passwordHash = await hashPassword(password, argon2)
       const ended = await db.transaction(async (tx) => {
-        if (await consumeAccountToken(tx, token, ['reset_password']) === null) throw new authErrors.InvalidLink(INVALID_RESET)
-        await updateAdmin(tx, row.id, { passwordHash })
+        const use = await consumeAccountToken(tx, token, ['reset_password'])
+        if (use === null) throw new authErrors.InvalidLink(INVALID_RESET)
+        const row = await findAdminById(tx, use.adminId) as AdminRow
+        checkPassword(password, { emails: [row.email], names: [row.name] })
+        await updateAdmin(tx, row.id, { passwordHash: await hashPassword(password, argon2) })
         await voidAccountTokens(tx, row.id, 'reset_password')
         const ended = await revokeSessions(tx, row.id, 'password_reset')
         await clearAttempts(tx, normaliseEmail(row.email))

@@ -36,17 +36,21 @@ export function countAttemptCte (key: string, policy: LockoutPolicy): SQL {
   )`
 }
 
-/** Seconds until `key` is unlocked, null when it is not locked (as the statement began). */
-export function retryAfterSql (key: string): SQL {
-  return sql`(SELECT greatest(1, ceil(extract(epoch FROM locked_until - now())))::int FROM login_throttle WHERE email = ${key} AND locked_until > now())`
+/**
+ * Seconds until `key` is unlocked, as the statement began; the whole
+ * LOCKOUT_DURATION when a concurrent attempt locked it meanwhile (or it is not
+ * locked: then the value is not used).
+ */
+export function retryAfterSql (key: string, policy: LockoutPolicy): SQL {
+  return sql`coalesce((SELECT greatest(1, ceil(extract(epoch FROM locked_until - now())))::int FROM login_throttle WHERE email = ${key} AND locked_until > now()), ${policy.duration})`
 }
 
-/** Counts an attempt; `retryAfter` (seconds) when the key is locked and nothing was counted. */
-export async function countAttempt (db: Exec, key: string, policy: LockoutPolicy): Promise<{ counted: boolean, retryAfter: number | null }> {
-  const { rows } = await db.execute<{ counted: boolean, retry_after: number | null }>(sql`
+/** Counts an attempt; when the key is locked nothing is counted and `retryAfter` says for how many seconds still. */
+export async function countAttempt (db: Exec, key: string, policy: LockoutPolicy): Promise<{ counted: boolean, retryAfter: number }> {
+  const { rows } = await db.execute<{ counted: boolean, retry_after: number }>(sql`
     WITH ${countAttemptCte(key, policy)}
-    SELECT EXISTS (SELECT 1 FROM attempt) AS counted, ${retryAfterSql(key)} AS retry_after`)
-  const row = rows[0] as { counted: boolean, retry_after: number | null }
+    SELECT EXISTS (SELECT 1 FROM attempt) AS counted, ${retryAfterSql(key, policy)}::int AS retry_after`)
+  const row = rows[0] as { counted: boolean, retry_after: number }
   return { counted: row.counted, retryAfter: row.retry_after }
 }
 
