@@ -40,6 +40,14 @@ export const REDACT_PATHS = [
   'token'
 ]
 
+/** Query parameters that carry credentials (emailed links: `?token=…`); their values never reach a log line. */
+const SECRET_QUERY = /([?&](?:token|access_token|refresh_token|code|password)=)[^&#]*/gi
+
+/** The URL as logged: the values of credential-carrying query parameters are replaced by [redacted]. */
+export function redactUrl (url: string): string {
+  return url.includes('?') ? url.replace(SECRET_QUERY, '$1[redacted]') : url
+}
+
 /** drizzle's DrizzleQueryError: the SQL text, and its bound values in `params`, message and stack. */
 function isFailedQuery (err: unknown): err is Error & { query: string, params: unknown } {
   return err instanceof Error && typeof (err as { query?: unknown }).query === 'string' && 'params' in err
@@ -80,7 +88,7 @@ export function serverOptions (config: Config): FastifyServerOptions {
       serializers: {
         err: serializeError,
         req (req) {
-          return { method: req.method, url: req.url, host: req.host, remoteAddress: req.ip, userAgent: req.headers['user-agent'] }
+          return { method: req.method, url: redactUrl(req.url), host: req.host, remoteAddress: req.ip, userAgent: req.headers['user-agent'] }
         }
       }
     },

@@ -6,13 +6,21 @@ export interface Argon2Params {
   parallelism: number
 }
 
-/** argon2id (the library's default algorithm) at the configured cost. */
+/**
+ * Passwords are hashed and compared in Unicode NFKC form (NIST SP 800-63B), so
+ * that the same characters typed on another keyboard or system still match.
+ */
+export function normalisePassword (password: string): string {
+  return password.normalize('NFKC')
+}
+
+/** argon2id (the library's default algorithm) at the configured cost, of the NFKC form of the password. */
 export async function hashPassword (password: string, params: Argon2Params): Promise<string> {
-  return await hash(password, params)
+  return await hash(normalisePassword(password), params)
 }
 
 export async function verifyPassword (stored: string, password: string): Promise<boolean> {
-  return await verify(stored, password)
+  return await verify(stored, normalisePassword(password))
 }
 
 /** True when a stored hash was made with other parameters than the configured ones (upgrade it on login). */

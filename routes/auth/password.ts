@@ -1,0 +1,89 @@
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { problems } from '../../schemas/problem.ts'
+import { Accepted, Email, Html, NewPassword, OpaqueToken, problemOrHtml } from '../../schemas/auth.ts'
+import { errorPage, resetDonePage, resetFormPage, sendHtml, wantsHtml } from '../../src/auth/pages.ts'
+
+const FORM = 'application/x-www-form-urlencoded'
+const ResetBody = Type.Object({ token: OpaqueToken, password: NewPassword }, { additionalProperties: false })
+
+/**
+ * POST /auth/password/forgot, and the reset link's page: GET /auth/password/reset
+ * shows a form (no script) that posts urlencoded to POST /auth/password/reset,
+ * which also takes JSON.
+ */
+const plugin: FastifyPluginAsyncTypebox = async (app) => {
+  const rateLimit = app.authRateLimit
+
+  // Only in this file's context: the reset page's form posts urlencoded.
+  app.addContentTypeParser(FORM, { parseAs: 'string' }, (_request, body, done) => {
+    const fields: Record<string, string> = {}
+    for (const [k, v] of new URLSearchParams(body as string)) fields[k] = v
+    done(null, fields)
+  })
+
+  app.post('/password/forgot', {
+    config: { public: true, rateLimit },
+    schema: {
+      tags: ['auth'],
+      summary: 'Ask for a password reset email',
+      description: 'Always 202, whether or not an account has this address (no account enumeration). The email links to GET /auth/password/reset?token=…, valid 1 h, single use; at most 5 per account per hour.',
+      body: Type.Object({ email: Email }, { additionalProperties: false }),
+      response: { 202: Accepted, ...problems(429) }
+    }
+  }, async (request, reply) => {
+    app.accounts.forgotPassword(request.body.email)
+    return await reply.code(202).send({ status: 'accepted' as const, detail: 'If an account has this address, a password reset link is on its way.' })
+  })
+
+  app.get('/password/reset', {
+    config: { public: true, rateLimit },
+    schema: {
+      tags: ['auth'],
+      summary: 'The reset link\'s page: a form for the new password',
+      description: 'An HTML page without script that posts the token and the new password to POST /auth/password/reset. Whether the token is still valid shows when the form is sent.',
+      querystring: Type.Object({ token: OpaqueToken }, { additionalProperties: false }),
+      response: { 200: { description: 'The form', content: { 'text/html': { schema: Html } } }, ...problems(429) }
+    }
+  }, async (request, reply) => sendHtml(reply, 200, resetFormPage(request.query.token)))
+
+  app.post('/password/reset', {
+    config: { public: true, rateLimit },
+    attachValidation: true,
+    schema: {
+      tags: ['auth'],
+      summary: 'Set a new password with the emailed token',
+      description: 'Ends every session of the account. JSON answers 204; the page\'s form (urlencoded, or Accept: text/html) gets an HTML page, and its form again when the password is refused.',
+      consumes: ['application/json', FORM],
+      body: ResetBody,
+      response: {
+        200: { description: 'Password changed (HTML form)', content: { 'text/html': { schema: Html } } },
+        204: Type.Null({ description: 'Password changed; every session has ended' }),
+        ...problems(429),
+        ...problemOrHtml(400)
+      }
+    }
+  }, async (request, reply) => {
+    const html = request.headers['content-type']?.startsWith(FORM) === true || wantsHtml(request)
+    const body = request.body as { token?: unknown, password?: unknown } | undefined
+    if (request.validationError !== undefined) {
+      if (!html) throw request.validationError
+      // A form with a usable token gets the form back with the reason; anything else an error page.
+      if (typeof body?.token === 'string' && body.token !== '' && body.token.length <= 256) {
+        return sendHtml(reply, 400, resetFormPage(body.token, `The password ${request.validationError.message.replace(/^body\/password /, '')}.`))
+      }
+      return sendHtml(reply, 400, errorPage('This link cannot be used', 'The form was incomplete: open the link from the email again.'))
+    }
+    const { token, password } = request.body as { token: string, password: string }
+    try {
+      await app.accounts.resetPassword(token, password, request.id)
+    } catch (err) {
+      const e = err as { statusCode?: number, message: string, validation?: Array<{ message: string }> }
+      if (html && e.validation !== undefined) return sendHtml(reply, 400, resetFormPage(token, `The password ${e.validation[0]?.message as string}.`))
+      if (html && e.statusCode === 400) return sendHtml(reply, 400, errorPage('This link cannot be used', e.message))
+      throw err
+    }
+    if (html) return sendHtml(reply, 200, resetDonePage())
+    return await reply.code(204).send(null)
+  })
+}
+export default plugin

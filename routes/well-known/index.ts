@@ -1,0 +1,24 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { problems } from '../../schemas/problem.ts'
+import { Jwks } from '../../schemas/auth.ts'
+
+/** Served at /.well-known (autoload cannot be relied on to pick up a dot-folder once compiled, hence the override). */
+export const prefixOverride = '/.well-known'
+
+/** GET /.well-known/jwks.json: the public keys that verify access tokens (current and previous). */
+const plugin: FastifyPluginAsyncTypebox = async (app) => {
+  const body = { keys: app.auth.keys.verifying.map((k) => k.jwk) }
+  app.get('/jwks.json', {
+    config: { public: true },
+    schema: {
+      tags: ['auth'],
+      summary: 'Public keys verifying access tokens (JWKS)',
+      description: 'Ed25519 keys as JWK (RFC 8037): the signing key first, then previous keys kept during a rotation. Other services verify Roster\'s access tokens with these (alg EdDSA, typ at+jwt, pinned iss and aud).',
+      response: { 200: Jwks, ...problems() }
+    }
+  }, async (_request, reply) => {
+    reply.header('cache-control', 'public, max-age=300')
+    return body
+  })
+}
+export default plugin

@@ -1,0 +1,75 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { escapeHtml } from '../mail/templates.ts'
+import { PASSWORD_MAX, PASSWORD_MIN } from './policy.ts'
+
+/**
+ * The few HTML pages behind emailed links. No script and no style at all, so
+ * the strictest Content-Security-Policy holds; the reset page is a plain form
+ * posting application/x-www-form-urlencoded to its own path. Everything
+ * interpolated is HTML-escaped.
+ */
+const CSP = "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+/** True when the client asks for HTML (a browser opening a link or posting a form) rather than JSON. */
+export function wantsHtml (request: FastifyRequest): boolean {
+  const accept = request.headers.accept ?? ''
+  const html = accept.indexOf('text/html')
+  if (html === -1) return false
+  const json = accept.search(/application\/(problem\+)?json/)
+  return json === -1 || html < json
+}
+
+export function sendHtml (reply: FastifyReply, status: number, page: string): FastifyReply {
+  return reply.code(status)
+    .header('content-security-policy', CSP)
+    .header('referrer-policy', 'no-referrer')
+    .header('cache-control', 'no-store')
+    .header('x-frame-options', 'DENY')
+    .type('text/html; charset=utf-8')
+    .send(page)
+}
+
+function page (title: string, body: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>${escapeHtml(title)} · Roster</title>
+</head>
+<body>
+<main>
+<h1>${escapeHtml(title)}</h1>
+${body}
+</main>
+</body>
+</html>
+`
+}
+
+export function confirmedPage (purpose: 'account' | 'email', email: string): string {
+  return purpose === 'account'
+    ? page('Account confirmed', `<p>Your Roster account <strong>${escapeHtml(email)}</strong> is confirmed. You can now log in (POST /auth/login).</p>`)
+    : page('Email address confirmed', `<p><strong>${escapeHtml(email)}</strong> is now the email address of your Roster account.</p>`)
+}
+
+export function errorPage (title: string, detail: string): string {
+  return page(title, `<p>${escapeHtml(detail)}</p>`)
+}
+
+/** The form behind the reset link: the token travels in a hidden field, never in the URL it posts to. */
+export function resetFormPage (token: string, problem?: string): string {
+  const error = problem === undefined ? '' : `<p role="alert"><strong>${escapeHtml(problem)}</strong></p>\n`
+  return page('Choose a new password', `${error}<form method="post" action="reset">
+<input type="hidden" name="token" value="${escapeHtml(token)}">
+<p><label for="password">New password (${PASSWORD_MIN} to ${PASSWORD_MAX} characters; not a common password, nor your email or name)</label><br>
+<input type="password" id="password" name="password" required minlength="${PASSWORD_MIN}" maxlength="${PASSWORD_MAX}" autocomplete="new-password" autofocus></p>
+<p><button type="submit">Set the new password</button></p>
+</form>
+<p>Setting it ends every session of the account: log in again afterwards.</p>`)
+}
+
+export function resetDonePage (): string {
+  return page('Password changed', '<p>Your password is changed and every session of your account has ended. Log in again with the new password.</p>')
+}

@@ -1,0 +1,72 @@
+import { csv } from '../config.ts'
+import { normalisePassword } from './passwords.ts'
+
+/** Admin name: 3–32 ASCII letters, digits, `.`, `_`, `-` (ASCII only, so no look-alike letters from other scripts). */
+export const NAME_PATTERN = '^[A-Za-z0-9._-]{3,32}$'
+export const EMAIL_MAX = 254
+export const PASSWORD_MIN = 12
+export const PASSWORD_MAX = 128
+
+/**
+ * The shape Fastify's `format: 'email'` accepts (ajv-formats, fast mode), for
+ * callers outside a route (the create-admin command).
+ */
+const EMAIL = /^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i
+
+/** The key under which an email is unique and throttled: lower case. */
+export function normaliseEmail (email: string): string {
+  return email.trim().toLowerCase()
+}
+
+/** What a password is checked against besides the list: the account's email addresses and names (current and new). */
+export interface PasswordContext {
+  emails?: Array<string | undefined>
+  names?: Array<string | undefined>
+}
+
+/** Why a password is refused, or null when it is acceptable. */
+export type PasswordPolicy = (password: string, account?: PasswordContext) => string | null
+
+/**
+ * The password policy: 12–128 characters, no composition rules, not in the
+ * common-password list, not the account's email (nor its local part) or name,
+ * case-insensitively. The list is zxcvbn-ts's `passwords-common` dictionary
+ * (@zxcvbn-ts/language-common, about 49,000 passwords), loaded once here.
+ */
+export async function loadPasswordPolicy (): Promise<PasswordPolicy> {
+  const { dictionary } = await import('@zxcvbn-ts/language-common')
+  const common = new Set(dictionary['passwords-common'].map((p) => p.toLowerCase()))
+  return (password, account = {}) => {
+    const length = [...password].length
+    if (length < PASSWORD_MIN) return `must be at least ${PASSWORD_MIN} characters long`
+    if (length > PASSWORD_MAX) return `must be at most ${PASSWORD_MAX} characters long`
+    const lower = normalisePassword(password).toLowerCase()
+    if (common.has(lower)) return 'is too common: it appears in a list of frequently used passwords'
+    for (const email of account.emails ?? []) {
+      if (email === undefined) continue
+      const e = normaliseEmail(email)
+      if (lower === e || lower === e.split('@')[0]) return 'must not be the email address'
+    }
+    for (const name of account.names ?? []) {
+      if (name !== undefined && lower === name.toLowerCase()) return 'must not be the name'
+    }
+    return null
+  }
+}
+
+/** Why an email address cannot be an admin's, or null. */
+export function emailProblem (email: string): string | null {
+  if (email.length > EMAIL_MAX) return `must be at most ${EMAIL_MAX} characters long`
+  if (!EMAIL.test(email)) return 'must be a valid email address'
+  return null
+}
+
+export function nameProblem (name: string): string | null {
+  return new RegExp(NAME_PATTERN).test(name) ? null : 'must be 3 to 32 letters, digits, ".", "_" or "-"'
+}
+
+/** ADMIN_EMAIL_DOMAINS as a checker: true when the address may be an admin's (empty list = any). */
+export function emailDomainAllowed (allowlist: string): (email: string) => boolean {
+  const domains = new Set(csv(allowlist).map((d) => d.toLowerCase().replace(/^@/, '')))
+  return (email) => domains.size === 0 || domains.has(normaliseEmail(email).split('@').pop() as string)
+}

@@ -1,0 +1,50 @@
+import t from 'tap'
+import { admins } from '../../db/schema/admins.ts'
+import { redactUrl, serializeError } from '../../src/server-options.ts'
+import { conflictError } from '../../src/auth/admins.ts'
+import { build, createAdmin } from '../helper.ts'
+
+t.test('credentials in query strings are redacted from logged URLs', async (t) => {
+  t.equal(redactUrl('/auth/confirm?token=abc'), '/auth/confirm?token=[redacted]')
+  t.equal(redactUrl('/auth/password/reset?x=1&token=abc-_DEF&y=2'), '/auth/password/reset?x=1&token=[redacted]&y=2')
+  t.equal(redactUrl('/x?refresh_token=a&access_token=b&TOKEN=c#frag'), '/x?refresh_token=[redacted]&access_token=[redacted]&TOKEN=[redacted]#frag')
+  t.equal(redactUrl('/users?q=token=abc'), '/users?q=token=abc', 'only parameters named so')
+  t.equal(redactUrl('/users/token'), '/users/token')
+})
+
+t.test('a failed query is logged without its bound parameters', async (t) => {
+  const app = await build(t)
+  const admin = await createAdmin(app)
+  let failure: unknown
+  try {
+    await app.db.insert(admins).values({ email: admin.email, name: 'someone-else', passwordHash: '$argon2id$SECRET-HASH' })
+  } catch (err) {
+    failure = err
+  }
+  t.match(String((failure as Error).message), /SECRET-HASH/, 'drizzle puts the parameters in its message')
+  const serialized = serializeError(failure as Error)
+  const logged = JSON.stringify(serialized)
+  t.notMatch(logged, /SECRET-HASH/)
+  t.notMatch(logged, new RegExp(admin.email))
+  t.equal(serialized.params, undefined, 'the bound values are dropped')
+  t.match(serialized.message, /^Failed query: insert into "admins" /, 'the SQL text is kept')
+  t.notMatch(serialized.stack, /SECRET-HASH/)
+
+  const bare = serializeError(Object.assign(new Error('Failed query: select $1\nparams: secret'), { query: 'select $1', params: ['secret'] }))
+  t.equal(bare.message, 'Failed query: select $1', 'also without a cause')
+  const plain = serializeError(new Error('plain failure'))
+  t.equal(plain.message, 'plain failure', 'other errors are as pino serializes them')
+})
+
+t.test('database errors other than a taken email or name pass through', async (t) => {
+  const other = Object.assign(new Error('boom'), { cause: { code: '23505', constraint: 'users_email_lower_key' } })
+  t.equal(conflictError(other), other)
+  t.equal(conflictError(new Error('plain')).message, 'plain')
+})
+
+t.test('work left running after an answer logs its failure and never crashes', async (t) => {
+  const app = await build(t)
+  app.accounts.forgotPassword(null as unknown as string)
+  await app.accounts.drain()
+  t.ok(app.logs.lines.some((l) => l.msg === 'sending a password reset email failed' && l.level === 50))
+})
