@@ -17,7 +17,9 @@ export const errors = {
   PreconditionRequired: createError('ROSTER_PRECONDITION_REQUIRED', '%s', 428),
   Unprocessable: createError('ROSTER_UNPROCESSABLE', '%s', 422),
   TooManyRequests: createError('ROSTER_TOO_MANY_REQUESTS', '%s', 429),
-  ServiceUnavailable: createError('ROSTER_SERVICE_UNAVAILABLE', '%s', 503)
+  ServiceUnavailable: createError('ROSTER_SERVICE_UNAVAILABLE', '%s', 503),
+  /** Load shedding by @fastify/under-pressure (plugins/pressure.ts). */
+  Overloaded: createError('ROSTER_OVERLOADED', 'The service is overloaded; retry after the time in Retry-After.', 503)
 }
 
 /** Fastify's own error codes, mapped to Roster's. */
