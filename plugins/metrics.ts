@@ -95,7 +95,23 @@ export default fp(async (app) => {
 
   // One depth query at a time: scrapes during a slow database share it instead of piling up.
   let depthQuery: Promise<{ pending: number, failed: number }> | null = null
-  const depthErrors = new Counter({ name: 'roster_mail_outbox_depth_errors_total', help: `Scrapes that went without the outbox depth: its query failed or took over ${COLLECT_TIMEOUT} ms.`, registers })
+  // One bounded wait per scrape, shared by the two metrics below (prom-client collects them concurrently).
+  let depthWait: Promise<{ pending: number, failed: number } | undefined> | null = null
+  const depthErrors = new Counter({
+    name: 'roster_mail_outbox_depth_errors_total',
+    help: `Scrapes that went without the outbox depth: its query failed or took over ${COLLECT_TIMEOUT} ms.`,
+    registers,
+    async collect () { await scrapeDepth() }
+  })
+  const scrapeDepth = async (): Promise<{ pending: number, failed: number } | undefined> => {
+    depthQuery ??= app.mail.depth().finally(() => { depthQuery = null })
+    depthWait ??= within(depthQuery, COLLECT_TIMEOUT).then((depth) => {
+      depthWait = null
+      if (depth === undefined) depthErrors.inc()
+      return depth
+    })
+    return await depthWait
+  }
   registry.registerMetric(new Gauge({
     name: 'roster_mail_outbox_depth',
     help: 'Rows in the email outbox by state: pending (waiting to be sent) or failed (given up on). Absent when the database did not answer in time.',
@@ -103,12 +119,8 @@ export default fp(async (app) => {
     registers: [],
     async collect () {
       this.reset()
-      depthQuery ??= app.mail.depth().finally(() => { depthQuery = null })
-      const depth = await within(depthQuery, COLLECT_TIMEOUT)
-      if (depth === undefined) {
-        depthErrors.inc()
-        return
-      }
+      const depth = await scrapeDepth()
+      if (depth === undefined) return
       this.set({ state: 'pending' }, depth.pending)
       this.set({ state: 'failed' }, depth.failed)
     }

@@ -103,6 +103,9 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
     if (err.code === 'ROSTER_OVERLOADED') {
       // Load shedding is the system working: no stack, and no error-level noise while overloaded.
       request.log.warn({ code: err.code, statusCode: status }, 'request shed: overloaded')
+    } else if (err.code === 'ROSTER_SERVICE_UNAVAILABLE') {
+      // Said on purpose (readiness while draining or migrating): a state, not a fault.
+      request.log.warn({ code: err.code, statusCode: status, detail: err.message }, 'service unavailable')
     } else if (status >= 500) {
       request.log.error({ err }, 'request failed')
     } else {

@@ -64,6 +64,8 @@ export function serverOptions (config: Config): FastifyServerOptions {
     // (with Connection: close) rather than refused with a 503: it was sent before the client could know.
     return503OnClosing: false,
     forceCloseConnections: 'idle',
+    // A first start initialises the embedded PostgreSQL and migrates: more than the default 10 s on a busy machine.
+    pluginTimeout: 120_000,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     ajv: {
       customOptions: {
