@@ -147,7 +147,7 @@ export default fp(async (app) => {
 
   // A listener of its own: GET /metrics and nothing else; not behind the proxy, not in the API docs.
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const path = (req.url ?? '/').split('?')[0]
+    const path = (req.url as string).split('?')[0]
     if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('Not found: GET /metrics\n')
       return

@@ -83,6 +83,17 @@ t.test('GET /metrics: Prometheus text, requests by route pattern and status, pro
   t.notOk(doc.paths['/metrics'].get.security, 'public: Prometheus scrapers do not log in')
 })
 
+t.test('the mail provider unreachable shows as roster_mail_provider_available 0', async (t) => {
+  const closedPort = await freePort()
+  const app = await build(t, { env: { MAIL_DISPATCHER: 'false', MAIL_TRANSPORT: 'smtp', MAIL_HOST: '127.0.0.1', MAIL_PORT: String(closedPort), MAIL_SEND_TIMEOUT: '2000' } })
+  await app.mail.enqueue(app.db, { template: 'confirm_account', to: 'down@example.com', data: { name: 'Down', token: 'x' } })
+  await app.mail.runOnce()
+  t.equal(app.mail.providerAvailable, false)
+  const s = await scrape(app)
+  t.equal(value(s, 'roster_mail_provider_available'), 0)
+  t.equal(value(s, 'roster_mail_outbox_depth', { state: 'pending' }), 1, 'the email waits, it is not lost')
+})
+
 t.test('a database holding a lock on the outbox delays no scrape beyond the collect timeout', async (t) => {
   // Without the bound, a scrape would wait as long as the statement may run: here, longer than the test.
   const app = await build(t, { env: { MAIL_DISPATCHER: 'false', DB_STATEMENT_TIMEOUT: '3600000' } })
