@@ -8,6 +8,8 @@ import FindMyWay, { type HTTPMethod } from 'find-my-way'
 import type { Config } from './config.ts'
 import { errors, FASTIFY_CODES, isDatabaseUnavailable } from './errors.ts'
 import { Problem, problems, statusTitle } from '../schemas/problem.ts'
+import security from '../plugins/security.ts'
+import pressure from '../plugins/pressure.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -93,7 +95,8 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   // A second router holding every route, only to tell 404 from 405.
   const allRoutes = FindMyWay()
   fastify.addHook('onRoute', (route) => {
-    allRoutes.on(route.method as HTTPMethod | HTTPMethod[], route.url, () => {})
+    // A catch-all (CORS's OPTIONS * preflight route) would make every unknown path a 405.
+    if (route.url !== '*') allRoutes.on(route.method as HTTPMethod | HTTPMethod[], route.url, () => {})
     documentImpliedErrors(route)
   })
 
@@ -102,7 +105,13 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
     if (status < 400 || status > 599) status = 500
     if (status === 500 && isDatabaseUnavailable(err)) status = 503
 
-    if (status >= 500) {
+    if (err.code === 'ROSTER_OVERLOADED') {
+      // Load shedding is the system working: no stack, and no error-level noise while overloaded.
+      request.log.warn({ code: err.code, statusCode: status }, 'request shed: overloaded')
+    } else if (err.code === 'ROSTER_SERVICE_UNAVAILABLE') {
+      // Said on purpose (readiness while draining or migrating): a state, not a fault.
+      request.log.warn({ code: err.code, statusCode: status, detail: err.message }, 'service unavailable')
+    } else if (status >= 500) {
       request.log.error({ err }, 'request failed')
     } else {
       request.log.info({ code: err.code, statusCode: status, detail: err.message }, 'request rejected')
@@ -133,6 +142,11 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
     }
     throw new errors.RouteNotFound(request.method, path)
   })
+
+  // The edge first: their onRequest hooks then run before any other (authentication included),
+  // so that every answer, a 401 or a shed 503 too, carries the security and CORS headers.
+  await fastify.register(security, { config: opts.config })
+  await fastify.register(pressure, { config: opts.config })
 
   await fastify.register(AutoLoad, {
     dir: pluginsDir,

@@ -83,7 +83,13 @@ export const ConfigSchema = Type.Object({
   FIREHOSE_DELIVERY_STREAM: Type.Optional(Str('Amazon Data Firehose stream receiving every log line.')),
   FIREHOSE_ENDPOINT: Type.Optional(Str('Firehose endpoint override (tests).', { pattern: '^https?://' })),
   METRICS_ENABLED: Bool(true, 'Serve Prometheus metrics.'),
-  METRICS_PORT: Int(0, 0, 65535, 'Serve /metrics on this separate port instead of the main one (0 = main port).')
+  METRICS_PORT: Int(0, 0, 65535, 'Serve /metrics on this separate port instead of the main one (0 = main port).'),
+  PRESSURE_MAX_EVENT_LOOP_DELAY: Int(1000, 0, 600000, 'Answer 503 while the mean event-loop delay over a sample exceeds this many milliseconds (0 = off).'),
+  PRESSURE_MAX_EVENT_LOOP_UTILIZATION: Type.Number({ default: 0, minimum: 0, maximum: 1, description: 'Answer 503 while event-loop utilisation exceeds this fraction, e.g. 0.98 (0 = off).' }),
+  PRESSURE_MAX_HEAP_USED: Int(0, 0, 1_000_000_000_000, 'Answer 503 while the V8 heap in use exceeds this many bytes (0 = off).'),
+  PRESSURE_MAX_RSS: Int(0, 0, 1_000_000_000_000, 'Answer 503 while the resident set size exceeds this many bytes (0 = off).'),
+  PRESSURE_SAMPLE_INTERVAL: Int(1000, 10, 60000, 'Milliseconds between two load samples (event-loop delay, memory).'),
+  PRESSURE_RETRY_AFTER: Int(10, 1, 3600, 'Seconds in the Retry-After header of an overload 503.')
 }, { additionalProperties: true })
 
 export type Config = Static<typeof ConfigSchema>

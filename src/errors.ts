@@ -20,7 +20,9 @@ export const errors = {
   ServiceUnavailable: createError('ROSTER_SERVICE_UNAVAILABLE', '%s', 503),
   InvalidCursor: createError('ROSTER_INVALID_CURSOR', '%s', 400),
   UserEmailTaken: createError('ROSTER_USER_EMAIL_TAKEN', 'email: another user already has this email address', 409),
-  IdempotencyKeyReused: createError('ROSTER_IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used with another request; use a new key for a new request', 422)
+  IdempotencyKeyReused: createError('ROSTER_IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used with another request; use a new key for a new request', 422),
+  /** Load shedding by @fastify/under-pressure (plugins/pressure.ts). */
+  Overloaded: createError('ROSTER_OVERLOADED', 'The service is overloaded; retry after the time in Retry-After.', 503)
 }
 
 /** Fastify's own error codes, mapped to Roster's. */

@@ -110,8 +110,12 @@ export function serverOptions (config: Config): FastifyServerOptions {
     requestTimeout: config.REQUEST_TIMEOUT,
     connectionTimeout: config.REQUEST_TIMEOUT,
     keepAliveTimeout: 72_000,
-    return503OnClosing: true,
+    // During a drain, a request that still arrives on an open keep-alive connection is served
+    // (with Connection: close) rather than refused with a 503: it was sent before the client could know.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
+    // A first start initialises the embedded PostgreSQL and migrates: more than the default 10 s on a busy machine.
+    pluginTimeout: 120_000,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     ajv: {
       customOptions: {

@@ -23,7 +23,10 @@ async function main (): Promise<void> {
   closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT, logger: server.log }, async ({ signal }) => {
     server.log.info({ signal }, 'shutting down')
     server.draining = true
+    // Stops accepting, lets every request in flight finish, then runs the onClose hooks: metrics
+    // listener, mail dispatcher, pool, embedded PostgreSQL. Bounded by SHUTDOWN_TIMEOUT (then exit 1).
     await server.close()
+    server.log.info('drained: every request answered, every resource closed')
   })
 
   await server.register(app, { config })

@@ -10,7 +10,8 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
   let migrated = false
 
   app.get('/live', {
-    config: { public: true, rateLimit: false },
+    // An overloaded process is alive: shedding liveness would get it restarted and the overload worse.
+    config: { public: true, rateLimit: false, loadShedding: false },
     schema: { tags: ['service'], summary: 'Liveness: the process answers', response: { 200: Status, ...problems() } }
   }, async () => ({ status: 'ok' as const }))
 

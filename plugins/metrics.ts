@@ -1,0 +1,175 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import fp from 'fastify-plugin'
+import { Type } from '@sinclair/typebox'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { problems } from '../schemas/problem.ts'
+import { readPackage } from '../src/version.ts'
+
+export interface Metrics {
+  readonly registry: Registry
+  /** The Prometheus text exposition of every metric; never waits on the database longer than COLLECT_TIMEOUT. */
+  render: () => Promise<string>
+  /** The separate listener's port when METRICS_PORT is set (once ready), else null. */
+  readonly port: number | null
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: Metrics
+  }
+}
+
+/** The label of requests that matched no route (404, 405): one value, whatever the URL. */
+export const UNMATCHED_ROUTE = 'unmatched'
+/** Longest wait for the outbox depth query: a slow or absent database never stalls a scrape. */
+export const COLLECT_TIMEOUT = 1000
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+/** Settles with the value, or with undefined when it fails or takes longer than `ms`. */
+async function within<T> (promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), ms) })
+  try {
+    return await Promise.race([promise.catch(() => undefined), timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/**
+ * Prometheus metrics (prom-client) in a registry of this app's own: requests
+ * and their latency by route pattern and status, the process's default metrics
+ * (event-loop lag, heap, CPU, file descriptors, GC), the database pool, and the
+ * email outbox. Served at GET /metrics on the main port, or on a small listener
+ * of its own when METRICS_PORT is set. Off with METRICS_ENABLED=false.
+ */
+export default fp(async (app) => {
+  const { config } = app
+  const registry = new Registry()
+  let port: number | null = null
+  app.decorate('metrics', {
+    registry,
+    render: () => registry.metrics(),
+    get port () { return port }
+  } satisfies Metrics)
+  if (!config.METRICS_ENABLED) return
+
+  collectDefaultMetrics({ register: registry })
+  const registers = [registry]
+
+  const labelNames = ['method', 'route', 'status_code'] as const
+  const requests = new Counter({ name: 'http_requests_total', help: 'HTTP requests answered, by route pattern and status.', labelNames, registers })
+  const duration = new Histogram({ name: 'http_request_duration_seconds', help: 'Time from receiving a request to the end of its answer, by route pattern and status.', labelNames, buckets: DURATION_BUCKETS, registers })
+  app.addHook('onResponse', async (request, reply) => {
+    // The route pattern (/users/:id), never the URL: one series per route, whatever clients send.
+    const labels = { method: request.method, route: request.routeOptions.url ?? UNMATCHED_ROUTE, status_code: String(reply.statusCode) }
+    requests.inc(labels)
+    duration.observe(labels, reply.elapsedTime / 1000)
+  })
+
+  /** A gauge read at each scrape. */
+  const gauge = (name: string, help: string, value: () => number): void => {
+    registry.registerMetric(new Gauge({ name, help, registers: [], collect () { this.set(value()) } }))
+  }
+  const info = new Gauge({ name: 'roster_info', help: 'Roster\'s version (always 1).', labelNames: ['version'], registers })
+  info.set({ version: readPackage().version }, 1)
+  gauge('roster_draining', '1 once a graceful shutdown began (readiness answers 503), else 0.', () => app.draining ? 1 : 0)
+  gauge('roster_db_pool_connections', 'Database connections open in the pool.', () => app.pg.pool.totalCount)
+  gauge('roster_db_pool_idle_connections', 'Open database connections not in use.', () => app.pg.pool.idleCount)
+  gauge('roster_db_pool_waiting_clients', 'Queries waiting for a database connection.', () => app.pg.pool.waitingCount)
+  gauge('roster_db_pool_max_connections', 'The pool\'s size (DB_POOL_MAX).', () => config.DB_POOL_MAX)
+  gauge('roster_mail_provider_available', '0 while the mail provider is unreachable (emails held back and probed), else 1.', () => app.mail.providerAvailable ? 1 : 0)
+
+  const events = ['queued', 'sent', 'retried', 'failed'] as const
+  registry.registerMetric(new Counter({
+    name: 'roster_mail_emails_total',
+    help: 'Emails since start by event: queued in the outbox, sent, retried after a temporary refusal, failed for good.',
+    labelNames: ['event'],
+    registers: [],
+    collect () {
+      this.reset()
+      for (const event of events) this.inc({ event }, app.mail.counters[event])
+    }
+  }))
+
+  // One depth query at a time: scrapes during a slow database share it instead of piling up.
+  let depthQuery: Promise<{ pending: number, failed: number }> | null = null
+  // One bounded wait per scrape, shared by the two metrics below (prom-client collects them concurrently).
+  let depthWait: Promise<{ pending: number, failed: number } | undefined> | null = null
+  const depthErrors = new Counter({
+    name: 'roster_mail_outbox_depth_errors_total',
+    help: `Scrapes that went without the outbox depth: its query failed or took over ${COLLECT_TIMEOUT} ms.`,
+    registers,
+    async collect () { await scrapeDepth() }
+  })
+  const scrapeDepth = async (): Promise<{ pending: number, failed: number } | undefined> => {
+    depthQuery ??= app.mail.depth().finally(() => { depthQuery = null })
+    depthWait ??= within(depthQuery, COLLECT_TIMEOUT).then((depth) => {
+      depthWait = null
+      if (depth === undefined) depthErrors.inc()
+      return depth
+    })
+    return await depthWait
+  }
+  registry.registerMetric(new Gauge({
+    name: 'roster_mail_outbox_depth',
+    help: 'Rows in the email outbox by state: pending (waiting to be sent) or failed (given up on). Absent when the database did not answer in time.',
+    labelNames: ['state'],
+    registers: [],
+    async collect () {
+      this.reset()
+      const depth = await scrapeDepth()
+      if (depth === undefined) return
+      this.set({ state: 'pending' }, depth.pending)
+      this.set({ state: 'failed' }, depth.failed)
+    }
+  }))
+
+  if (config.METRICS_PORT === 0) {
+    app.get('/metrics', {
+      config: { public: true, loadShedding: false, rateLimit: false },
+      schema: {
+        tags: ['service'],
+        summary: 'Prometheus metrics (text exposition format)',
+        description: 'Requests by route and status, latency, event loop, memory, database pool, email outbox. Public: block it at the proxy (deploy/nginx.conf does), or set METRICS_PORT to serve it on a port of its own.',
+        response: {
+          200: { description: 'Prometheus text format 0.0.4', content: { 'text/plain': { schema: Type.String() } } },
+          ...problems()
+        }
+      }
+    }, async (_request, reply) => {
+      const body = await registry.metrics()
+      return reply.type(registry.contentType).send(body)
+    })
+    return
+  }
+
+  // A listener of its own: GET /metrics and nothing else; not behind the proxy, not in the API docs.
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url as string).split('?')[0]
+    if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('Not found: GET /metrics\n')
+      return
+    }
+    registry.metrics().then((body) => {
+      res.writeHead(200, { 'content-type': registry.contentType }).end(req.method === 'HEAD' ? undefined : body)
+    }, /* c8 ignore next 4 -- every collector catches its own failures; kept so a future one cannot hang a scrape */ (err: unknown) => {
+      app.log.error({ err }, 'metrics: collection failed')
+      res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('metrics collection failed\n')
+    })
+  })
+  server.keepAliveTimeout = 72_000
+  app.addHook('onReady', async () => {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(config.METRICS_PORT, config.HOST, () => { server.off('error', reject); resolve() })
+    })
+    port = (server.address() as AddressInfo).port
+    app.log.info({ port }, 'metrics listening')
+  })
+  app.addHook('onClose', async () => {
+    if (!server.listening) return
+    await new Promise((resolve) => { server.close(resolve); server.closeAllConnections() })
+  })
+}, { name: 'metrics', dependencies: ['config', 'db', 'mail', 'swagger'] })
