@@ -3,13 +3,18 @@ import pino, { type DestinationStream } from 'pino'
 import type { Config } from '../config.ts'
 import type { FirehoseTransportOptions } from './firehose-transport.ts'
 
-const fromSources = import.meta.url.endsWith('.ts')
-
 /**
- * The Firehose transport's worker entry: the compiled module when running from
- * dist/, else a shim that loads the TypeScript source in the worker.
+ * The Firehose transport's worker: from dist/ the compiled module, run as is;
+ * from sources a shim that loads the TypeScript module, in a worker given the
+ * TypeScript loader this process runs under (pino would not pass it on).
  */
-export const firehoseTarget = fileURLToPath(new URL(fromSources ? './firehose-transport.mjs' : './firehose-transport.js', import.meta.url))
+export function firehoseWorker (moduleUrl = import.meta.url): { target: string, worker: { execArgv?: string[] } } {
+  const fromSources = moduleUrl.endsWith('.ts')
+  return {
+    target: fileURLToPath(new URL(fromSources ? './firehose-transport.mjs' : './firehose-transport.js', moduleUrl)),
+    worker: fromSources ? { execArgv: process.execArgv } : {}
+  }
+}
 
 /** The transport's options from the configuration (credentials stay in memory: worker data, never logged). */
 export function firehoseOptions (config: Config & { FIREHOSE_DELIVERY_STREAM: string }): FirehoseTransportOptions {
@@ -30,14 +35,12 @@ export function firehoseOptions (config: Config & { FIREHOSE_DELIVERY_STREAM: st
  * (undefined = pino's own stdout). With it: every line to stdout AND to the
  * Firehose transport in its worker thread. Redaction happens before either.
  */
-export function logStream (config: Config, stdout?: DestinationStream, target = firehoseTarget): DestinationStream | undefined {
+export function logStream (config: Config, stdout?: DestinationStream): DestinationStream | undefined {
   if (config.FIREHOSE_DELIVERY_STREAM === undefined) return stdout
   const out = stdout ?? pino.destination(1)
   const transport = pino.transport<FirehoseTransportOptions>({
-    target,
-    options: firehoseOptions({ ...config, FIREHOSE_DELIVERY_STREAM: config.FIREHOSE_DELIVERY_STREAM }),
-    // From sources the worker needs the TypeScript loader this process runs under (pino would drop it).
-    worker: fromSources ? { execArgv: process.execArgv } : {}
+    ...firehoseWorker(),
+    options: firehoseOptions({ ...config, FIREHOSE_DELIVERY_STREAM: config.FIREHOSE_DELIVERY_STREAM })
   })
   let failed = false
   transport.on('error', (err: Error) => {

@@ -4,13 +4,13 @@
  */
 import t from 'tap'
 import { once } from 'node:events'
-import { closeSync, openSync, readFileSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Fastify from 'fastify'
 import pino, { type DestinationStream } from 'pino'
 import { loadConfig } from '../../src/config.ts'
 import { serverOptions } from '../../src/server-options.ts'
-import { firehoseTarget, logStream } from '../../src/log/destination.ts'
+import { firehoseWorker, logStream } from '../../src/log/destination.ts'
 import type { FirehoseTransportOptions } from '../../src/log/firehose-transport.ts'
 import { LogCapture } from '../helper.ts'
 import { firehosePeer, until, STREAM, type FirehosePeer } from './firehose-peer.ts'
@@ -60,6 +60,14 @@ t.test('without FIREHOSE_DELIVERY_STREAM the logger writes where it did before',
   const capture = new LogCapture()
   t.equal(logStream(config, capture), capture)
   t.notOk('stream' in (serverOptions(config).logger as object))
+})
+
+t.test('the worker runs the compiled module from dist/, the TypeScript source (through a loader shim) from sources', async (t) => {
+  t.same(firehoseWorker('file:///srv/roster/dist/src/log/destination.js'), { target: '/srv/roster/dist/src/log/firehose-transport.js', worker: {} })
+  const fromSources = firehoseWorker()
+  t.match(fromSources.target, /src\/log\/firehose-transport\.mjs$/)
+  t.ok(existsSync(fromSources.target))
+  t.same(fromSources.worker.execArgv, process.execArgv, 'the worker gets this process\'s loader')
 })
 
 t.test('every line goes to stdout and to Firehose, redacted, in order, each once', async (t) => {
@@ -117,9 +125,8 @@ t.test('in the worker: an outage fills the bounded buffer, drops the oldest, rep
   const fd = openSync(reportFile, 'w')
   t.teardown(() => { closeSync(fd) })
   const transport = pino.transport<FirehoseTransportOptions>({
-    target: firehoseTarget,
-    options: { deliveryStream: STREAM, region: 'us-east-1', endpoint: peer.url, credentials: { accessKeyId: 'AKIDW', secretAccessKey: 'x' }, bufferBytes: 64 * 1024, retryBase: 5, retryMax: 20, reportInterval: 20, reportFd: fd },
-    worker: { execArgv: process.execArgv }
+    ...firehoseWorker(),
+    options: { deliveryStream: STREAM, region: 'us-east-1', endpoint: peer.url, credentials: { accessKeyId: 'AKIDW', secretAccessKey: 'x' }, bufferBytes: 64 * 1024, retryBase: 5, retryMax: 20, reportInterval: 20, reportFd: fd }
   }) as unknown as ThreadStream
   await ready(transport)
   const lines = Array.from({ length: 2000 }, (_, n) => JSON.stringify({ n, pad: 'p'.repeat(100) }))
