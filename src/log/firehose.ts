@@ -135,6 +135,9 @@ export function toRecord (line: string): Buffer {
   return data.length <= MAX_RECORD_BYTES ? data : Buffer.from(`${shrinkLine(line)}\n`)
 }
 
+/** Longest retry delay while closing, so that several attempts fit before the close deadline. */
+const CLOSE_RETRY_MAX = 500
+
 /** Errors after which sending the same batch again cannot succeed. */
 const PERMANENT = new Set(['InvalidArgumentException', 'ValidationException', 'SerializationException'])
 
@@ -187,7 +190,7 @@ export class FirehoseShipper {
       credentials: options.credentials,
       // Retries are ours (ordered, bounded by the buffer); the SDK makes one attempt per call.
       maxAttempts: 1,
-      requestHandler: { connectionTimeout: Math.min(3000, this.opts.requestTimeout), requestTimeout: this.opts.requestTimeout }
+      requestHandler: { connectionTimeout: Math.min(3000, this.opts.requestTimeout), requestTimeout: this.opts.requestTimeout, throwOnRequestTimeout: true }
     })
   }
 
@@ -227,6 +230,9 @@ export class FirehoseShipper {
     this.closing ??= (async () => {
       this.urgent++
       this.closeTimer = setTimeout(() => { this.abandon() }, this.opts.closeTimeout)
+      // No waiting out a long backoff now: try at once, then retry at least every CLOSE_RETRY_MAX.
+      clearTimeout(this.retryTimer)
+      this.retryTimer = undefined
       this.pump()
       await this.idle()
       clearTimeout(this.closeTimer)
@@ -337,7 +343,8 @@ export class FirehoseShipper {
       this.abort = undefined
     }
     if (retry && !this.abandoned) {
-      const delay = Math.min(this.opts.retryMax, this.opts.retryBase * 2 ** (this.failures - 1))
+      const max = this.closing === undefined ? this.opts.retryMax : Math.min(this.opts.retryMax, CLOSE_RETRY_MAX)
+      const delay = Math.min(max, this.opts.retryBase * 2 ** (this.failures - 1))
       this.retryTimer = setTimeout(() => {
         this.retryTimer = undefined
         this.pump()

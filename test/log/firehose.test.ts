@@ -151,6 +151,17 @@ t.test('a whole call failing (500, 503, a cut connection) is retried with backof
   t.match(reports.at(-1)?.msg, /failed PutRecordBatch attempt/)
 })
 
+t.test('a call that gets no answer times out and is retried', async (t) => {
+  const peer = await firehosePeer(t)
+  peer.answer = (_call, n) => n === 1 ? { hang: true } : { accept: true }
+  const { shipper, reports } = ship(t, peer, { requestTimeout: 200 })
+  for (const l of lines(3)) shipper.push(l)
+  await shipper.flush()
+  t.same(numbers(peer.delivered), [0, 1, 2])
+  t.equal(peer.calls.length, 2)
+  t.match(reports[0]?.msg, /TimeoutError/)
+})
+
 t.test('a call Firehose refuses as invalid is dropped, not retried forever, and reported', async (t) => {
   const peer = await firehosePeer(t)
   peer.answer = (_call, n) => n === 1 ? { status: 400, type: 'InvalidArgumentException', message: 'bad record' } : { accept: true }
@@ -219,16 +230,26 @@ t.test('close gives up at its deadline against a Firehose that never answers, an
   t.match(reports[0], { level: 50, msg: /8 log lines dropped/, firehose: { dropped: 8, droppedTotal: 8 } })
 })
 
-t.test('close during a retry backoff gives up at its deadline', async (t) => {
+t.test('close cuts a long retry backoff short, and still gives up at its deadline', async (t) => {
   const peer = await firehosePeer(t)
   peer.answer = () => ({ status: 500, type: 'InternalFailure' })
-  const { shipper, reports } = ship(t, peer, { closeTimeout: 100, retryBase: 60_000, retryMax: 60_000 })
+  const { shipper, reports } = ship(t, peer, { closeTimeout: 150, retryBase: 60_000, retryMax: 60_000 })
   for (const l of lines(4)) shipper.push(l)
   await until(() => shipper.stats().failedAttempts === 1, 'a failure')
   await shipper.close()
   t.match(shipper.stats(), { dropped: 4, delivered: 0 })
-  t.equal(peer.calls.length, 1, 'no retry before the deadline')
+  t.ok(peer.calls.length >= 2, 'close tried again without waiting out the minute')
   t.equal(reports.reduce((n, r) => n + r.firehose.dropped, 0), 4)
+})
+
+t.test('a Firehose back during close gets the rest at once', async (t) => {
+  const peer = await firehosePeer(t)
+  peer.answer = (_call, n) => n === 1 ? { status: 503, type: 'ServiceUnavailableException' } : { accept: true }
+  const { shipper } = ship(t, peer, { retryBase: 60_000, retryMax: 60_000 })
+  for (const l of lines(4)) shipper.push(l)
+  await until(() => shipper.stats().failedAttempts === 1, 'a failure')
+  await shipper.close()
+  t.same(numbers(peer.delivered), [0, 1, 2, 3])
 })
 
 t.test('reports are throttled: at once after a quiet spell, then once per interval with what happened', async (t) => {
