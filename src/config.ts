@@ -82,6 +82,7 @@ export const ConfigSchema = Type.Object({
 
   FIREHOSE_DELIVERY_STREAM: Type.Optional(Str('Amazon Data Firehose stream receiving every log line.')),
   FIREHOSE_ENDPOINT: Type.Optional(Str('Firehose endpoint override (tests).', { pattern: '^https?://' })),
+  FIREHOSE_BUFFER_BYTES: Int(16777216, 1048576, 1073741824, 'Most bytes of log lines held for Firehose while it is slow or unreachable; past it the oldest lines are dropped (the count is logged to stdout).'),
   METRICS_ENABLED: Bool(true, 'Serve Prometheus metrics.'),
   METRICS_PORT: Int(0, 0, 65535, 'Serve /metrics on this separate port instead of the main one (0 = main port).'),
   PRESSURE_MAX_EVENT_LOOP_DELAY: Int(1000, 0, 600000, 'Answer 503 while the mean event-loop delay over a sample exceeds this many milliseconds (0 = off).'),

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import type { FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify'
-import { stdSerializers } from 'pino'
+import { stdSerializers, type DestinationStream } from 'pino'
 import { sendProblem } from './app.ts'
 import { FASTIFY_CODES } from './errors.ts'
 import type { Config } from './config.ts'
 import { trustProxy } from './config.ts'
+import { logStream } from './log/destination.ts'
 
 /** A client-supplied request id is kept only when it is short and plain. */
 const SANE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/
@@ -77,12 +78,14 @@ export function serializeError (err: Error): ReturnType<typeof stdSerializers.er
 
 /**
  * Fastify options shared by the server and the tests, so that tests run the
- * app exactly as production does. `logger` may be overridden by the caller
- * (tests pass a stream; the operations plugin adds transports).
+ * app exactly as production does. Logs go to `stdout` (default: the process's;
+ * tests pass a capture), and with FIREHOSE_DELIVERY_STREAM also to Firehose.
  */
-export function serverOptions (config: Config): FastifyServerOptions {
+export function serverOptions (config: Config, { stdout }: { stdout?: DestinationStream } = {}): FastifyServerOptions {
+  const stream = logStream(config, stdout)
   return {
     logger: {
+      ...(stream !== undefined && { stream }),
       level: config.LOG_LEVEL,
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       serializers: {
