@@ -95,8 +95,8 @@ export function serverOptions (config: Config, { stdout }: { stdout?: Destinatio
         }
       }
     },
-    // Plugins may take long to start: the db plugin applies pending migrations, and building an index
-    // (migration 0004's trigram indexes) over millions of rows takes far longer than Fastify's default 10 s.
+    // Plugins may take long to start: a first start initialises the embedded PostgreSQL, and the db plugin
+    // applies pending migrations (migration 0004's trigram indexes over millions of rows take minutes).
     pluginTimeout: 300_000,
     genReqId,
     // Malformed URLs (FST_ERR_BAD_URL) and overlong path parameters (FST_ERR_MAX_PARAM_LENGTH) are refused
@@ -117,8 +117,6 @@ export function serverOptions (config: Config, { stdout }: { stdout?: Destinatio
     // (with Connection: close) rather than refused with a 503: it was sent before the client could know.
     return503OnClosing: false,
     forceCloseConnections: 'idle',
-    // A first start initialises the embedded PostgreSQL and migrates: more than the default 10 s on a busy machine.
-    pluginTimeout: 120_000,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     ajv: {
       customOptions: {
