@@ -14,22 +14,15 @@ import { spawn } from 'node:child_process'
 import { generateKeyPairSync, randomUUID } from 'node:crypto'
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import { build, createAdmin, loginAs, TEST_ENV } from '../helper.ts'
 import { freePort, startEmbeddedPostgres } from '../../db/embedded.ts'
 import { rootDir } from '../../src/paths.ts'
 
-/**
- * The write endpoint under load. Until POST /users is merged it is the
- * test-only stand-in (users-stand-in.ts), loaded into the server process with
- * `--import`. For the real route: `path: '/users'`, `preload: []`, `body` as
- * POST /users takes it; then delete users-stand-in.ts.
- */
+/** The write endpoint under load: the real POST /users, with Idempotency-Key. */
 const WRITE = {
-  path: '/test/users',
-  preload: [join(rootDir, 'test', 'resilience', 'users-stand-in.ts')],
+  path: '/users',
   body: (n: number): Record<string, unknown> => ({ email: `crash-${n}@example.com`, name: `Crash test ${n}` })
 }
 
@@ -124,7 +117,6 @@ t.test('the database crashes under a write load: fail fast with 503, recover alo
   const base = `http://127.0.0.1:${port}`
   const server = spawn(process.execPath, [
     ...process.execArgv,
-    ...WRITE.preload.flatMap((file) => ['--import', pathToFileURL(file).href]),
     join(rootDir, 'src', 'server.ts')
   ], { cwd: rootDir, env: { ...process.env, ...env, HOST: '127.0.0.1', PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
