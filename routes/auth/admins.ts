@@ -22,6 +22,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
   const admins = createAdminsListing(app.db, app.secretKey)
 
   app.get('/admins', {
+    config: { rateLimit: app.authRateLimit },
     schema: {
       tags: ['auth'],
       summary: 'List admins, a page at a time',
@@ -30,7 +31,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
       querystring: Query,
       response: {
         200: { description: 'A page of admins', headers: pageHeaders, content: { 'application/json': { schema: Type.Array(AdminSummary) } } },
-        ...problems()
+        ...problems(429)
       }
     }
   }, async (request, reply) => {
