@@ -38,7 +38,7 @@ t.test('acceptance, shortened: 100 emails queued while the SMTP server is down a
 
   const upAt = Date.now()
   await peer.start()
-  await waitFor(() => peer.deliveries.length >= 100, '100 deliveries', 10_000)
+  await waitFor(() => peer.deliveries.length >= 100, '100 deliveries', 30_000)
   const deliveredIn = Date.now() - upAt
   await sleep(300) // any duplicate would show up now
   stop.requests = true
