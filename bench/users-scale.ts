@@ -184,8 +184,14 @@ try {
   const widths = (rows[0] as string[]).map((_, i) => Math.max(...rows.map((r) => (r[i] as string).length)))
   process.stdout.write(`\n${USERS} users, ${SAMPLES} sequential requests each over HTTP on 127.0.0.1 (target: median < ${TARGET_MS} ms, no Seq Scan)\n`)
   for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i] as number)).join('  ')}\n`)
-  process.exitCode = failed ? 1 : 0
-} finally {
+  await cleanup()
+  process.exit(failed ? 1 : 0)
+} catch (err) {
+  await cleanup()
+  throw err
+}
+
+async function cleanup (): Promise<void> {
   await server?.close()
   await pool.end()
   await postgres.stop()

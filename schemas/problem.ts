@@ -51,13 +51,15 @@ export function problems (...statuses: number[]): Record<number, ProblemResponse
   for (const status of new Set([...statuses, 500, 503])) {
     out[status] = {
       description: statusTitle(status),
-      ...(status === 503 || status === 429 ? { headers: { 'Retry-After': RETRY_AFTER } } : {}),
+      ...(RETRY_STATUSES.has(status) ? { headers: { 'Retry-After': RETRY_AFTER } } : {}),
       content: { 'application/problem+json': { schema: Type.Ref(Problem) } }
     }
   }
   return out
 }
 
+/** Statuses answered with a Retry-After header. */
+const RETRY_STATUSES = new Set([429, 503])
 const RETRY_AFTER = { type: 'integer', minimum: 0, description: 'Seconds to wait before trying again.' }
 
 export interface ProblemResponse {

@@ -29,9 +29,9 @@ import { errors } from './errors.ts'
  * email index from the other end until they come costs a scan of most of it. For
  * those sorts (`clusters`) a page reads a bounded window of the sort order first
  * (SEARCH_WINDOW rows per row of the page), where a common term fills the page;
- * only when the window is full but the page is not does a second statement find
- * the matches past the cursor through the search index (`indexed`) and sort
- * them, which is cheap because the term is rare there.
+ * only when the window is full but the page is not does a second statement read
+ * the matches from the search index (`search.from`) and sort those past the
+ * cursor, which is cheap because the term is rare there.
  */
 
 /** Anything that runs a query: the pool, or a client inside a transaction. */
@@ -55,8 +55,11 @@ export interface FilterField {
   param?: (value: unknown) => unknown
   /** Makes this a search filter, planned for each request's value. */
   search?: {
-    /** The same condition as answered by its index whatever the planner estimates, for when the window holds too few matches. */
-    indexed: (placeholder: string) => string
+    /**
+     * A FROM clause yielding the rows that match, from the search index whatever the planner
+     * estimates (named like the table), for when the window holds too few matches.
+     */
+    from: (placeholder: string) => string
     /** Sorts (API names) on the searched columns, which cluster the matches: these read a window first. */
     clusters: string[]
   }
@@ -204,19 +207,22 @@ export function createLister<R extends QueryResultRow> (spec: ListSpec, secretKe
     const { field, descending } = sortOf(query)
     const dir = descending ? 'DESC' : 'ASC'
     let n = 0
+    let from = spec.from
     const plain: string[] = []
     const search: string[] = []
     for (const f of filters) {
       const filter = spec.filters[f] as FilterField
       const p = `$${++n}`
       if (filter.search === undefined) plain.push(filter.sql(p))
-      else search.push(kind === 'fallback' ? filter.search.indexed(p) : filter.sql(p))
+      // The fallback reads the matches of the (first) search from its index instead of the table.
+      else if (kind === 'fallback' && from === spec.from) from = filter.search.from(p)
+      else search.push(filter.sql(p))
     }
-    if (kind === 'count') return `SELECT count(*)::int AS total FROM ${spec.from}${where([...plain, ...search])}`
+    if (kind === 'count') return `SELECT count(*)::int AS total FROM ${from}${where([...plain, ...search])}`
     if (withCursor) plain.push(`(${field.expr}, ${spec.id}) ${descending ? '<' : '>'} ($${++n}::${field.type}, $${++n}::uuid)`)
     const order = `ORDER BY ${field.expr} ${dir}, ${spec.id} ${dir}`
     const key = field.key ?? field.expr
-    if (kind !== 'window') return `SELECT ${spec.columns}, ${key} AS "_k" FROM ${spec.from}${where([...search, ...plain])} ${order} LIMIT $${++n}`
+    if (kind !== 'window') return `SELECT ${spec.columns}, ${key} AS "_k" FROM ${from}${where([...search, ...plain])} ${order} LIMIT $${++n}`
     // The next `window` rows in order (cheap filters applied), then the page among them, and how many rows the window held.
     const window = `$${++n}`
     const limit = `$${++n}`

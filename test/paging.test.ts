@@ -11,7 +11,7 @@ const spec: ListSpec = {
   defaultSort: 'createdAt',
   filters: {
     label: { sql: (p) => `label = ${p}` },
-    q: { sql: (p) => `label LIKE ${p}`, param: (v) => `%${String(v)}%`, search: { indexed: (p) => `id IN (SELECT search(${p}))`, clusters: ['label'] } }
+    q: { sql: (p) => `label LIKE ${p}`, param: (v) => `%${String(v)}%`, search: { from: (p) => `search(${p}) AS things`, clusters: ['label'] } }
   }
 }
 const ID = '00000000-0000-4000-8000-000000000001'
@@ -53,7 +53,7 @@ t.test('statements: one SQL text per shape, named unless planned per request, ke
   }, 'sorted on the searched column: a window of the sort order first, 20 rows per row of the page')
   t.same(clustered.fallback, {
     name: 'things_5',
-    text: 'SELECT id, label, label AS "_k" FROM things WHERE id IN (SELECT search($2)) AND label = $1 ORDER BY label ASC, id ASC LIMIT $3',
+    text: 'SELECT id, label, label AS "_k" FROM search($2) AS things WHERE label = $1 ORDER BY label ASC, id ASC LIMIT $3',
     values: ['x', '%a_b%', 6]
   }, 'then the search index')
   for (const s of [first, after, searched, clustered]) t.notMatch(`${s.page.text} ${s.fallback?.text ?? ''}`, /OFFSET/i)

@@ -31,18 +31,16 @@ export function createUsersService (db: { $client: Pool }, secretKey: string) {
 
   async function transaction<T> (fn: (tx: PoolClient) => Promise<T>): Promise<T> {
     const tx = await pool.connect()
-    let broken: Error | undefined
     try {
       await tx.query('BEGIN')
       const result = await fn(tx)
       await tx.query('COMMIT')
+      tx.release()
       return result
     } catch (err) {
       // A connection that cannot even roll back is dropped, not returned to the pool.
-      await tx.query('ROLLBACK').catch((rollbackError: Error) => { broken = rollbackError })
+      tx.release(await tx.query('ROLLBACK').then(() => undefined, (rollbackError: Error) => rollbackError))
       throw err
-    } finally {
-      tx.release(broken)
     }
   }
 
