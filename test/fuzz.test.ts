@@ -25,7 +25,7 @@ interface Operation {
 interface Doc { paths: Record<string, Record<string, Operation>>, components: { schemas: Record<string, Schema> } }
 
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31)
-const RUNS = Number(process.env.FUZZ_RUNS ?? 60)
+const RUNS = Number(process.env.FUZZ_RUNS ?? 160)
 /**
  * Tables a 4xx may legitimately change: failed-login counters. A login attempt
  * is counted before its password is checked (a 401 leaves it counted), and so is
