@@ -73,6 +73,7 @@ export async function createAdminCommand (argv: string[], io: CommandIo): Promis
   const pool = new pg.Pool({ connectionString: url, max: 1, connectionTimeoutMillis: config.DB_CONNECTION_TIMEOUT })
   // pool.end() resolves before its sockets close: an embedded server stopping right
   // after may still reach an idle connection, which must not crash the command.
+  /* c8 ignore next -- only in that race */
   pool.on('error', () => {})
   let code: number
   try {
