@@ -162,10 +162,11 @@ export function createAccountService (deps: AccountDeps) {
         }
         const row = await findAdminById(tx, use.adminId) as AdminRow
         // Only the latest requested address can be confirmed (older links are voided anyway).
-        if (row.pendingEmail !== use.email || use.email === null) throw new authErrors.InvalidLink(INVALID_CONFIRM)
-        await updateAdmin(tx, row.id, { email: use.email, pendingEmail: null })
-        await recordAudit(tx, { actorId: row.id, action: 'admin.email_change', targetType: 'admin', targetId: row.id, requestId, changes: { email: use.email } })
-        return { purpose: 'email' as const, email: use.email }
+        const email = use.email as string // confirm_email tokens always carry their address
+        if (row.pendingEmail !== email) throw new authErrors.InvalidLink(INVALID_CONFIRM)
+        await updateAdmin(tx, row.id, { email, pendingEmail: null })
+        await recordAudit(tx, { actorId: row.id, action: 'admin.email_change', targetType: 'admin', targetId: row.id, requestId, changes: { email } })
+        return { purpose: 'email' as const, email }
       })
     },
 
