@@ -24,6 +24,9 @@ interface Operation {
 }
 interface Doc { paths: Record<string, Record<string, Operation>>, components: { schemas: Record<string, Schema> } }
 
+// The work grows with the number of operations (about 20 with /auth): on a busy 2-core machine more than tap's 180 s.
+t.setTimeout(480_000)
+
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31)
 const RUNS = Number(process.env.FUZZ_RUNS ?? 160)
 /**

@@ -24,6 +24,14 @@ export interface PasswordContext {
   names?: Array<string | undefined>
 }
 
+let list: Promise<Set<string>> | undefined
+
+/** The common-password list, lower case; read once per process (immutable data, shared by every app built in it). */
+async function commonPasswords (): Promise<Set<string>> {
+  list ??= import('@zxcvbn-ts/language-common').then(({ dictionary }) => new Set(dictionary['passwords-common'].map((p) => p.toLowerCase())))
+  return await list
+}
+
 /** Why a password is refused, or null when it is acceptable. */
 export type PasswordPolicy = (password: string, account?: PasswordContext) => string | null
 
@@ -34,8 +42,7 @@ export type PasswordPolicy = (password: string, account?: PasswordContext) => st
  * (@zxcvbn-ts/language-common, about 49,000 passwords), loaded once here.
  */
 export async function loadPasswordPolicy (): Promise<PasswordPolicy> {
-  const { dictionary } = await import('@zxcvbn-ts/language-common')
-  const common = new Set(dictionary['passwords-common'].map((p) => p.toLowerCase()))
+  const common = await commonPasswords()
   return (password, account = {}) => {
     const length = [...password].length
     if (length < PASSWORD_MIN) return `must be at least ${PASSWORD_MIN} characters long`

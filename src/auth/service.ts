@@ -161,8 +161,10 @@ export function createAccountService (deps: AccountDeps) {
           return { purpose: 'account' as const, email: row.email }
         }
         const row = await findAdminById(tx, use.adminId) as AdminRow
-        // Only the latest requested address can be confirmed (older links are voided anyway).
         const email = use.email as string // confirm_email tokens always carry their address
+        // Only the latest requested address can be confirmed. Older links are voided whenever
+        // pendingEmail changes, so this only guards against a change made some other way.
+        /* c8 ignore next */
         if (row.pendingEmail !== email) throw new authErrors.InvalidLink(INVALID_CONFIRM)
         await updateAdmin(tx, row.id, { email, pendingEmail: null })
         await recordAudit(tx, { actorId: row.id, action: 'admin.email_change', targetType: 'admin', targetId: row.id, requestId, changes: { email } })
