@@ -36,11 +36,11 @@ await pool.end()
 const port = await freePort()
 const server = spawn(process.execPath, [join(rootDir, 'dist', 'src', 'server.js')], {
   cwd: rootDir,
-  stdio: 'ignore',
-  env: { ...process.env, NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(port), DATABASE_URL: postgres.url, LOG_LEVEL: 'warn', SECRET_KEY: randomBytes(32).toString('hex'), JWT_PRIVATE_KEY: (await import('node:crypto')).generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), AUTH_RATE_LIMIT: '1000000000', LOCKOUT_THRESHOLD: '1000000' }
+  stdio: ['ignore', 'ignore', 'inherit'],
+  env: { ...process.env, NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(port), DATABASE_URL: postgres.url, LOG_LEVEL: 'warn', SECRET_KEY: randomBytes(32).toString('hex'), JWT_PRIVATE_KEY: (await import('node:crypto')).generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), AUTH_RATE_LIMIT: '1000000000', LOCKOUT_THRESHOLD: '1000' }
 })
 const base = `http://127.0.0.1:${port}`
-for (let i = 0; i < 300; i++) {
+for (let i = 0; i < 1200; i++) { // up to 2 min: a first start on a busy machine
   try { if ((await fetch(`${base}/health/ready`)).ok) break } catch { /* starting */ }
   await new Promise((resolve) => setTimeout(resolve, 100))
 }
