@@ -45,8 +45,10 @@ t.test('an idle connection dying does not crash the process', async (t) => {
   client.release()
   await other.query('SELECT pg_terminate_backend($1)', [pid])
   other.release()
-  for (let i = 0; i < 100 && !app.logs.lines.some((l) => l.msg === 'idle database connection lost'); i++) await new Promise((resolve) => setTimeout(resolve, 50))
-  t.ok(app.logs.lines.some((l) => l.msg === 'idle database connection lost'), 'logged, not thrown')
+  // Idle in the pool it is reported by the pool; should the mail dispatcher have checked it out meanwhile, by its own listener.
+  const lost = (): boolean => app.logs.lines.some((l) => l.msg === 'idle database connection lost' || l.msg === 'database connection error')
+  for (let i = 0; i < 200 && !lost(); i++) await new Promise((resolve) => setTimeout(resolve, 50))
+  t.ok(lost(), 'logged, not thrown')
   const res = await app.inject({ url: '/health/ready' })
   t.equal(res.statusCode, 200, 'the pool reconnects')
 })
