@@ -8,6 +8,11 @@
  * autocannon in a process of its own (bench/load.ts). Every figure that
  * matters is a ratio measured within the run. Writes bench/results/latest.json
  * and exits non-zero when any request failed.
+ *
+ * `--only <text>` runs just the endpoints whose name contains the text ("login"
+ * for the login row); `--profile` starts Roster with `--cpu-prof`, writing a
+ * .cpuprofile per run to bench/results/profiles (open it in Chrome DevTools or
+ * speedscope).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { generateKeyPairSync, createHash, randomBytes } from 'node:crypto'
@@ -30,7 +35,9 @@ const { values: args } = parseArgs({
     users: { type: 'string', default: '10000' },
     rounds: { type: 'string' },
     duration: { type: 'string' },
-    connections: { type: 'string', default: '10' }
+    connections: { type: 'string', default: '10' },
+    only: { type: 'string' },
+    profile: { type: 'boolean', default: false }
   }
 })
 const quick = args.quick === true
@@ -38,6 +45,8 @@ const USERS = Number(args.users)
 const ROUNDS = Number(args.rounds ?? (quick ? 1 : 3))
 const DURATION = Number(args.duration ?? (quick ? 2 : 6))
 const CONNECTIONS = Number(args.connections)
+const selected = (name: string): boolean => args.only === undefined || name.toLowerCase().includes(args.only.toLowerCase())
+const profileDir = join(rootDir, 'bench', 'results', 'profiles')
 const ARGON2 = { memoryCost: 19456, timeCost: 2, parallelism: 1 }
 const PASSWORD = 'bench password that is long enough'
 
@@ -95,8 +104,11 @@ const postgres = await startEmbeddedPostgres(join(work, 'pg'), { database: 'benc
 const pool = new pg.Pool({ connectionString: postgres.url, max: 4 })
 
 async function cleanup (): Promise<void> {
-  for (const c of children) c.kill('SIGTERM')
-  await sleep(500)
+  // Wait for the servers to exit (a --cpu-prof profile is written at exit), for at most 10 s.
+  await Promise.race([
+    Promise.all(children.filter((c) => c.exitCode === null).map(async (c) => { await new Promise((resolve) => { c.once('exit', resolve); c.kill('SIGTERM') }) })),
+    sleep(10_000)
+  ])
   await pool.end().catch(() => {})
   await postgres.stop()
   await rm(work, { recursive: true, force: true })
@@ -125,7 +137,8 @@ const issuer = 'http://bench.invalid'
 
 const rosterPort = await freePort()
 const basePort = await freePort()
-const roster = startProcess([join(rootDir, 'dist', 'src', 'server.js')], {
+if (args.profile === true) await mkdir(profileDir, { recursive: true })
+const roster = startProcess([...(args.profile === true ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), join(rootDir, 'dist', 'src', 'server.js')], {
   NODE_ENV: 'production',
   HOST: '127.0.0.1',
   PORT: String(rosterPort),
@@ -200,7 +213,7 @@ async function job (base: string, e: Endpoint, rate = 0): Promise<LoadJob> {
 
 const targets: Record<string, number> = { 'GET /users/{id}': 0.85, 'GET /users?limit=50': 0.8, 'POST /users': 0.8, 'PATCH /users/{id}': 0.8 }
 
-for (const e of endpoints) {
+for (const e of endpoints.filter((x) => selected(x.name))) {
   const row: Row = { endpoint: e.name, roster: [], baseline: [], ratio: 0, target: targets[e.name] }
   const ratios: number[] = []
   for (let r = 0; r < ROUNDS; r++) {
@@ -225,7 +238,7 @@ for (const e of endpoints) {
 // Login against the argon2 ceiling measured in the same run.
 const loginRuns: LoadResult[] = []
 const argonRuns: number[] = []
-for (let r = 0; r < ROUNDS; r++) {
+for (let r = 0; r < (selected('POST /auth/login') ? ROUNDS : 0); r++) {
   loginRuns.push(await load({ url: `${A}/auth/login`, method: 'POST', body: JSON.stringify({ email: 'bench@example.com', password: PASSWORD }), connections: CONNECTIONS, duration: DURATION }))
   const argon = spawnSync(process.execPath, ['--import', 'tsx', join(rootDir, 'bench', 'argon2-rate.ts'), String(DURATION)], { cwd: rootDir, encoding: 'utf8' })
   argonRuns.push((JSON.parse(argon.stdout) as { rate: number }).rate)
@@ -251,8 +264,8 @@ const table = [
     `${fmt((r.halfRate as LoadResult).p99, 1)}${(r.halfRate as LoadResult).p99 < 25 ? ' ok' : ' MISSED'}`,
     String([...r.roster, ...r.baseline, r.halfRate as LoadResult].reduce((n, x) => n + x.errors + x.timeouts + x.non2xx, 0))
   ]),
-  ['POST /auth/login', fmt(median(loginRuns.map((x) => x.rps)), 1), fmt(median(loginRuns.map((x) => x.p50)), 1), fmt(median(loginRuns.map((x) => x.p99)), 1),
-    `argon2 ${fmt(median(argonRuns), 1)}`, fmt(loginRatio, 2), `>= 0.9${loginRatio >= 0.9 ? ' ok' : ' MISSED'}`, '', String(loginRuns.reduce((n, x) => n + x.errors + x.timeouts + x.non2xx, 0))]
+  ...(loginRuns.length === 0 ? [] : [['POST /auth/login', fmt(median(loginRuns.map((x) => x.rps)), 1), fmt(median(loginRuns.map((x) => x.p50)), 1), fmt(median(loginRuns.map((x) => x.p99)), 1),
+    `argon2 ${fmt(median(argonRuns), 1)}`, fmt(loginRatio, 2), `>= 0.9${loginRatio >= 0.9 ? ' ok' : ' MISSED'}`, '', String(loginRuns.reduce((n, x) => n + x.errors + x.timeouts + x.non2xx, 0))]])
 ]
 const widths = (table[0] as string[]).map((_, i) => Math.max(...table.map((row) => (row[i] as string).length)))
 for (const row of table) process.stdout.write(`${row.map((c, i) => c.padEnd(widths[i] as number)).join('  ')}\n`)
@@ -276,7 +289,7 @@ await writeFile(join(rootDir, 'bench', 'results', 'latest.json'), `${JSON.string
     halfRateP99: (r.halfRate as LoadResult).p99,
     runs: { roster: r.roster, baseline: r.baseline, halfRate: r.halfRate }
   })),
-  login: { rps: median(loginRuns.map((x) => x.rps)), argon2VerifyRate: median(argonRuns), ratio: loginRatio, runs: loginRuns },
+  login: loginRuns.length === 0 ? null : { rps: median(loginRuns.map((x) => x.rps)), argon2VerifyRate: median(argonRuns), ratio: loginRatio, runs: loginRuns },
   rssMb: rss,
   failures
 }, null, 2)}\n`)
