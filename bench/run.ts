@@ -264,7 +264,9 @@ const table = [
     `${fmt((r.halfRate as LoadResult).p99, 1)}${(r.halfRate as LoadResult).p99 < 25 ? ' ok' : ' MISSED'}`,
     String([...r.roster, ...r.baseline, r.halfRate as LoadResult].reduce((n, x) => n + x.errors + x.timeouts + x.non2xx, 0))
   ]),
-  ...(loginRuns.length === 0 ? [] : [['POST /auth/login', fmt(median(loginRuns.map((x) => x.rps)), 1), fmt(median(loginRuns.map((x) => x.p50)), 1), fmt(median(loginRuns.map((x) => x.p99)), 1),
+  ...(loginRuns.length === 0
+    ? []
+    : [['POST /auth/login', fmt(median(loginRuns.map((x) => x.rps)), 1), fmt(median(loginRuns.map((x) => x.p50)), 1), fmt(median(loginRuns.map((x) => x.p99)), 1),
     `argon2 ${fmt(median(argonRuns), 1)}`, fmt(loginRatio, 2), `>= 0.9${loginRatio >= 0.9 ? ' ok' : ' MISSED'}`, '', String(loginRuns.reduce((n, x) => n + x.errors + x.timeouts + x.non2xx, 0))]])
 ]
 const widths = (table[0] as string[]).map((_, i) => Math.max(...table.map((row) => (row[i] as string).length)))
