@@ -195,7 +195,7 @@ const endpoints: Endpoint[] = [
   { name: 'POST /auth/refresh', method: 'POST', path: '/auth/refresh', refresh: true }
 ]
 
-interface Row { endpoint: string, roster: LoadResult[], baseline: LoadResult[], ratio: number, halfRate?: LoadResult, target?: number }
+interface Row { endpoint: string, roster: LoadResult[], baseline: LoadResult[], ratio: number, halfRate?: LoadResult, baselineHalfRate?: LoadResult, target?: number }
 const rows: Row[] = []
 
 async function job (base: string, e: Endpoint, rate = 0): Promise<LoadJob> {
@@ -231,7 +231,10 @@ for (const e of endpoints.filter((x) => selected(x.name))) {
   }
   row.ratio = median(ratios)
   // Latency at half of the measured maximum rate.
-  row.halfRate = await load(await job(A, e, Math.max(1, Math.floor(median(row.roster.map((x) => x.rps)) / 2))))
+  const half = Math.max(1, Math.floor(median(row.roster.map((x) => x.rps)) / 2))
+  row.halfRate = await load(await job(A, e, half))
+  // The baseline at the same rate: the latency floor of this machine and database.
+  row.baselineHalfRate = await load(await job(B, e, half))
   rows.push(row)
 }
 
@@ -246,13 +249,15 @@ for (let r = 0; r < (selected('POST /auth/login') ? ROUNDS : 0); r++) {
 }
 const loginRatio = median(loginRuns.map((l, i) => l.rps / (argonRuns[i] as number)))
 const rss = await rssMb(roster.pid as number)
+const metrics = await (await fetch(`${A}/metrics`)).text()
+const metric = (name: string): number => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(metrics)?.[1] ?? NaN) / 1024 / 1024
 
 // ---------------------------------------------------------------- report
-const all = [...rows.flatMap((r) => [...r.roster, ...r.baseline, r.halfRate as LoadResult]), ...loginRuns]
+const all = [...rows.flatMap((r) => [...r.roster, ...r.baseline, r.halfRate as LoadResult, r.baselineHalfRate as LoadResult]), ...loginRuns]
 const failures = all.reduce((n, r) => n + r.errors + r.timeouts + r.non2xx, 0)
 const fmt = (n: number, d = 0): string => n.toFixed(d)
 const table = [
-  ['endpoint', 'roster req/s', 'p50 ms', 'p99 ms', 'baseline req/s', 'ratio', 'target', 'p99 @ half rate', 'errors/non-2xx'],
+  ['endpoint', 'roster req/s', 'p50 ms', 'p99 ms', 'baseline req/s', 'ratio', 'target', 'p99 @ half rate', 'baseline p99 @ same rate', 'errors/non-2xx'],
   ...rows.map((r) => [
     r.endpoint,
     fmt(median(r.roster.map((x) => x.rps))),
@@ -262,16 +267,17 @@ const table = [
     fmt(r.ratio, 2),
     r.target === undefined ? '' : `>= ${r.target}${r.ratio >= r.target ? ' ok' : ' MISSED'}`,
     `${fmt((r.halfRate as LoadResult).p99, 1)}${(r.halfRate as LoadResult).p99 < 25 ? ' ok' : ' MISSED'}`,
-    String([...r.roster, ...r.baseline, r.halfRate as LoadResult].reduce((n, x) => n + x.errors + x.timeouts + x.non2xx, 0))
+    fmt((r.baselineHalfRate as LoadResult).p99, 1),
+    String([...r.roster, ...r.baseline, r.halfRate as LoadResult, r.baselineHalfRate as LoadResult].reduce((n, x) => n + x.errors + x.timeouts + x.non2xx, 0))
   ]),
   ...(loginRuns.length === 0
     ? []
     : [['POST /auth/login', fmt(median(loginRuns.map((x) => x.rps)), 1), fmt(median(loginRuns.map((x) => x.p50)), 1), fmt(median(loginRuns.map((x) => x.p99)), 1),
-    `argon2 ${fmt(median(argonRuns), 1)}`, fmt(loginRatio, 2), `>= 0.9${loginRatio >= 0.9 ? ' ok' : ' MISSED'}`, '', String(loginRuns.reduce((n, x) => n + x.errors + x.timeouts + x.non2xx, 0))]])
+    `argon2 ${fmt(median(argonRuns), 1)}`, fmt(loginRatio, 2), `>= 0.9${loginRatio >= 0.9 ? ' ok' : ' MISSED'}`, '', '', String(loginRuns.reduce((n, x) => n + x.errors + x.timeouts + x.non2xx, 0))]])
 ]
 const widths = (table[0] as string[]).map((_, i) => Math.max(...table.map((row) => (row[i] as string).length)))
 for (const row of table) process.stdout.write(`${row.map((c, i) => c.padEnd(widths[i] as number)).join('  ')}\n`)
-process.stdout.write(`\nroster RSS at the end: ${fmt(rss, 1)} MB (target < 200)${rss < 200 ? ' ok' : ' MISSED'}\nfailed requests: ${failures}\n`)
+process.stdout.write(`\nroster RSS at the end: ${fmt(rss, 1)} MB (target < 200)${rss < 200 ? ' ok' : ' MISSED'}\nroster V8 heap at the end: ${fmt(metric('nodejs_heap_size_used_bytes'), 1)} MB used of ${fmt(metric('nodejs_heap_size_total_bytes'), 1)} MB\nfailed requests: ${failures}\n`)
 
 await writeFile(join(rootDir, 'bench', 'results', 'latest.json'), `${JSON.stringify({
   date: new Date().toISOString(),
@@ -289,10 +295,13 @@ await writeFile(join(rootDir, 'bench', 'results', 'latest.json'), `${JSON.string
     p50: median(r.roster.map((x) => x.p50)),
     p99: median(r.roster.map((x) => x.p99)),
     halfRateP99: (r.halfRate as LoadResult).p99,
-    runs: { roster: r.roster, baseline: r.baseline, halfRate: r.halfRate }
+    baselineHalfRateP99: (r.baselineHalfRate as LoadResult).p99,
+    runs: { roster: r.roster, baseline: r.baseline, halfRate: r.halfRate, baselineHalfRate: r.baselineHalfRate }
   })),
   login: loginRuns.length === 0 ? null : { rps: median(loginRuns.map((x) => x.rps)), argon2VerifyRate: median(argonRuns), ratio: loginRatio, runs: loginRuns },
   rssMb: rss,
+  heapUsedMb: metric('nodejs_heap_size_used_bytes'),
+  heapTotalMb: metric('nodejs_heap_size_total_bytes'),
   failures
 }, null, 2)}\n`)
 
