@@ -13,8 +13,8 @@ import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import { startEmbeddedPostgres, freePort } from '../db/embedded.ts'
 import { runMigrations } from '../db/migrate.ts'
-import { hashPassword } from '../src/auth/passwords.ts'
-import { rootDir } from '../src/paths.ts'
+import { hashPassword } from '../src/infra/passwords.ts'
+import { rootDir } from '../src/infra/paths.ts'
 
 const SAMPLES = Number(process.argv[2] ?? 200)
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] as number }

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { startEmbeddedPostgres } from '../db/embedded.ts'
-import { rootDir } from '../src/paths.ts'
+import { rootDir } from '../src/infra/paths.ts'
 import { firehosePeer } from '../test/log/firehose-peer.ts'
 import { runAcceptance } from '../test/log/acceptance.ts'
 

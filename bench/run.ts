@@ -24,9 +24,9 @@ import { parseArgs } from 'node:util'
 import pg from 'pg'
 import { startEmbeddedPostgres, freePort } from '../db/embedded.ts'
 import { runMigrations } from '../db/migrate.ts'
-import { loadKeys } from '../src/auth/keys.ts'
-import { hashPassword } from '../src/auth/passwords.ts'
-import { rootDir } from '../src/paths.ts'
+import { loadKeys } from '../src/sessions/keys.ts'
+import { hashPassword } from '../src/infra/passwords.ts'
+import { rootDir } from '../src/infra/paths.ts'
 import type { LoadJob, LoadResult } from './load.ts'
 
 const { values: args } = parseArgs({

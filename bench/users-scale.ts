@@ -24,8 +24,7 @@ import { runMigrations } from '../db/migrate.ts'
 import app from '../src/app.ts'
 import { loadConfig } from '../src/config.ts'
 import { serverOptions } from '../src/server-options.ts'
-import { createSession } from '../src/auth/sessions.ts'
-import type { PageQuery } from '../src/paging.ts'
+import type { PageQuery } from '../src/infra/paging/lister.ts'
 
 const { values: args } = parseArgs({ options: { users: { type: 'string', default: '100000' }, samples: { type: 'string', default: '200' } } })
 const USERS = Number(args.users)
@@ -79,7 +78,7 @@ try {
   server = await start()
   const { port } = server.server.address() as { port: number }
   const base = `http://127.0.0.1:${port}`
-  const { sessionId } = await createSession(server.db, adminId, { idle: 3600, absolute: 3600 })
+  const { sessionId } = await server.sessions.repository.start({ adminId, ttl: { idle: 3600, absolute: 3600 }, throttleKey: 'scale@example.com' }) as { sessionId: string }
   const headers = { authorization: `Bearer ${server.auth.issueAccessToken(adminId, sessionId).accessToken}` }
   const lister = server.users.repository.lister
 

@@ -2,11 +2,12 @@ import fp from 'fastify-plugin'
 import fastifyJwt, { type TokenOrHeader } from '@fastify/jwt'
 import { randomUUID } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
-import { loadKeys, type KeySet } from '../src/auth/keys.ts'
-import { isSessionLive } from '../src/auth/sessions.ts'
-import { errors } from '../src/errors.ts'
+import { loadKeys, type KeySet } from '../src/sessions/keys.ts'
+import type { Actor } from '../src/infra/actor.ts'
+import { createSessionsRepository } from '../src/sessions/repository.ts'
+import { errors } from '../src/infra/errors.ts'
 import { publicUrl } from '../src/config.ts'
-import { resolveFromRoot } from '../src/paths.ts'
+import { resolveFromRoot } from '../src/infra/paths.ts'
 
 /** The authenticated admin of a request. */
 export interface AuthAdmin {
@@ -51,6 +52,11 @@ declare module '@fastify/jwt' {
     payload: { sub: string, sid: string, jti: string }
     user: AccessTokenClaims
   }
+}
+
+/** Who acts in an authenticated request: its admin, session and request id. */
+export function actorOf (request: FastifyRequest): Actor {
+  return { adminId: request.admin.id, sessionId: request.admin.sessionId, requestId: request.id }
 }
 
 const BEARER = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/
@@ -98,6 +104,7 @@ export default fp(async (app) => {
     }
   })
 
+  const sessions = createSessionsRepository(app.db)
   // sessionId -> its admin and the time (ms) until which it is known to be live
   const liveUntil = new Map<string, { sub: string, until: number }>()
   const cacheTtl = config.SESSION_CACHE_TTL
@@ -131,7 +138,7 @@ export default fp(async (app) => {
     const now = Date.now()
     const cached = liveUntil.get(claims.sid)
     if (cached === undefined || cached.sub !== claims.sub || cached.until <= now) {
-      if (!await isSessionLive(app.db, claims.sid, claims.sub)) {
+      if (!await sessions.isLive(claims.sid, claims.sub)) {
         reply.header('www-authenticate', 'Bearer realm="roster", error="invalid_token"')
         throw new errors.Unauthorized('The session of this access token has ended')
       }

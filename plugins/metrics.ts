@@ -4,7 +4,7 @@ import fp from 'fastify-plugin'
 import { Type } from '@sinclair/typebox'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { problems } from '../schemas/problem.ts'
-import { readPackage } from '../src/version.ts'
+import { readPackage } from '../src/infra/version.ts'
 
 export interface Metrics {
   readonly registry: Registry

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import underPressure from '@fastify/under-pressure'
-import { errors } from '../src/errors.ts'
+import { errors, withRetryAfter } from '../src/infra/errors.ts'
 import type { Config } from '../src/config.ts'
 
 /** Registered by src/app.ts ahead of every autoloaded plugin, so that an overloaded request is shed before any work (authentication included). */
@@ -31,10 +31,9 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     maxRssBytes: config.PRESSURE_MAX_RSS,
     sampleInterval: config.PRESSURE_SAMPLE_INTERVAL,
     // A rejected promise reaches the error handler (problem+json) like any thrown error.
-    pressureHandler: async (request, reply) => {
+    pressureHandler: async (request) => {
       if (request.routeOptions.config.loadShedding === false) return
-      reply.header('retry-after', String(config.PRESSURE_RETRY_AFTER))
-      throw new errors.Overloaded()
+      throw withRetryAfter(new errors.Overloaded(), config.PRESSURE_RETRY_AFTER)
     }
   })
 }, { name: 'pressure', dependencies: ['security'] })

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
-import { loadSecretKey } from '../src/secret-key.ts'
-import { resolveFromRoot } from '../src/paths.ts'
+import { loadSecretKey } from '../src/infra/secret-key.ts'
+import { resolveFromRoot } from '../src/infra/paths.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -4,7 +4,7 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { publicUrl, type Config } from '../src/config.ts'
 import { servedOverHttps } from './security.ts'
-import { readPackage } from '../src/version.ts'
+import { readPackage } from '../src/infra/version.ts'
 
 /** The one inline style Swagger UI inserts (the <style> of its top bar logo), allowed by its hash. */
 const UI_LOGO_STYLE = '.logo_small_svg__cls-2{fill:#fff}.logo_small_svg__cls-3{fill:#85ea2d}'

@@ -1,5 +1,5 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { readPackage } from '../src/version.ts'
+import { readPackage } from '../src/infra/version.ts'
 import { problems } from '../schemas/problem.ts'
 
 const plugin: FastifyPluginAsyncTypebox = async (app) => {

@@ -1,14 +1,13 @@
-import { Type, type TSchema } from '@sinclair/typebox'
-import { pageHeaders, pagingQuerySchema } from '../src/paging.ts'
-import { IDEMPOTENCY_KEY_PATTERN } from '../src/idempotency.ts'
-import { USERS_LIST } from '../src/users/repository.ts'
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { nullable, PRINTABLE, Timestamp, Uuid } from './common.ts'
+import { pageHeaders, pageQuery } from './paging.ts'
 
-/** No control characters (NUL is not even storable in PostgreSQL text). */
-const PRINTABLE = '^[^\\u0000-\\u001f\\u007f]*$'
-
-const Uuid = Type.String({ format: 'uuid' })
-const Timestamp = Type.Unsafe<Date | string>({ type: 'string', format: 'date-time' })
-const nullable = <T>(schema: Record<string, unknown>) => Type.Unsafe<T | null>({ ...schema, type: [schema.type, 'null'] })
+/**
+ * Idempotency-Key header values: 1–255 characters of letters, digits and
+ * `. _ : ~ + / = -` (UUIDs, ULIDs, base64url), optionally in double quotes
+ * (the structured-field string form of the IETF draft).
+ */
+export const IDEMPOTENCY_KEY_PATTERN = '^(?:[A-Za-z0-9._:~+/=-]{1,255}|"[A-Za-z0-9._:~+/=-]{1,255}")$'
 
 const email = { type: 'string', format: 'email', maxLength: 254, description: 'Email address, unique case-insensitively.' }
 const name = { type: 'string', maxLength: 100, pattern: PRINTABLE, description: 'Display name (optional, at most 100 characters).' }
@@ -19,33 +18,41 @@ export const User = Type.Object({
   email: Type.Unsafe<string>(email),
   name: nullable<string>(name),
   active: Type.Boolean(),
-  createdAt: Timestamp,
-  updatedAt: Timestamp,
+  createdAt: Timestamp(),
+  updatedAt: Timestamp(),
   createdBy: nullable<string>({ type: 'string', format: 'uuid', description: 'The admin who created the user; null once that admin is deleted.' })
 }, { $id: 'User', additionalProperties: false, description: 'A user of the organisation.' })
+/** A user as the service reads it: what the API shows, plus `version`, which makes the ETag. */
+export type UserRow = Static<typeof User> & { version: number }
 
 export const UserCreate = Type.Object({
   email: Type.Unsafe<string>(email),
   name: Type.Optional(nullable<string>(name)),
   active: Type.Optional(Type.Boolean({ description: 'Default true.' }))
 }, { additionalProperties: false })
+export type NewUser = Static<typeof UserCreate>
 
 export const UserPatch = Type.Object({
   email: Type.Optional(Type.Unsafe<string>(email)),
   name: Type.Optional(nullable<string>(name)),
   active: Type.Optional(Type.Boolean())
 }, { additionalProperties: false, minProperties: 1, description: 'The fields to change (at least one); `name: null` removes the name.' })
+export type UserPatchBody = Static<typeof UserPatch>
 
 export const UserId = Type.Object({ id: Uuid }, { additionalProperties: false })
 
+/** GET /users sorts; each has its `(key, id)` index (db/schema/users.ts). */
+export const USER_SORTS = ['createdAt', 'email', 'name'] as const
+
 export const UserListQuery = Type.Object({
-  ...pagingQuerySchema(USERS_LIST),
+  ...pageQuery(USER_SORTS, 'createdAt'),
   email: Type.Optional(Type.String({ maxLength: 254, pattern: PRINTABLE, description: 'Exact email, case-insensitive.' })),
   q: Type.Optional(Type.String({ minLength: 1, maxLength: 100, pattern: PRINTABLE, description: 'Substring of the email or the name, case-insensitive.' })),
   active: Type.Optional(Type.Boolean()),
   createdAfter: Type.Optional(Type.String({ format: 'date-time', description: 'Created at or after this time.' })),
   createdBefore: Type.Optional(Type.String({ format: 'date-time', description: 'Created before this time.' }))
 }, { additionalProperties: false })
+export type UserListParams = Static<typeof UserListQuery>
 
 const tag = { type: 'string', maxLength: 2048 }
 export const ReadHeaders = Type.Object({

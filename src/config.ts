@@ -174,6 +174,16 @@ export function loadConfig (processEnv: Env = process.env, dotEnvPath = '.env'):
   return config
 }
 
+/** The configuration of a process (server, migrate): on a problem, says it on stderr and exits 1. */
+export function configOrExit (): Config {
+  try {
+    return loadConfig()
+  } catch (err) {
+    process.stderr.write(`roster: ${(err as ConfigError).message}\n`)
+    process.exit(1)
+  }
+}
+
 /** The PostgreSQL URL to use, or undefined for the embedded server. */
 export function databaseUrl (config: Config): string | undefined {
   if (config.DATABASE_URL !== undefined) return config.DATABASE_URL

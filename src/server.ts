@@ -1,21 +1,14 @@
 import Fastify from 'fastify'
 import closeWithGrace from 'close-with-grace'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { loadConfig, ConfigError, publicUrl } from './config.ts'
+import { configOrExit, publicUrl } from './config.ts'
 import { serverOptions } from './server-options.ts'
 import app from './app.ts'
 import { leaveSignalsToServer } from '../db/embedded.ts'
 
 /** The process: validate config, build, listen, drain on SIGTERM/SIGINT. */
 async function main (): Promise<void> {
-  let config
-  try {
-    config = loadConfig()
-  } catch (err) {
-    process.stderr.write(`roster: ${(err as ConfigError).message}\n`)
-    process.exit(1)
-  }
-
+  const config = configOrExit()
   leaveSignalsToServer()
   const server = Fastify(serverOptions(config)).withTypeProvider<TypeBoxTypeProvider>()
 

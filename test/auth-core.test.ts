@@ -4,9 +4,9 @@ import { mkdtempSync, readFileSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { build, createAdmin, loginAs, type TestApp } from './helper.ts'
-import { loadKeys, KeyConfigError } from '../src/auth/keys.ts'
-import { hmac, safeEqual, hashToken, randomToken } from '../src/auth/crypto.ts'
-import { needsRehash, hashPassword, verifyPassword, dummyHash } from '../src/auth/passwords.ts'
+import { loadKeys, KeyConfigError } from '../src/sessions/keys.ts'
+import { hmac, safeEqual, hashToken, randomToken } from '../src/infra/crypto.ts'
+import { needsRehash, hashPassword, verifyPassword, dummyHash } from '../src/infra/passwords.ts'
 
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url')
 

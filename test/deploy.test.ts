@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { parse } from 'yaml'
 import { DockerfileParser, type Instruction } from 'dockerfile-ast'
 import { validate, ValidationSeverity } from 'dockerfile-utils'
-import { rootDir } from '../src/paths.ts'
+import { rootDir } from '../src/infra/paths.ts'
 
 type Doc = Record<string, any>
 

@@ -10,7 +10,6 @@
  * signal (default 2 s; the acceptance run uses 30 s).
  */
 import t from 'tap'
-import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync, mkdtempSync, chmodSync, rmSync } from 'node:fs'
 import http from 'node:http'
@@ -18,9 +17,9 @@ import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
-import { createTestDatabase } from './helper.ts'
+import { createTestDatabase, waitUntil } from './helper.ts'
 import { freePort } from '../db/embedded.ts'
-import { rootDir } from '../src/paths.ts'
+import { spawnEntry } from './process.ts'
 
 const LOAD_MS = Number(process.env.DRAIN_LOAD_MS ?? 2000)
 const WORKERS = 16
@@ -28,33 +27,19 @@ const MAX_REQUESTS = 200_000
 
 interface LogLine { reqId?: string, msg?: string, res?: { statusCode: number }, level: number, time: number }
 
-/** The server as production runs it (tsx loader, as tap runs tests, so coverage follows it). */
+/** The server as production runs it (tsx loader, as tap runs tests, so coverage follows it), its log lines parsed. */
 function startServer (env: Record<string, string>) {
-  const child = spawn(process.execPath, [...process.execArgv, join(rootDir, 'src/server.ts')], {
-    env: { ...process.env, NODE_ENV: 'test', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
-    cwd: rootDir,
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
+  const run = spawnEntry('src/server.ts', { NODE_ENV: 'test', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env })
   const lines: LogLine[] = []
   let partial = ''
-  let stderr = ''
-  child.stdout.on('data', (d) => {
+  run.child.stdout.on('data', (d) => {
     const parts = (partial + String(d)).split('\n')
     partial = parts.pop() as string
     for (const p of parts) if (p.startsWith('{')) lines.push(JSON.parse(p) as LogLine)
   })
-  child.stderr.on('data', (d) => { stderr += String(d) })
-  const exit = once(child, 'exit').then(([code]) => code as number | null)
+  const exit = run.exit.then(({ code }) => code)
   const index = (pred: (l: LogLine) => boolean): number => lines.findIndex(pred)
-  return { child, lines, exit, index, stderr: () => stderr }
-}
-
-async function waitFor (what: string, condition: () => boolean | Promise<boolean>, tries = 600): Promise<void> {
-  for (let i = 0; i < tries; i++) {
-    if (await condition()) return
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  throw new Error(`timed out waiting for: ${what}`)
+  return { child: run.child, lines, exit, index, stderr: run.stderr }
 }
 
 interface Outcome { id: string, status?: number, connection?: string, error?: string }
@@ -106,7 +91,7 @@ t.test('SIGTERM under load: readiness 503 at once, no accepted request cut, reso
   const server = startServer({ PORT: String(port), DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(pgPort), DB_STATEMENT_TIMEOUT: '120000', SHUTDOWN_TIMEOUT: '30000' })
   t.teardown(() => { if (server.child.exitCode === null) server.child.kill('SIGKILL') })
   t.teardown(() => { if (!t.passing()) t.comment(JSON.stringify(server.lines.filter((l) => !/^load-/.test(l.reqId ?? '')), null, 1)) })
-  await waitFor('the server is up', () => server.index((l) => /Roster is up/.test(l.msg ?? '')) !== -1 || server.child.exitCode !== null, 1200)
+  await waitUntil(() => server.index((l) => /Roster is up/.test(l.msg ?? '')) !== -1 || server.child.exitCode !== null, { what: 'the server is up', timeout: 60_000 })
   t.equal(server.child.exitCode, null, server.stderr())
 
   // Mixed load over keep-alive connections, each request with an id of its own.
@@ -146,24 +131,24 @@ t.test('SIGTERM under load: readiness 503 at once, no accepted request cut, reso
   raw.write(readiness('held-raw'))
 
   const heldIds = ['held-1', 'held-2', 'held-3', 'held-raw']
-  await waitFor('the held requests reached the server', () => heldIds.every((id) => server.index((l) => l.reqId === id && l.msg === 'incoming request') !== -1))
+  await waitUntil(() => heldIds.every((id) => server.index((l) => l.reqId === id && l.msg === 'incoming request') !== -1), { what: 'the held requests reached the server', timeout: 30_000 })
   // pg_stat_activity is read once per transaction unless told otherwise, and the locker is in one.
   const waiting = async (): Promise<number> => (await locker.query<{ n: number }>("SELECT pg_stat_clear_snapshot(), (SELECT count(*)::int FROM pg_stat_activity WHERE application_name = 'roster' AND wait_event_type = 'Lock') AS n")).rows[0]?.n as number
-  await waitFor('four readiness queries wait on the lock: four requests in flight', async () => await waiting() === 4)
+  await waitUntil(async () => await waiting() === 4, { what: 'four readiness queries wait on the lock: four requests in flight', timeout: 30_000 })
 
   t.ok(outcomes.length > 0, `${outcomes.length} requests answered before the signal`)
   server.child.kill('SIGTERM')
-  await waitFor('shutting down', () => server.index((l) => l.msg === 'shutting down') !== -1)
+  await waitUntil(() => server.index((l) => l.msg === 'shutting down') !== -1, { what: 'shutting down', timeout: 30_000 })
 
   // A request arriving on a connection that is still open is served, and readiness says no at once.
   raw.write(readiness('after-sigterm'))
-  await waitFor('the server received it', () => server.index((l) => l.reqId === 'after-sigterm' && l.msg === 'incoming request') !== -1)
+  await waitUntil(() => server.index((l) => l.reqId === 'after-sigterm' && l.msg === 'incoming request') !== -1, { what: 'the server received it', timeout: 30_000 })
   // New connections are refused.
-  await waitFor('the listener is closed', async () => await new Promise<boolean>((resolve) => {
+  await waitUntil(async () => await new Promise<boolean>((resolve) => {
     const probe = net.connect(port, '127.0.0.1')
     probe.on('connect', () => { probe.destroy(); resolve(false) })
     probe.on('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'))
-  }))
+  }), { what: 'the listener is closed', timeout: 30_000 })
   t.equal(server.child.exitCode, null, 'still draining: the held requests are not answered yet')
 
   await locker.query('COMMIT')
@@ -218,7 +203,7 @@ t.test('a request that outlasts SHUTDOWN_TIMEOUT: the drain gives up and the pro
   const port = await freePort()
   const server = startServer({ PORT: String(port), DATABASE_URL: databaseUrl, DB_STATEMENT_TIMEOUT: '120000', SHUTDOWN_TIMEOUT: '1000' })
   t.teardown(() => { if (server.child.exitCode === null) server.child.kill('SIGKILL') })
-  await waitFor('the server is up', () => server.index((l) => /Roster is up/.test(l.msg ?? '')) !== -1 || server.child.exitCode !== null, 1200)
+  await waitUntil(() => server.index((l) => /Roster is up/.test(l.msg ?? '')) !== -1 || server.child.exitCode !== null, { what: 'the server is up', timeout: 60_000 })
   const locker = new pg.Client({ connectionString: databaseUrl })
   await locker.connect()
   t.teardown(() => locker.end())
@@ -227,7 +212,7 @@ t.test('a request that outlasts SHUTDOWN_TIMEOUT: the drain gives up and the pro
 
   const agent = new http.Agent({ keepAlive: true })
   const stuck = request(agent, port, 'stuck', 'GET', '/health/ready')
-  await waitFor('the request reached the server', () => server.index((l) => l.reqId === 'stuck' && l.msg === 'incoming request') !== -1)
+  await waitUntil(() => server.index((l) => l.reqId === 'stuck' && l.msg === 'incoming request') !== -1, { what: 'the request reached the server', timeout: 30_000 })
   server.child.kill('SIGTERM')
   t.equal(await server.exit, 1)
   t.ok(server.index((l) => /killed by timeout \(1000ms\)/.test(l.msg ?? '')) !== -1, 'says why')

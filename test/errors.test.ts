@@ -1,5 +1,5 @@
 import t from 'tap'
-import { isDatabaseUnavailable } from '../src/errors.ts'
+import { isDatabaseUnavailable } from '../src/infra/database.ts'
 import { statusTitle } from '../schemas/problem.ts'
 
 t.test('database outages are recognised by code, message or cause', async (t) => {

@@ -6,6 +6,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import app from '../src/app.ts'
 import { loadConfig, type Config } from '../src/config.ts'
 import { serverOptions } from '../src/server-options.ts'
+import { argon2Params, hashPassword } from '../src/infra/passwords.ts'
 
 export interface TestContext {
   after: (fn: () => unknown) => void
@@ -100,8 +101,7 @@ export async function createAdmin (app: FastifyInstance, overrides: Partial<Omit
   const email = overrides.email ?? `admin-${n}@example.com`
   const name = overrides.name ?? `admin-${n}`
   const password = overrides.password ?? 'a long enough test password'
-  const { hashPassword } = await import('../src/auth/passwords.ts')
-  const passwordHash = await hashPassword(password, { memoryCost: app.config.ARGON2_MEMORY, timeCost: app.config.ARGON2_TIME, parallelism: app.config.ARGON2_PARALLELISM })
+  const passwordHash = await hashPassword(password, argon2Params(app.config))
   const { rows } = await app.pg.pool.query<{ id: string }>(
     'INSERT INTO admins (email, name, password_hash, confirmed_at) VALUES ($1, $2, $3, $4) RETURNING id',
     [email, name, passwordHash, overrides.confirmed === false ? null : new Date()]
@@ -118,12 +118,38 @@ export interface TestSession {
   headers: { authorization: string }
 }
 
-/** Starts a session for an admin (as a login does) and signs its access token. */
-export async function loginAs (app: FastifyInstance, admin: { id: string }, meta: { userAgent?: string, ip?: string } = {}): Promise<TestSession> {
-  const { createSession } = await import('../src/auth/sessions.ts')
-  const { sessionId, refreshToken } = await createSession(app.db, admin.id, { idle: app.config.SESSION_IDLE_TTL, absolute: app.config.SESSION_ABSOLUTE_TTL }, meta)
-  const { accessToken } = app.auth.issueAccessToken(admin.id, sessionId)
-  return { adminId: admin.id, sessionId, accessToken, refreshToken, headers: { authorization: `Bearer ${accessToken}` } }
+let loginCounter = 0
+
+/**
+ * Logs an admin in through the real POST /auth/login. Each call comes from an
+ * address of its own (unless `meta.ip` names one), so that the per-IP /auth
+ * rate limit never gets in the way of a test.
+ */
+export async function loginAs (app: FastifyInstance, admin: { email: string, password: string }, meta: { userAgent?: string, ip?: string } = {}): Promise<TestSession> {
+  const n = ++loginCounter
+  const res = await app.inject({
+    method: 'POST',
+    url: '/auth/login',
+    payload: { email: admin.email, password: admin.password },
+    remoteAddress: meta.ip ?? `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`,
+    headers: meta.userAgent === undefined ? {} : { 'user-agent': meta.userAgent }
+  })
+  if (res.statusCode !== 200) throw new Error(`loginAs: POST /auth/login answered ${res.statusCode}: ${res.body}`)
+  const pair = res.json<{ access_token: string, refresh_token: string }>()
+  const claims = JSON.parse(Buffer.from(pair.access_token.split('.')[1] as string, 'base64url').toString()) as { sub: string, sid: string }
+  return { adminId: claims.sub, sessionId: claims.sid, accessToken: pair.access_token, refreshToken: pair.refresh_token, headers: { authorization: `Bearer ${pair.access_token}` } }
+}
+
+/**
+ * THE polling helper: waits until `condition` holds, checking it every
+ * `interval` ms, and fails after `timeout` ms naming `what`.
+ */
+export async function waitUntil (condition: () => boolean | Promise<boolean>, { timeout = 10_000, what = 'the condition', interval = 20 }: { timeout?: number, what?: string, interval?: number } = {}): Promise<void> {
+  const deadline = Date.now() + timeout
+  while (!await condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, interval))
+  }
 }
 
 /** An email written to the log by the log transport (the default in tests). */
@@ -135,12 +161,8 @@ export interface LoggedEmail { to: string, subject: string, link: string, text: 
  * no longer holds the token once sent: read it here.
  */
 export async function waitForEmail (app: TestApp, to: string, count = 1, timeout = 5000): Promise<LoggedEmail> {
-  const deadline = Date.now() + timeout
-  for (;;) {
-    const sent = app.logs.lines.map((l) => l.email as Omit<LoggedEmail, 'token'> | undefined).filter((e) => e?.to === to)
-    const email = sent[count - 1]
-    if (email !== undefined) return { ...email, token: new URL(email.link).searchParams.get('token') as string }
-    if (Date.now() > deadline) throw new Error(`no email #${count} to ${to} within ${timeout} ms`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
+  const sent = (): Array<Omit<LoggedEmail, 'token'>> => app.logs.lines.map((l) => l.email as Omit<LoggedEmail, 'token'> | undefined).filter((e) => e?.to === to) as Array<Omit<LoggedEmail, 'token'>>
+  await waitUntil(() => sent().length >= count, { what: `email #${count} to ${to}`, timeout })
+  const email = sent()[count - 1] as Omit<LoggedEmail, 'token'>
+  return { ...email, token: new URL(email.link).searchParams.get('token') as string }
 }

@@ -3,6 +3,7 @@ import pg from 'pg'
 import { build, type TestApp } from './helper.ts'
 import { freePort } from '../db/embedded.ts'
 import { COLLECT_TIMEOUT, UNMATCHED_ROUTE } from '../plugins/metrics.ts'
+import { transaction } from '../src/infra/database.ts'
 
 interface Sample { name: string, labels: Record<string, string>, value: number }
 
@@ -36,7 +37,7 @@ t.test('GET /metrics: Prometheus text, requests by route pattern and status, pro
   await app.inject({ url: '/no/such/thing/1' })
   await app.inject({ url: '/no/such/thing/2?x=1' })
   await app.inject({ method: 'DELETE', url: '/' })
-  await app.db.transaction(async (tx) => {
+  await transaction(app.db, async (tx) => {
     await app.mail.enqueue(tx, { template: 'confirm_account', to: 'm1@example.com', data: { name: 'M1', token: 't1' } })
     await app.mail.enqueue(tx, { template: 'confirm_account', to: 'm2@example.com', data: { name: 'M2', token: 't2' } })
   })

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { build } from './helper.ts'
 import { freePort } from '../db/embedded.ts'
-import { rootDir } from '../src/paths.ts'
+import { rootDir } from '../src/infra/paths.ts'
 
 const NGINX = ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p))
 

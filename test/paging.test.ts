@@ -1,6 +1,6 @@
 import t from 'tap'
-import { hmac } from '../src/auth/crypto.ts'
-import { createLister, type ListSpec } from '../src/paging.ts'
+import { hmac } from '../src/infra/crypto.ts'
+import { createLister, type ListSpec } from '../src/infra/paging/lister.ts'
 
 const spec: ListSpec = {
   name: 'things',

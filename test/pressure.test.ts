@@ -1,14 +1,5 @@
 import t from 'tap'
-import { build } from './helper.ts'
-
-/** Waits, yielding to the event loop, until `condition` holds; fails after `tries` turns. */
-async function until (condition: () => boolean, what: string, tries = 2000): Promise<void> {
-  for (let i = 0; i < tries; i++) {
-    if (condition()) return
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-  throw new Error(`never: ${what}`)
-}
+import { build, waitUntil } from './helper.ts'
 
 t.test('a saturated event loop: new requests get 503 problem+json with Retry-After; liveness and metrics still answer', async (t) => {
   let saturating = false
@@ -29,11 +20,11 @@ t.test('a saturated event loop: new requests get 503 problem+json with Retry-Aft
     }
   })
   t.teardown(() => { saturating = false })
-  await until(() => !app.isUnderPressure(), 'calm after start')
+  await waitUntil(() => !app.isUnderPressure(), { what: 'calm after start', interval: 5 })
   t.equal((await app.inject({ url: '/' })).statusCode, 200)
 
   t.same((await app.inject({ method: 'POST', url: '/test/saturate' })).json(), { saturating: true })
-  await until(() => app.isUnderPressure(), 'under pressure')
+  await waitUntil(() => app.isUnderPressure(), { what: 'under pressure', interval: 5 })
   t.ok(app.memoryUsage().eventLoopDelay > 30, 'the sampled event-loop delay is over the threshold')
 
   const shed = await app.inject({ url: '/' })
@@ -55,7 +46,7 @@ t.test('a saturated event loop: new requests get 503 problem+json with Retry-Aft
   t.ok(logged.every((l) => l.level === 40 && l.err === undefined), 'shed requests log at warn, without a stack')
 
   saturating = false
-  await until(() => !app.isUnderPressure(), 'calm again')
+  await waitUntil(() => !app.isUnderPressure(), { what: 'calm again', interval: 5 })
   t.equal((await app.inject({ url: '/' })).statusCode, 200, 'served again once the loop is free')
 })
 

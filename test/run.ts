@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process'
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { startEmbeddedPostgres, type EmbeddedServer } from '../db/embedded.ts'
-import { rootDir } from '../src/paths.ts'
+import { rootDir } from '../src/infra/paths.ts'
 
 let embedded: EmbeddedServer | undefined
 let dir: string | undefined

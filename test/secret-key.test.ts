@@ -2,7 +2,7 @@ import t from 'tap'
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { loadSecretKey, SecretKeyConfigError, SECRET_KEY_FILE } from '../src/secret-key.ts'
+import { loadSecretKey, SecretKeyConfigError, SECRET_KEY_FILE } from '../src/infra/secret-key.ts'
 import { build } from './helper.ts'
 
 t.test('SECRET_KEY given: used as is, nothing written', async (t) => {

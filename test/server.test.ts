@@ -1,28 +1,17 @@
 import t from 'tap'
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { join } from 'node:path'
 import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { createTestDatabase } from './helper.ts'
+import { spawnEntry } from './process.ts'
 import { freePort } from '../db/embedded.ts'
-import { rootDir } from '../src/paths.ts'
 
 interface Run { code: number | null, stdout: string, stderr: string }
 
-/** Runs a TypeScript entry point the way tap runs tests (same loader), so coverage follows it. */
 function start (file: string, env: Record<string, string>) {
-  const child = spawn(process.execPath, [...process.execArgv, join(rootDir, file)], {
-    env: { ...process.env, ...env },
-    cwd: rootDir,
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d) => { stdout += String(d) })
-  child.stderr.on('data', (d) => { stderr += String(d) })
-  const done = once(child, 'exit').then(([code]) => ({ code, stdout, stderr }) as Run)
-  return { child, done, output: () => stdout }
+  const run = spawnEntry(file, env)
+  const done: Promise<Run> = run.exit.then(({ code }) => ({ code, stdout: run.stdout(), stderr: run.stderr() }))
+  return { child: run.child, done, output: run.stdout }
 }
 
 t.test('a bad configuration is one clear message and exit code 1', async (t) => {

@@ -1,26 +1,26 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { bearer } from '../../schemas/common.ts'
 import { problems } from '../../schemas/problem.ts'
-import { bearer, Email, GivenPassword, OpaqueToken, TokenPair } from '../../schemas/auth.ts'
-import { authErrors } from '../../src/auth/errors.ts'
+import { Login, Refresh, TokenPair } from '../../schemas/sessions.ts'
+import { actorOf } from '../../plugins/auth.ts'
+import { sessionsErrors } from '../../src/sessions/errors.ts'
 
 const BEARER = /^Bearer +(\S+)$/i
 
 /** POST /auth/login, POST /auth/refresh (and the legacy GET), POST /auth/logout. */
 const plugin: FastifyPluginAsyncTypebox = async (app) => {
-  const rateLimit = app.authRateLimit
-
   app.post('/login', {
-    config: { public: true, rateLimit },
+    config: { public: true },
     schema: {
       tags: ['auth'],
       summary: 'Log in: a new session with an access and a refresh token',
       description: 'Unknown email and wrong password give the same 401. An unconfirmed account is told so (403) only after its password verified. After LOCKOUT_THRESHOLD failures within LOCKOUT_WINDOW seconds the email is locked for LOCKOUT_DURATION seconds (429 with Retry-After), whether or not an account has it.',
-      body: Type.Object({ email: Email, password: GivenPassword }, { additionalProperties: false }),
+      body: Login,
       response: { 200: TokenPair, ...problems(401, 403, 429) }
     }
   }, async (request, reply) => {
     reply.header('cache-control', 'no-store')
-    return await app.accounts.login(request.body, { userAgent: request.headers['user-agent'], ip: request.ip })
+    return await app.sessions.login(request.body, { userAgent: request.headers['user-agent'], ip: request.ip })
   })
 
   const refreshSchema = {
@@ -31,15 +31,15 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
   }
 
   app.post('/refresh', {
-    config: { public: true, rateLimit },
-    schema: { ...refreshSchema, body: Type.Object({ refresh_token: OpaqueToken }, { additionalProperties: false }) }
+    config: { public: true },
+    schema: { ...refreshSchema, body: Refresh }
   }, async (request, reply) => {
     reply.header('cache-control', 'no-store')
-    return await app.accounts.refresh(request.body.refresh_token)
+    return await app.sessions.refresh(request.body.refresh_token)
   })
 
   app.get('/refresh', {
-    config: { public: true, rateLimit },
+    config: { public: true },
     schema: {
       ...refreshSchema,
       tags: ['auth', 'compatibility'],
@@ -52,13 +52,12 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
     const token = BEARER.exec(request.headers.authorization ?? '')?.[1]
     if (token === undefined || token.length > 256) {
       reply.header('www-authenticate', 'Bearer realm="roster"')
-      throw new authErrors.InvalidRefreshToken()
+      throw new sessionsErrors.InvalidRefreshToken()
     }
-    return await app.accounts.refresh(token)
+    return await app.sessions.refresh(token)
   })
 
   app.post('/logout', {
-    config: { rateLimit },
     schema: {
       tags: ['auth'],
       summary: 'Log out: end the session of this access token',
@@ -67,7 +66,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
       response: { 204: Type.Null({ description: 'The session has ended' }), ...problems(400, 413, 415, 429) }
     }
   }, async (request, reply) => {
-    await app.accounts.logout({ ...request.admin, requestId: request.id })
+    await app.sessions.logout(actorOf(request))
     return await reply.code(204).send(null)
   })
 }

@@ -1,10 +1,12 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Accepted, EmailOnly, Html, PasswordReset, problemOrHtml, TokenQuery } from '../../schemas/admins.ts'
 import { problems } from '../../schemas/problem.ts'
-import { Accepted, Email, Html, NewPassword, OpaqueToken, problemOrHtml } from '../../schemas/auth.ts'
-import { errorPage, resetDonePage, resetFormPage, sendHtml, wantsHtml } from '../../src/auth/pages.ts'
+import { isLinkError } from '../../src/admins/errors.ts'
+import { errorPage, resetDonePage, resetFormPage } from '../../src/admins/pages.ts'
+import { invalidFieldMessage } from '../../src/infra/errors.ts'
+import { sendHtml, wantsHtml } from '../../src/infra/html.ts'
 
 const FORM = 'application/x-www-form-urlencoded'
-const ResetBody = Type.Object({ token: OpaqueToken, password: NewPassword }, { additionalProperties: false })
 
 /**
  * POST /auth/password/forgot, and the reset link's page: GET /auth/password/reset
@@ -12,8 +14,6 @@ const ResetBody = Type.Object({ token: OpaqueToken, password: NewPassword }, { a
  * which also takes JSON.
  */
 const plugin: FastifyPluginAsyncTypebox = async (app) => {
-  const rateLimit = app.authRateLimit
-
   // Only in this file's context: the reset page's form posts urlencoded.
   app.addContentTypeParser(FORM, { parseAs: 'string' }, (_request, body, done) => {
     const fields: Record<string, string> = {}
@@ -22,39 +22,39 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/password/forgot', {
-    config: { public: true, rateLimit },
+    config: { public: true },
     schema: {
       tags: ['auth'],
       summary: 'Ask for a password reset email',
       description: 'Always 202, whether or not an account has this address (no account enumeration). The email links to GET /auth/password/reset?token=…, valid 1 h, single use; at most 5 per account per hour.',
-      body: Type.Object({ email: Email }, { additionalProperties: false }),
+      body: EmailOnly,
       response: { 202: Accepted, ...problems(429) }
     }
   }, async (request, reply) => {
-    app.accounts.forgotPassword(request.body.email)
+    app.admins.forgotPassword(request.body.email)
     return await reply.code(202).send({ status: 'accepted' as const, detail: 'If an account has this address, a password reset link is on its way.' })
   })
 
   app.get('/password/reset', {
-    config: { public: true, rateLimit },
+    config: { public: true },
     schema: {
       tags: ['auth'],
       summary: 'The reset link\'s page: a form for the new password',
       description: 'An HTML page without script that posts the token and the new password to POST /auth/password/reset. Whether the token is still valid shows when the form is sent.',
-      querystring: Type.Object({ token: OpaqueToken }, { additionalProperties: false }),
+      querystring: TokenQuery,
       response: { 200: { description: 'The form', content: { 'text/html': { schema: Html } } }, ...problems(429) }
     }
   }, async (request, reply) => sendHtml(reply, 200, resetFormPage(request.query.token)))
 
   app.post('/password/reset', {
-    config: { public: true, rateLimit },
+    config: { public: true },
     attachValidation: true,
     schema: {
       tags: ['auth'],
       summary: 'Set a new password with the emailed token',
       description: 'Ends every session of the account. JSON answers 204; the page\'s form (urlencoded, or Accept: text/html) gets an HTML page, and its form again when the password is refused.',
       consumes: ['application/json', FORM],
-      body: ResetBody,
+      body: PasswordReset,
       response: {
         200: { description: 'Password changed (HTML form)', content: { 'text/html': { schema: Html } } },
         204: Type.Null({ description: 'Password changed; every session has ended' }),
@@ -75,11 +75,11 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
     }
     const { token, password } = request.body as { token: string, password: string }
     try {
-      await app.accounts.resetPassword(token, password, request.id)
+      await app.admins.resetPassword(token, password, request.id)
     } catch (err) {
-      const e = err as { statusCode?: number, message: string, validation?: Array<{ message: string }> }
-      if (html && e.validation !== undefined) return sendHtml(reply, 400, resetFormPage(token, `The password ${e.validation[0]?.message as string}.`))
-      if (html && e.statusCode === 400) return sendHtml(reply, 400, errorPage('This link cannot be used', e.message))
+      const refused = invalidFieldMessage(err)
+      if (html && refused !== undefined) return sendHtml(reply, 400, resetFormPage(token, `The password ${refused}.`))
+      if (html && isLinkError(err)) return sendHtml(reply, 400, errorPage('This link cannot be used', err.message))
       throw err
     }
     if (html) return sendHtml(reply, 200, resetDonePage())

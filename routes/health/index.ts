@@ -1,6 +1,6 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { problems } from '../../schemas/problem.ts'
-import { errors } from '../../src/errors.ts'
+import { errors } from '../../src/infra/errors.ts'
 import { appliedMigrations, shippedMigrations } from '../../db/migrate.ts'
 
 const Status = Type.Object({ status: Type.Literal('ok') }, { additionalProperties: false })

@@ -1,9 +1,9 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { bearer } from '../../schemas/common.ts'
 import { problems } from '../../schemas/problem.ts'
 import { CreateHeaders, ReadHeaders, responses, UserCreate, UserPatch, WriteHeaders } from '../../schemas/users.ts'
-import { createUserHandlers } from '../../src/users/handlers.ts'
+import { createUserHandlers } from '../users/_handlers.ts'
 
-const security = [{ bearerAuth: [] }]
 const tags = ['compatibility']
 const IdQuery = Type.Object({ id: Type.String({ format: 'uuid', description: 'The user\'s id.' }) }, { additionalProperties: false })
 
@@ -20,7 +20,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
       tags,
       summary: 'Get a user (use GET /users/{id})',
       deprecated: true,
-      security,
+      security: bearer,
       querystring: IdQuery,
       headers: ReadHeaders,
       response: { 200: responses.user, 304: responses.notModified, ...problems(404) }
@@ -32,7 +32,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
       tags,
       summary: 'Create a user (use POST /users)',
       deprecated: true,
-      security,
+      security: bearer,
       headers: CreateHeaders,
       body: UserCreate,
       response: { 201: responses.created, ...problems(409, 422) }
@@ -44,7 +44,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
       tags,
       summary: 'Change some fields of a user (use PATCH /users/{id})',
       deprecated: true,
-      security,
+      security: bearer,
       querystring: IdQuery,
       headers: WriteHeaders,
       body: UserPatch,
@@ -57,7 +57,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
       tags,
       summary: 'Delete a user, answering it (use DELETE /users/{id})',
       deprecated: true,
-      security,
+      security: bearer,
       querystring: IdQuery,
       headers: WriteHeaders,
       response: { 200: responses.deleted, ...problems(404, 412, 428) }

@@ -1,9 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { bearer } from '../../schemas/common.ts'
 import { problems } from '../../schemas/problem.ts'
 import { CreateHeaders, ReadHeaders, responses, UserCreate, UserId, UserListQuery, UserPatch, WriteHeaders } from '../../schemas/users.ts'
-import { createUserHandlers } from '../../src/users/handlers.ts'
-
-const security = [{ bearerAuth: [] }]
+import { createUserHandlers } from './_handlers.ts'
 
 /** /users: the organisation's users. */
 const plugin: FastifyPluginAsyncTypebox = async (app) => {
@@ -14,7 +13,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['users'],
       summary: 'List users, a page at a time',
       description: 'A JSON array, paged by keyset cursor: follow the `Link: rel="next"` header until there is none. Filters combine with AND.',
-      security,
+      security: bearer,
       querystring: UserListQuery,
       response: { 200: responses.page }
     }
@@ -24,7 +23,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['users'],
       summary: 'Create a user',
-      security,
+      security: bearer,
       headers: CreateHeaders,
       body: UserCreate,
       response: { 201: responses.created, ...problems(409, 422) }
@@ -35,7 +34,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['users'],
       summary: 'Get a user',
-      security,
+      security: bearer,
       params: UserId,
       headers: ReadHeaders,
       response: { 200: responses.user, 304: responses.notModified, ...problems(404) }
@@ -46,7 +45,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['users'],
       summary: 'Change some fields of a user',
-      security,
+      security: bearer,
       params: UserId,
       headers: WriteHeaders,
       body: UserPatch,
@@ -58,7 +57,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['users'],
       summary: 'Delete a user',
-      security,
+      security: bearer,
       params: UserId,
       headers: WriteHeaders,
       response: { 204: responses.noContent, ...problems(404, 412, 428) }

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { problems } from '../../schemas/problem.ts'
-import { Jwks } from '../../schemas/auth.ts'
+import { Jwks } from '../../schemas/sessions.ts'
 
 /** Served at /.well-known (autoload cannot be relied on to pick up a dot-folder once compiled, hence the override). */
 export const prefixOverride = '/.well-known'

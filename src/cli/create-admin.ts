@@ -6,20 +6,17 @@
  * when none is set); pending migrations are applied first unless
  * MIGRATE_ON_START=false.
  */
-import { join } from 'node:path'
 import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import pg from 'pg'
-import { drizzle } from 'drizzle-orm/node-postgres'
-import { loadConfig, ConfigError, databaseUrl, type Config } from '../config.ts'
-import { startEmbeddedPostgres, type EmbeddedServer } from '../../db/embedded.ts'
+import { loadConfig, ConfigError, type Config } from '../config.ts'
+import { openDatabase } from '../../db/open.ts'
 import { runMigrations } from '../../db/migrate.ts'
-import { resolveFromRoot } from '../paths.ts'
-import { recordAudit } from '../audit.ts'
-import { hashPassword } from '../auth/passwords.ts'
-import { emailProblem, loadPasswordPolicy, nameProblem } from '../auth/policy.ts'
-import { insertAdmin } from '../auth/admins.ts'
+import { recordAudit } from '../audit/repository.ts'
+import { transaction } from '../infra/database.ts'
+import { argon2Params, hashPassword } from '../infra/passwords.ts'
+import { emailProblem, loadPasswordPolicy, nameProblem } from '../admins/policy.ts'
+import { createAdminsRepository } from '../admins/repository.ts'
 
 const USAGE = 'usage: npm run create-admin -- --email <address> --name <name>  (password on standard input, or prompted)'
 
@@ -64,24 +61,14 @@ export async function createAdminCommand (argv: string[], io: CommandIo): Promis
   const refused = (await loadPasswordPolicy())(password, { emails: [email], names: [name] })
   if (refused !== null) return fail(`password ${refused}`)
 
-  let embedded: EmbeddedServer | undefined
-  let url = databaseUrl(config)
-  if (url === undefined) {
-    embedded = await startEmbeddedPostgres(join(resolveFromRoot(config.DATA_DIR), 'postgres'), { port: config.EMBEDDED_PG_PORT })
-    url = embedded.url
-  }
-  const pool = new pg.Pool({ connectionString: url, max: 1, connectionTimeoutMillis: config.DB_CONNECTION_TIMEOUT })
-  // pool.end() resolves before its sockets close: an embedded server stopping right
-  // after may still reach an idle connection, which must not crash the command.
-  /* c8 ignore next -- only in that race */
-  pool.on('error', () => {})
+  const { pool, close } = await openDatabase(config)
   let code: number
   try {
     if (config.MIGRATE_ON_START) await runMigrations(pool)
-    const passwordHash = await hashPassword(password, { memoryCost: config.ARGON2_MEMORY, timeCost: config.ARGON2_TIME, parallelism: config.ARGON2_PARALLELISM })
-    const db = drizzle({ client: pool, casing: 'snake_case' })
-    const admin = await db.transaction(async (tx) => {
-      const row = await insertAdmin(tx, { email, name, passwordHash, confirmed: true })
+    const passwordHash = await hashPassword(password, argon2Params(config))
+    const admins = createAdminsRepository(pool)
+    const admin = await transaction(pool, async (tx) => {
+      const row = await admins.insert(tx, { email, name, passwordHash, confirmed: true })
       await recordAudit(tx, { actorId: null, action: 'admin.register', targetType: 'admin', targetId: row.id, requestId: 'create-admin', changes: { email: row.email, name: row.name, confirmed: true } })
       return row
     })
@@ -91,8 +78,7 @@ export async function createAdminCommand (argv: string[], io: CommandIo): Promis
     // The first line only: a failed query's second line lists its parameters.
     code = fail(`could not create the admin: ${(err as Error).message.split('\n')[0] as string}`)
   }
-  await pool.end()
-  await embedded?.stop()
+  await close()
   return code
 }
 

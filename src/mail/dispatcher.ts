@@ -1,7 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
-import pg from 'pg'
-import { OUTBOX_CHANNEL, type ClaimedEmail, type OutboxRepository } from './outbox.ts'
+import type { ClaimedEmail, OutboxRepository } from './repository.ts'
 import { renderEmail, type Message } from './templates.ts'
 import { DeliveryError, type FailureKind, type Transport } from './transports.ts'
 
@@ -24,9 +23,6 @@ export interface DispatcherOptions {
   transport: Transport
   log: FastifyBaseLogger
   counters: MailCounters
-  /** PostgreSQL URL for the LISTEN connection. */
-  connectionString: string
-  connectionTimeout: number
   publicUrl: string
   maxAttempts: number
   retryBase: number
@@ -49,8 +45,9 @@ type Outcome =
   | { email: ClaimedEmail, ok: false, kind: FailureKind, error: string, probe: boolean }
 
 /**
- * Sends what the outbox holds. Wakes on NOTIFY (a dedicated LISTEN connection,
- * reconnected when it drops) and polls every MAIL_POLL_INTERVAL. Each pass claims
+ * Sends what the outbox holds: the dispatch policy. Polls every
+ * MAIL_POLL_INTERVAL, and passes sooner when woken (`wake`: a NOTIFY, through
+ * ./wakeups.ts). Each pass claims
  * due rows in short statements, sends outside any transaction, and records the
  * outcome. While the provider is unreachable it sends one email per poll (a probe,
  * which does not use up an attempt) and holds back the rest.
@@ -67,8 +64,6 @@ export class Dispatcher {
   /** Outcomes of sends whose recording failed (database down): recorded before anything else is claimed. */
   private readonly unrecorded: Outcome[] = []
   private loopDone: Promise<void> = Promise.resolve()
-  private listenerDone: Promise<void> = Promise.resolve()
-  private dropListener: () => void = () => {}
 
   constructor (private readonly opts: DispatcherOptions) {}
 
@@ -79,7 +74,6 @@ export class Dispatcher {
 
   start (): void {
     this.loopDone = this.loop()
-    this.listenerDone = this.listen()
   }
 
   /** Asks for a pass now (a new row was queued). Ignored while the provider is unreachable. */
@@ -99,12 +93,11 @@ export class Dispatcher {
     return next
   }
 
-  /** Stops claiming, lets the sends in flight finish and be recorded, closes the LISTEN connection. */
+  /** Stops claiming, lets the sends in flight finish and be recorded. */
   async stop (): Promise<void> {
     this.stopped = true
     this.stopping.abort()
-    this.dropListener()
-    await Promise.all([this.loopDone, this.listenerDone, this.pass])
+    await Promise.all([this.loopDone, this.pass])
     if (this.unrecorded.length > 0) {
       await this.recordAll().catch((err: unknown) => {
         this.opts.log.error({ err, emailIds: this.unrecorded.map((o) => o.email.id) }, 'could not record the outcome of sent emails: they will be sent again')
@@ -191,43 +184,6 @@ export class Dispatcher {
       if (this.woken && !this.outage) continue
       this.wakeUp = new AbortController()
       await delay(this.opts.pollInterval, undefined, { signal: AbortSignal.any([this.wakeUp.signal, this.stopping.signal]) }).catch(() => {})
-    }
-  }
-
-  /** Keeps a LISTEN connection open, reconnecting after it drops; polling covers the gaps. */
-  private async listen (): Promise<void> {
-    const { log } = this.opts
-    let lost = false
-    while (!this.stopped) {
-      const client = new pg.Client({
-        connectionString: this.opts.connectionString,
-        connectionTimeoutMillis: this.opts.connectionTimeout,
-        application_name: 'roster-outbox-listener',
-        keepAlive: true
-      })
-      const ended = new Promise<unknown>((resolve) => {
-        client.on('error', resolve)
-        client.on('end', () => resolve(new Error('connection ended')))
-        this.dropListener = () => resolve(null)
-      })
-      client.on('notification', () => this.wake())
-      try {
-        await client.connect()
-        await client.query(`LISTEN ${OUTBOX_CHANNEL}`)
-        if (lost) log.info('email outbox listener reconnected')
-        lost = false
-        this.wake() // rows queued while nobody listened
-        const reason = await ended
-        if (reason !== null) {
-          log.warn({ err: reason }, 'email outbox listener lost: reconnecting')
-          lost = true
-        }
-      } catch (err) {
-        log.debug({ err }, 'email outbox listener cannot connect')
-        lost = true
-      }
-      await client.end().catch(() => {})
-      await delay(Math.min(this.opts.pollInterval, 1000), undefined, { signal: this.stopping.signal }).catch(() => {})
     }
   }
 }

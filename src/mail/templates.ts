@@ -1,4 +1,5 @@
-import type { EmailTemplate } from './outbox.ts'
+import { escapeHtml } from '../infra/html.ts'
+import type { EmailTemplate } from './repository.ts'
 
 /** A rendered email, ready for a transport. */
 export interface Message {
@@ -48,12 +49,6 @@ const TEMPLATES: Record<EmailTemplate, TemplateText> = {
 /** Raised for an outbox row that cannot become an email (unknown template, missing token): never retried. */
 export class TemplateError extends Error {
   override name = 'TemplateError'
-}
-
-const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
-
-export function escapeHtml (value: string): string {
-  return value.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] as string)
 }
 
 /**

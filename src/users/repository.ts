@@ -1,39 +1,9 @@
-import type { Pool } from 'pg'
-import { createLister, type ListSpec, type Page, type PageQuery, type Queryable } from '../paging.ts'
+import type { Actor } from '../infra/actor.ts'
+import type { Database, Queryable } from '../infra/database.ts'
+import { createLister, type ListSpec, type Page, type PageQuery } from '../infra/paging/lister.ts'
+import { iso } from '../infra/sql.ts'
+import type { NewUser, USER_SORTS, UserPatchBody, UserRow } from '../../schemas/users.ts'
 
-/** A user as the API shows it (plus `version`, which makes the ETag). */
-export interface UserRow {
-  id: string
-  email: string
-  name: string | null
-  active: boolean
-  version: number
-  createdBy: string | null
-  /** ISO 8601 in UTC with milliseconds, as the API shows it (`iso()`). */
-  createdAt: string
-  updatedAt: string
-}
-
-export interface NewUser {
-  email: string
-  name?: string | null | undefined
-  active?: boolean | undefined
-}
-
-export type UserPatch = Partial<NewUser>
-
-/** Who makes a change, for the audit log. */
-export interface Actor {
-  adminId: string
-  requestId: string
-}
-
-/**
- * A timestamp as the API shows it, formatted by PostgreSQL: the same text as
- * `Date#toISOString()` (UTC, milliseconds truncated like node-postgres's Date),
- * without a Date parsed and formatted again for every row of a page.
- */
-const iso = (column: string): string => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
 const COLUMNS = `id, email, name, active, version, created_by AS "createdBy", ${iso('created_at')} AS "createdAt", ${iso('updated_at')} AS "updatedAt"`
 
 /** A LIKE pattern matching `q` anywhere, its wildcards (`%`, `_`, `\`) taken literally. */
@@ -43,7 +13,7 @@ export function containsPattern (q: string): string {
 
 /**
  * GET /users. Every sort has its `(key, id)` index (db/schema/users.ts); `email`
- * uses the unique index on lower(email); `q` is a search filter (src/paging.ts)
+ * uses the unique index on lower(email); `q` is a search filter (src/infra/paging)
  * answered by the sort index or by the pg_trgm GIN indexes on lower(email) and
  * lower(coalesce(name, '')), whichever the planner finds cheaper for the term;
  * sorted by email or name, a window of the sort order first, then the GIN indexes.
@@ -57,7 +27,7 @@ export const USERS_LIST: ListSpec = {
     createdAt: { expr: 'created_at', type: 'timestamptz', key: 'created_at::text' },
     email: { expr: 'email', type: 'text' },
     name: { expr: "coalesce(name, '')", type: 'text' }
-  },
+  } satisfies Record<typeof USER_SORTS[number], unknown>,
   defaultSort: 'createdAt',
   filters: {
     email: { sql: (p) => `lower(email) = lower(${p})` },
@@ -77,52 +47,50 @@ export const USERS_LIST: ListSpec = {
   }
 }
 
-const AUDIT = 'INSERT INTO audit_events (actor_id, action, target_type, target_id, request_id, changes)'
-
-// Each write is one statement: the change and its audit row (a data-modifying CTE), so both commit or neither.
 const GET = { name: 'users_get', text: `SELECT ${COLUMNS} FROM users WHERE id = $1` }
 const VERSION = { name: 'users_version', text: 'SELECT version FROM users WHERE id = $1' }
-const CREATE = {
-  name: 'users_create',
-  text: `WITH u AS (
-    INSERT INTO users (email, name, active, created_by) VALUES ($1::text, $2::text, $3::boolean, $4::uuid) RETURNING ${COLUMNS}
-  ), a AS (
-    ${AUDIT} SELECT $4::uuid, 'user.create', 'user', u.id, $5::text, $6::jsonb FROM u
-  ) SELECT * FROM u`
-}
-const UPDATE = {
-  name: 'users_update',
-  text: `WITH u AS (
-    UPDATE users SET
-      email = coalesce($2::text, email),
-      name = CASE WHEN $3::boolean THEN $4::text ELSE name END,
-      active = coalesce($5::boolean, active),
-      version = version + 1,
-      updated_at = now()
-    WHERE id = $1::uuid AND ($6::int[] IS NULL OR version = ANY($6::int[]))
-    RETURNING ${COLUMNS}
-  ), a AS (
-    ${AUDIT} SELECT $7::uuid, 'user.update', 'user', u.id, $8::text, $9::jsonb FROM u
-  ) SELECT * FROM u`
-}
-const DELETE = {
-  name: 'users_delete',
-  text: `WITH u AS (
-    DELETE FROM users WHERE id = $1::uuid AND ($2::int[] IS NULL OR version = ANY($2::int[])) RETURNING ${COLUMNS}
-  ), a AS (
-    ${AUDIT} SELECT $3::uuid, 'user.delete', 'user', u.id, $4::text, '{}'::jsonb FROM u
-  ) SELECT * FROM u`
-}
-
 /**
  * The users table. Every function is one SQL statement, a named prepared
  * statement (parsed and planned once per connection), run on the pool or on
  * the transaction `tx` the caller opened. Writes record their audit event in
  * the same statement.
  */
-export function createUsersRepository (db: { $client: Pool }, secretKey: string) {
-  const pool: Queryable = db.$client
+export function createUsersRepository (db: Database, secretKey: string, auditInsert: string) {
+  const pool: Queryable = db
   const lister = createLister<UserRow>(USERS_LIST, secretKey)
+  // Each write is one statement: the change and its audit row (a data-modifying CTE), so both commit or neither.
+  // Built once, when the app starts: the audit row's INSERT is the audit domain's (src/audit/repository.ts).
+  const CREATE = {
+    name: 'users_create',
+    text: `WITH u AS (
+      INSERT INTO users (email, name, active, created_by) VALUES ($1::text, $2::text, $3::boolean, $4::uuid) RETURNING ${COLUMNS}
+    ), a AS (
+      ${auditInsert} SELECT $4::uuid, 'user.create', 'user', u.id, $5::text, $6::jsonb FROM u
+    ) SELECT * FROM u`
+  }
+  const UPDATE = {
+    name: 'users_update',
+    text: `WITH u AS (
+      UPDATE users SET
+        email = coalesce($2::text, email),
+        name = CASE WHEN $3::boolean THEN $4::text ELSE name END,
+        active = coalesce($5::boolean, active),
+        version = version + 1,
+        updated_at = now()
+      WHERE id = $1::uuid AND ($6::int[] IS NULL OR version = ANY($6::int[]))
+      RETURNING ${COLUMNS}
+    ), a AS (
+      ${auditInsert} SELECT $7::uuid, 'user.update', 'user', u.id, $8::text, $9::jsonb FROM u
+    ) SELECT * FROM u`
+  }
+  const DELETE = {
+    name: 'users_delete',
+    text: `WITH u AS (
+      DELETE FROM users WHERE id = $1::uuid AND ($2::int[] IS NULL OR version = ANY($2::int[])) RETURNING ${COLUMNS}
+    ), a AS (
+      ${auditInsert} SELECT $3::uuid, 'user.delete', 'user', u.id, $4::text, '{}'::jsonb FROM u
+    ) SELECT * FROM u`
+  }
   const one = async (tx: Queryable, config: { name: string, text: string }, values: unknown[]): Promise<UserRow | null> =>
     (await tx.query<UserRow>({ ...config, values })).rows[0] ?? null
 
@@ -148,7 +116,7 @@ export function createUsersRepository (db: { $client: Pool }, secretKey: string)
     },
 
     /** Applies a patch when the user exists and (versions given) is at one of those versions; null otherwise. */
-    async update (id: string, patch: UserPatch, versions: number[] | null, actor: Actor, tx: Queryable = pool): Promise<UserRow | null> {
+    async update (id: string, patch: UserPatchBody, versions: number[] | null, actor: Actor, tx: Queryable = pool): Promise<UserRow | null> {
       return await one(tx, UPDATE, [
         id, patch.email ?? null, patch.name !== undefined, patch.name ?? null, patch.active ?? null, versions,
         actor.adminId, actor.requestId, JSON.stringify(patch)

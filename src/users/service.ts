@@ -1,8 +1,12 @@
-import type { Pool, PoolClient } from 'pg'
-import { errors } from '../errors.ts'
-import { createIdempotencyRepository, type StoredResponse } from '../idempotency.ts'
-import type { PageQuery, Page } from '../paging.ts'
-import { createUsersRepository, type Actor, type NewUser, type UserPatch, type UserRow } from './repository.ts'
+import type { NewUser, UserPatchBody, UserRow } from '../../schemas/users.ts'
+import type { AuditService } from '../audit/service.ts'
+import type { Actor } from '../infra/actor.ts'
+import { transaction, violations, type Database } from '../infra/database.ts'
+import { errors } from '../infra/errors.ts'
+import { createIdempotencyRepository, type StoredResponse } from '../infra/idempotency.ts'
+import type { Page, PageQuery } from '../infra/paging/lister.ts'
+import { usersErrors } from './errors.ts'
+import { createUsersRepository } from './repository.ts'
 
 export interface CreateResult extends StoredResponse {
   /** True when this is the stored first response to the same Idempotency-Key. */
@@ -10,13 +14,11 @@ export interface CreateResult extends StoredResponse {
 }
 
 /** Unique and foreign-key violations of a user write, as the errors they mean. */
-function writeError (err: unknown): unknown {
-  const { code, constraint } = err as { code?: string, constraint?: string }
-  if (code === '23505' && constraint === 'users_email_lower_key') return new errors.UserEmailTaken()
+const writeError = violations({
+  users_email_lower_key: () => new usersErrors.EmailTaken(),
   // The admin was deleted after its token was checked (the session check is cached for a moment).
-  if (code === '23503' && constraint === 'users_created_by_admins_id_fk') return new errors.Unauthorized('The admin of this access token no longer exists')
-  return err
-}
+  users_created_by_admins_id_fk: () => new errors.Unauthorized('The admin of this access token no longer exists')
+})
 
 /**
  * The users resource: the repository's statements plus what HTTP needs around
@@ -24,25 +26,9 @@ function writeError (err: unknown): unknown {
  * deletes are one statement each, hence their own transaction; an idempotent
  * create opens a transaction around the key, the change and the stored answer.
  */
-export function createUsersService (db: { $client: Pool }, secretKey: string) {
-  const pool = db.$client
-  const repository = createUsersRepository(db, secretKey)
+export function createUsersService (db: Database, secretKey: string, audit: Pick<AuditService, 'insertSql'>) {
+  const repository = createUsersRepository(db, secretKey, audit.insertSql)
   const idempotency = createIdempotencyRepository(db)
-
-  async function transaction<T> (fn: (tx: PoolClient) => Promise<T>): Promise<T> {
-    const tx = await pool.connect()
-    try {
-      await tx.query('BEGIN')
-      const result = await fn(tx)
-      await tx.query('COMMIT')
-      tx.release()
-      return result
-    } catch (err) {
-      // A connection that cannot even roll back is dropped, not returned to the pool.
-      tx.release(await tx.query('ROLLBACK').then(() => undefined, (rollbackError: Error) => rollbackError))
-      throw err
-    }
-  }
 
   /** After a write matched no row: 404 when the user does not exist, else 412 (its version is not one If-Match named). */
   async function missingOrStale (id: string): Promise<never> {
@@ -73,7 +59,7 @@ export function createUsersService (db: { $client: Pool }, secretKey: string) {
      */
     async createOnce (user: NewUser, actor: Actor, key: { key: string, fingerprint: string }, respond: (user: UserRow) => StoredResponse): Promise<CreateResult> {
       try {
-        return await transaction(async (tx) => {
+        return await transaction(db, async (tx) => {
           const first = await idempotency.claim(tx, actor.adminId, key.key, key.fingerprint)
           if (first !== null) {
             if (first.fingerprint !== key.fingerprint) throw new errors.IdempotencyKeyReused()
@@ -88,7 +74,7 @@ export function createUsersService (db: { $client: Pool }, secretKey: string) {
       }
     },
 
-    async update (id: string, patch: UserPatch, versions: number[] | null, actor: Actor): Promise<UserRow> {
+    async update (id: string, patch: UserPatchBody, versions: number[] | null, actor: Actor): Promise<UserRow> {
       let row: UserRow | null
       try {
         row = await repository.update(id, patch, versions, actor)

@@ -1,11 +1,9 @@
 import t from 'tap'
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { build, createTestDatabase, TEST_ENV } from '../helper.ts'
-import { rootDir } from '../../src/paths.ts'
+import { spawnEntry } from '../process.ts'
 import { createAdminCommand } from '../../src/cli/create-admin.ts'
 
 const PASSWORD = 'the operator picked this one'
@@ -27,17 +25,11 @@ async function run (args: string[], env: Record<string, string>, password: strin
 t.test('npm run create-admin: the program reads the password from stdin and creates a confirmed admin', async (t) => {
   const databaseUrl = await createTestDatabase(t)
   // As `npm run create-admin` runs it, with the loader tap runs tests with (so coverage follows it).
-  const child = spawn(process.execPath, [...process.execArgv, join(rootDir, 'src', 'cli', 'create-admin.ts'), '--email', 'root@example.com', '--name', 'root'], {
-    env: { ...process.env, ...TEST_ENV, DATABASE_URL: databaseUrl },
-    cwd: rootDir,
-    stdio: ['pipe', 'pipe', 'pipe']
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d) => { stdout += String(d) })
-  child.stderr.on('data', (d) => { stderr += String(d) })
-  child.stdin.end(`${PASSWORD}\nignored second line\n`)
-  const [code] = await once(child, 'exit') as [number | null]
+  const child = spawnEntry('src/cli/create-admin.ts', { ...TEST_ENV, DATABASE_URL: databaseUrl }, { stdin: 'pipe', args: ['--email', 'root@example.com', '--name', 'root'] })
+  child.child.stdin?.end(`${PASSWORD}\nignored second line\n`)
+  const { code } = await child.exit
+  const stdout = child.stdout()
+  const stderr = child.stderr()
   t.equal(code, 0, stderr)
   t.match(stdout, /^roster: admin root <root@example.com> created and confirmed \(id [0-9a-f-]{36}\)\n$/)
   t.notOk(stdout.includes(PASSWORD) || stderr.includes(PASSWORD), 'the password is not echoed')

@@ -149,11 +149,11 @@ t.test('resend: 202 always; a new link only for an unconfirmed account, at most 
   }
   const second = await waitForEmail(app, 'cy@example.com', 2)
   t.not(second.token, first.token)
-  await app.accounts.drain()
+  await app.admins.drain()
 
   // up to 5 links an hour: 3 more go out, then none
   for (let i = 0; i < 5; i++) await app.inject({ method: 'POST', url: '/auth/confirm/resend', payload: { email: 'cy@example.com' } })
-  await app.accounts.drain()
+  await app.admins.drain()
   const { rows: [{ n }] } = await app.pg.pool.query("SELECT count(*)::int AS n FROM account_tokens WHERE purpose = 'confirm_account'")
   t.equal(n, 5)
   t.match(app.logs.text(), /email not sent: hourly limit for this account reached/)
@@ -161,7 +161,7 @@ t.test('resend: 202 always; a new link only for an unconfirmed account, at most 
   // either link confirms
   t.equal((await app.inject({ url: `/auth/confirm?token=${first.token}` })).statusCode, 200)
   await app.inject({ method: 'POST', url: '/auth/confirm/resend', payload: { email: 'cy@example.com' } })
-  await app.accounts.drain()
+  await app.admins.drain()
   const { rows: [{ n: after }] } = await app.pg.pool.query("SELECT count(*)::int AS n FROM account_tokens WHERE purpose = 'confirm_account'")
   t.equal(after, 5, 'a confirmed account gets no more links')
   const { rows: outbox } = await app.pg.pool.query('SELECT recipient FROM email_outbox')

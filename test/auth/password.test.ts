@@ -18,7 +18,7 @@ t.test('forgot → reset: 202 always, single-use 1 h link, every session ends', 
   const email = await waitForEmail(app, 'ann@example.com')
   t.equal(email.subject, 'Reset your Roster password')
   t.match(email.link, /\/auth\/password\/reset\?token=[A-Za-z0-9_-]{43}$/)
-  await app.accounts.drain()
+  await app.admins.drain()
   const { rows: tokens } = await app.pg.pool.query("SELECT extract(epoch FROM expires_at - created_at)::int AS ttl FROM account_tokens WHERE purpose = 'reset_password'")
   t.same(tokens, [{ ttl: 3600 }], 'one token, valid 1 h; none for the unknown address')
 
@@ -54,15 +54,15 @@ t.test('forgot → reset: 202 always, single-use 1 h link, every session ends', 
 t.test('older links die with a reset, and expired links are refused', async (t) => {
   const app = await build(t)
   const ann = await createAdmin(app, { email: 'ann@example.com', name: 'ann' })
-  app.accounts.forgotPassword(ann.email)
-  await app.accounts.drain()
-  app.accounts.forgotPassword(ann.email)
+  app.admins.forgotPassword(ann.email)
+  await app.admins.drain()
+  app.admins.forgotPassword(ann.email)
   const first = await waitForEmail(app, ann.email)
   const second = await waitForEmail(app, ann.email, 2)
   t.equal((await app.inject({ method: 'POST', url: '/auth/password/reset', payload: { token: second.token, password: NEW } })).statusCode, 204)
   t.equal((await app.inject({ method: 'POST', url: '/auth/password/reset', payload: { token: first.token, password: 'another passphrase here' } })).statusCode, 400, 'the other link is void')
 
-  app.accounts.forgotPassword(ann.email)
+  app.admins.forgotPassword(ann.email)
   const third = await waitForEmail(app, ann.email, 3)
   await app.pg.pool.query("UPDATE account_tokens SET expires_at = now() - interval '1 second'")
   t.equal((await app.inject({ method: 'POST', url: '/auth/password/reset', payload: { token: third.token, password: 'another passphrase here' } })).statusCode, 400, 'expired')
@@ -71,7 +71,7 @@ t.test('older links die with a reset, and expired links are refused', async (t) 
 t.test('the reset page: a form without script that posts urlencoded', async (t) => {
   const app = await build(t)
   const ann = await createAdmin(app, { email: 'ann@example.com', name: 'ann' })
-  app.accounts.forgotPassword(ann.email)
+  app.admins.forgotPassword(ann.email)
   const { token, link } = await waitForEmail(app, ann.email)
 
   const page = await app.inject({ url: new URL(link).pathname + new URL(link).search, headers: { accept: 'text/html' } })

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { build } from '../helper.ts'
-import { emailDomainAllowed, emailProblem, loadPasswordPolicy, nameProblem } from '../../src/auth/policy.ts'
+import { emailDomainAllowed, emailProblem, loadPasswordPolicy, nameProblem } from '../../src/admins/policy.ts'
 
 const register = (payload: Record<string, unknown>) => ({ method: 'POST' as const, url: '/auth/register', payload })
 const GOOD = 'a perfectly fine passphrase'

@@ -1,8 +1,6 @@
 import t from 'tap'
 import { createHmac, createPrivateKey, createPublicKey, sign as edSign } from 'node:crypto'
 import { build, createAdmin, loginAs, type TestApp } from '../helper.ts'
-import { startLoginSession } from '../../src/auth/sessions.ts'
-import { findAdminById, updateAdmin } from '../../src/auth/admins.ts'
 
 async function login (app: TestApp, admin: { email: string, password: string }) {
   const res = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: admin.email, password: admin.password } })
@@ -157,9 +155,9 @@ t.test('forged, expired and foreign tokens on /auth routes: 401 problem+json', a
 t.test('for an admin that no longer exists: no session, no row', async (t) => {
   const app = await build(t)
   const gone = '00000000-0000-4000-8000-000000000000'
-  const started = await startLoginSession(app.db, { adminId: gone, ttl: { idle: 60, absolute: 120 }, throttleKey: 'x@example.com' })
+  const started = await app.sessions.repository.start({ adminId: gone, ttl: { idle: 60, absolute: 120 }, throttleKey: 'x@example.com' })
   t.equal(started, null)
   t.equal((await app.pg.pool.query('SELECT count(*)::int AS n FROM sessions')).rows[0].n, 0)
-  t.equal(await findAdminById(app.db, gone), null)
-  t.equal(await updateAdmin(app.db, gone, { name: 'nobody' }), null)
+  t.equal(await app.admins.repository.get(gone), null)
+  t.equal(await app.admins.repository.update(app.db, gone, { name: 'nobody' }), null)
 })

@@ -5,11 +5,9 @@
  * HTTP requests (loopback only) runs; SIGTERM comes mid-load; the load goes on
  * until the process has exited.
  */
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { freePort } from '../../db/embedded.ts'
-import { rootDir } from '../../src/paths.ts'
+import { spawnCaptured } from '../process.ts'
 import { STREAM, type FirehosePeer } from './firehose-peer.ts'
 
 export interface AcceptanceOptions {
@@ -53,8 +51,7 @@ const REQUESTS: Array<{ method: string, path: string, body?: string, type?: stri
 
 export async function runAcceptance (opts: AcceptanceOptions): Promise<AcceptanceResult> {
   const port = await freePort()
-  const child = spawn(process.execPath, opts.args, {
-    cwd: rootDir,
+  const run = spawnCaptured(opts.args, {
     env: {
       ...process.env,
       DATABASE_URL: opts.databaseUrl,
@@ -68,22 +65,18 @@ export async function runAcceptance (opts: AcceptanceOptions): Promise<Acceptanc
       AWS_KEY: 'AKIDACCEPTANCE',
       AWS_SECRET: 'acceptance-secret',
       ...opts.env
-    },
-    stdio: ['ignore', 'pipe', 'pipe']
+    }
   })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d) => { stdout += String(d) })
-  child.stderr.on('data', (d) => { stderr += String(d) })
-  const exited = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>
+  const { child } = run
+  const exited = run.exit
   const state = { running: true }
   exited.then(() => { state.running = false }, () => {})
 
   const deadline = Date.now() + 60_000
-  while (state.running && !stdout.includes('Roster is up') && Date.now() < deadline) await sleep(50)
-  if (!stdout.includes('Roster is up')) {
+  while (state.running && !run.stdout().includes('Roster is up') && Date.now() < deadline) await sleep(50)
+  if (!run.stdout().includes('Roster is up')) {
     child.kill('SIGKILL')
-    throw new Error(`the server did not start: ${stderr}`)
+    throw new Error(`the server did not start: ${run.stderr()}`)
   }
 
   const before: Record<string, number> = {}
@@ -119,8 +112,8 @@ export async function runAcceptance (opts: AcceptanceOptions): Promise<Acceptanc
   terminated = true
   const sigterm = Date.now()
   child.kill('SIGTERM')
-  const [code, signal] = await exited
+  const { code, signal } = await exited
   const shutdownMs = Date.now() - sigterm
   await Promise.all(clients)
-  return { code, signal, stdout: stdout.split('\n').filter((l) => l !== ''), stderr, before, after, shutdownMs }
+  return { code, signal, stdout: run.stdout().split('\n').filter((l) => l !== ''), stderr: run.stderr(), before, after, shutdownMs }
 }

@@ -7,7 +7,6 @@
  * per-record result list, partial failures, or an error for the whole call.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { freePort } from '../../db/embedded.ts'
 import type { TestContext } from '../helper.ts'
 
@@ -76,15 +75,6 @@ async function readBody (req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = []
   for await (const chunk of req) chunks.push(chunk as Buffer)
   return Buffer.concat(chunks).toString()
-}
-
-/** Waits (bounded) until `predicate` holds. */
-export async function until (predicate: () => boolean, what: string, timeout = 20_000): Promise<void> {
-  const deadline = Date.now() + timeout
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(10)
-  }
 }
 
 /** A local Firehose on 127.0.0.1, started, stopped when the test ends. */

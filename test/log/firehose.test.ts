@@ -7,8 +7,9 @@ import t from 'tap'
 import { FirehoseShipper, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_FIELD_BYTES, MAX_RECORD_BYTES, shrinkLine, toRecord, truncateUtf8, type ShipperOptions } from '../../src/log/firehose.ts'
 import { firehoseOptions } from '../../src/log/destination.ts'
 import { loadConfig } from '../../src/config.ts'
-import { firehosePeer, until, STREAM, type FirehosePeer } from './firehose-peer.ts'
+import { firehosePeer, STREAM, type FirehosePeer } from './firehose-peer.ts'
 import type { TestContext } from '../helper.ts'
+import { waitUntil } from '../helper.ts'
 
 interface Report { level: number, msg: string, name: string, firehose: { dropped: number, failedAttempts: number, droppedTotal: number } }
 
@@ -61,7 +62,7 @@ t.test('a lone line goes out on its own after the flush interval, without flush 
   const { shipper } = ship(t, peer, { flushInterval: 20 })
   shipper.push(line(1))
   shipper.push(line(2))
-  await until(() => peer.delivered.length === 2, 'the timed flush')
+  await waitUntil(() => peer.delivered.length === 2, { what: 'the timed flush', timeout: 20_000 })
   t.same(numbers(peer.delivered), [1, 2])
   t.equal(peer.calls.length, 1, 'both in one call')
 })
@@ -185,9 +186,9 @@ t.test('an unreachable Firehose: the buffer keeps the newest lines up to its bou
   const sent = Array.from({ length: 4000 }, (_, n) => line(n, 1023 - line(n).length))
   t.ok(sent.every((l) => toRecord(l).length === 1024))
   for (const l of sent.slice(0, 2000)) shipper.push(l)
-  await until(() => shipper.stats().failedAttempts >= 3, 'failed attempts against the closed port')
+  await waitUntil(() => shipper.stats().failedAttempts >= 3, { what: 'failed attempts against the closed port', timeout: 20_000 })
   for (const l of sent.slice(2000)) shipper.push(l)
-  await until(() => shipper.stats().failedAttempts >= 6, 'more failed attempts')
+  await waitUntil(() => shipper.stats().failedAttempts >= 6, { what: 'more failed attempts', timeout: 20_000 })
   t.ok(shipper.stats().queuedBytes <= bufferBytes, 'the buffer stays within its bound')
   await peer.start()
   await shipper.flush()
@@ -220,7 +221,7 @@ t.test('close gives up at its deadline against a Firehose that never answers, an
   peer.answer = () => ({ hang: true })
   const { shipper, reports } = ship(t, peer, { closeTimeout: 200 })
   for (const l of lines(5)) shipper.push(l)
-  await until(() => peer.calls.length === 1, 'the call to hang')
+  await waitUntil(() => peer.calls.length === 1, { what: 'the call to hang', timeout: 20_000 })
   for (const l of lines(3)) shipper.push(l)
   await shipper.close()
   shipper.push(line(9))
@@ -235,7 +236,7 @@ t.test('close cuts a long retry backoff short, and still gives up at its deadlin
   peer.answer = () => ({ status: 500, type: 'InternalFailure' })
   const { shipper, reports } = ship(t, peer, { closeTimeout: 150, retryBase: 60_000, retryMax: 60_000 })
   for (const l of lines(4)) shipper.push(l)
-  await until(() => shipper.stats().failedAttempts === 1, 'a failure')
+  await waitUntil(() => shipper.stats().failedAttempts === 1, { what: 'a failure', timeout: 20_000 })
   await shipper.close()
   t.match(shipper.stats(), { dropped: 4, delivered: 0 })
   t.ok(peer.calls.length >= 2, 'close tried again without waiting out the minute')
@@ -247,7 +248,7 @@ t.test('a Firehose back during close gets the rest at once', async (t) => {
   peer.answer = (_call, n) => n === 1 ? { status: 503, type: 'ServiceUnavailableException' } : { accept: true }
   const { shipper } = ship(t, peer, { retryBase: 60_000, retryMax: 60_000 })
   for (const l of lines(4)) shipper.push(l)
-  await until(() => shipper.stats().failedAttempts === 1, 'a failure')
+  await waitUntil(() => shipper.stats().failedAttempts === 1, { what: 'a failure', timeout: 20_000 })
   await shipper.close()
   t.same(numbers(peer.delivered), [0, 1, 2, 3])
 })
@@ -259,7 +260,7 @@ t.test('reports are throttled: at once after a quiet spell, then once per interv
   const { shipper, reports } = ship(t, peer, { reportInterval: 50 })
   shipper.push(line(1))
   await shipper.flush()
-  await until(() => reports.reduce((n, r) => n + r.firehose.failedAttempts, 0) === 3, 'all three failures reported')
+  await waitUntil(() => reports.reduce((n, r) => n + r.firehose.failedAttempts, 0) === 3, { what: 'all three failures reported', timeout: 20_000 })
   t.equal(reports[0]?.firehose.failedAttempts, 1, 'the first at once')
   // After a quiet interval (the throttle's timer finds nothing to say and stops), the next failure starts over.
   await new Promise((resolve) => setTimeout(resolve, 120))
@@ -267,7 +268,7 @@ t.test('reports are throttled: at once after a quiet spell, then once per interv
   failing = 1
   shipper.push(line(2))
   await shipper.flush()
-  await until(() => reports.length === before + 1, 'the next report')
+  await waitUntil(() => reports.length === before + 1, { what: 'the next report', timeout: 20_000 })
   t.equal(reports.at(-1)?.firehose.failedAttempts, 1)
 })
 

@@ -8,7 +8,7 @@
 import t from 'tap'
 import { join } from 'node:path'
 import { createTestDatabase } from '../helper.ts'
-import { rootDir } from '../../src/paths.ts'
+import { rootDir } from '../../src/infra/paths.ts'
 import { firehosePeer } from './firehose-peer.ts'
 import { runAcceptance } from './acceptance.ts'
 

@@ -12,8 +12,8 @@ import { loadConfig } from '../../src/config.ts'
 import { serverOptions } from '../../src/server-options.ts'
 import { firehoseWorker, logStream } from '../../src/log/destination.ts'
 import type { FirehoseTransportOptions } from '../../src/log/firehose-transport.ts'
-import { LogCapture } from '../helper.ts'
-import { firehosePeer, until, STREAM, type FirehosePeer } from './firehose-peer.ts'
+import { LogCapture, waitUntil } from '../helper.ts'
+import { firehosePeer, STREAM, type FirehosePeer } from './firehose-peer.ts'
 
 type ThreadStream = DestinationStream & NodeJS.EventEmitter & { end: () => void, ref: () => void, flush: (cb: (err?: Error) => void) => void, worker: { terminate: () => Promise<number> } }
 
@@ -102,13 +102,13 @@ t.test('a dead transport worker is said once on stdout and logging goes on', asy
   await ready(transport)
   const log = pino({ level: 'info' }, stream)
   log.info('before')
-  await until(() => capture.lines.length === 1, 'the first line')
+  await waitUntil(() => capture.lines.length === 1, { what: 'the first line', timeout: 20_000 })
   const closed = new Promise((resolve) => transport.once('close', resolve))
   await transport.worker.terminate()
   await closed
   log.info('after 1')
   log.info('after 2')
-  await until(() => capture.lines.length === 4, 'the report and the lines after')
+  await waitUntil(() => capture.lines.length === 4, { what: 'the report and the lines after', timeout: 20_000 })
   t.match(capture.lines.map((l) => l.msg), ['before', /^firehose transport stopped, logs go to stdout only: /, 'after 1', 'after 2'])
 })
 
@@ -126,9 +126,9 @@ t.test('in the worker: an outage fills the bounded buffer, drops the oldest, rep
   await ready(transport)
   const lines = Array.from({ length: 2000 }, (_, n) => JSON.stringify({ n, pad: 'p'.repeat(100) }))
   for (const l of lines.slice(0, 1000)) transport.write(`${l}\n`)
-  await until(() => readFileSync(reportFile, 'utf8').includes('ECONNREFUSED'), 'a failure report')
+  await waitUntil(() => readFileSync(reportFile, 'utf8').includes('ECONNREFUSED'), { what: 'a failure report', timeout: 20_000 })
   for (const l of lines.slice(1000)) transport.write(`${l}\n`)
-  await until(() => /log lines dropped/.test(readFileSync(reportFile, 'utf8')), 'a drop report')
+  await waitUntil(() => /log lines dropped/.test(readFileSync(reportFile, 'utf8')), { what: 'a drop report', timeout: 20_000 })
   await peer.start()
   await end(transport)
   const reports = readFileSync(reportFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { msg: string, firehose: { dropped: number } })

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { build, createTestDatabase } from '../helper.ts'
-import { outboxRows, smtpPeer, waitFor } from './peers.ts'
+import { build, createTestDatabase, waitUntil } from '../helper.ts'
+import { outboxRows, smtpPeer } from './peers.ts'
+import { transaction } from '../../src/infra/database.ts'
 
 t.test('two instances on one database, 200 emails: each is sent exactly once', async (t) => {
   const databaseUrl = await createTestDatabase(t)
@@ -12,10 +13,10 @@ t.test('two instances on one database, 200 emails: each is sent exactly once', a
   const [a, b] = await Promise.all([build(t, { databaseUrl, env }), build(t, { databaseUrl, env })])
   await sleep(100) // both listeners are up
 
-  await a.db.transaction(async (tx) => {
+  await transaction(a.db, async (tx) => {
     for (let i = 0; i < 200; i++) await a.mail.enqueue(tx, { template: 'confirm_account', to: `u${i}@example.com`, data: { name: `U${i}`, token: `t${i}` } })
   })
-  await waitFor(() => peer.deliveries.length >= 200, '200 deliveries', 30_000)
+  await waitUntil(() => peer.deliveries.length >= 200, { what: '200 deliveries', timeout: 30_000 })
   await sleep(300) // a duplicate would arrive now
 
   const counts = peer.counts()
@@ -25,5 +26,5 @@ t.test('two instances on one database, 200 emails: each is sent exactly once', a
   t.equal(a.mail.counters.sent + b.mail.counters.sent, 200)
   t.ok(a.mail.counters.sent > 0 && b.mail.counters.sent > 0, 'both instances took part')
   t.comment(`instance A sent ${a.mail.counters.sent}, instance B ${b.mail.counters.sent}`)
-  await waitFor(async () => (await outboxRows(databaseUrl)).every((r) => r.status === 'sent' && r.attempts === 1), 'every row sent after one attempt')
+  await waitUntil(async () => (await outboxRows(databaseUrl)).every((r) => r.status === 'sent' && r.attempts === 1), { what: 'every row sent after one attempt' })
 })

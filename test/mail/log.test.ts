@@ -1,19 +1,20 @@
 import t from 'tap'
 import { generateKeyPairSync } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { build, waitForEmail } from '../helper.ts'
-import { outboxRows, waitFor } from './peers.ts'
+import { build, waitForEmail, waitUntil } from '../helper.ts'
+import { outboxRows } from './peers.ts'
+import { transaction } from '../../src/infra/database.ts'
 
 const FAST = { MAIL_POLL_INTERVAL: '50', MAIL_RETRY_BASE: '20' }
 
 t.test('the log transport (the default) prints the whole email with its link, for its address', async (t) => {
   const app = await build(t, { env: { ...FAST, PUBLIC_URL: 'https://roster.example.com/', MAIL_PASSWORD: 'smtp-password-never-logged' } })
   t.equal(app.mail.transport, 'log')
-  await app.db.transaction(async (tx) => {
+  await transaction(app.db, async (tx) => {
     await app.mail.enqueue(tx, { template: 'confirm_account', to: 'ann@example.com', data: { name: 'Ann', token: 'tok-123' } })
   })
   t.equal(app.mail.counters.queued, 1)
-  await waitFor(() => app.mail.counters.sent === 1, 'the email to be sent')
+  await waitUntil(() => app.mail.counters.sent === 1, { what: 'the email to be sent' })
 
   const line = app.logs.lines.find((l) => l.email !== undefined)
   t.equal(line?.level, 30, 'info level')
@@ -33,7 +34,7 @@ t.test('the log transport (the default) prints the whole email with its link, fo
 
 t.test('an email queued in a transaction that rolls back is never sent', async (t) => {
   const app = await build(t, { env: FAST })
-  await t.rejects(app.db.transaction(async (tx) => {
+  await t.rejects(transaction(app.db, async (tx) => {
     await app.mail.enqueue(tx, { template: 'reset_password', to: 'bob@example.com', data: { name: 'Bob', token: 'x' } })
     throw new Error('the change failed')
   }), /the change failed/)

@@ -1,9 +1,10 @@
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
-import { build, createTestDatabase } from '../helper.ts'
+import { build, createTestDatabase, waitUntil } from '../helper.ts'
 import { BATCH_SIZE } from '../../src/mail/dispatcher.ts'
-import { dbProxy, outboxRows, smtpPeer, waitFor, type SmtpPeer } from './peers.ts'
+import { dbProxy, outboxRows, smtpPeer, type SmtpPeer } from './peers.ts'
+import { transaction } from '../../src/infra/database.ts'
 
 function smtpEnv (peer: SmtpPeer, extra: Record<string, string> = {}): Record<string, string> {
   return { MAIL_HOST: '127.0.0.1', MAIL_PORT: String(peer.port), MAIL_POLL_INTERVAL: '100', MAIL_RETRY_BASE: '20', MAIL_SEND_TIMEOUT: '2000', ...extra }
@@ -27,7 +28,7 @@ t.test('acceptance, shortened: 100 emails queued while the SMTP server is down a
   })()
 
   for (let i = 0; i < 100; i++) {
-    await app.db.transaction((tx) => app.mail.enqueue(tx, { template: 'confirm_account', to: `user${i}@example.com`, data: { name: `User ${i}`, token: `token-${i}` } }))
+    await transaction(app.db, (tx) => app.mail.enqueue(tx, { template: 'confirm_account', to: `user${i}@example.com`, data: { name: `User ${i}`, token: `token-${i}` } }))
   }
   await sleep(1000) // the outage
   t.equal(peer.deliveries.length, 0)
@@ -38,7 +39,7 @@ t.test('acceptance, shortened: 100 emails queued while the SMTP server is down a
 
   const upAt = Date.now()
   await peer.start()
-  await waitFor(() => peer.deliveries.length >= 100, '100 deliveries', 30_000)
+  await waitUntil(() => peer.deliveries.length >= 100, { what: '100 deliveries', timeout: 30_000 })
   const deliveredIn = Date.now() - upAt
   await sleep(300) // any duplicate would show up now
   stop.requests = true
@@ -50,7 +51,7 @@ t.test('acceptance, shortened: 100 emails queued while the SMTP server is down a
   t.ok(deliveredIn < 30_000, `delivered ${deliveredIn} ms after the server came up`)
   t.comment(`100 emails delivered ${deliveredIn} ms after the SMTP server came up; ${answered} requests answered meanwhile`)
   t.same([...statuses], [200], 'every request answered')
-  await waitFor(async () => (await app.mail.depth()).pending === 0, 'the outbox to be empty')
+  await waitUntil(async () => (await app.mail.depth()).pending === 0, { what: 'the outbox to be empty' })
   t.same(app.mail.counters, { queued: 100, sent: 100, retried: app.mail.counters.retried, failed: 0 })
 })
 
@@ -59,7 +60,7 @@ t.test('emails due while the service is stopped are sent at the next start', asy
   const peer = await smtpPeer(t)
   const first = await build(t, { databaseUrl, env: smtpEnv(peer) })
   for (let i = 0; i < 5; i++) await first.mail.enqueue(first.db, { template: 'reset_password', to: `r${i}@example.com`, data: { name: 'R', token: `t${i}` } })
-  await waitFor(() => !first.mail.providerAvailable, 'the first instance to find the server down')
+  await waitUntil(() => !first.mail.providerAvailable, { what: 'the first instance to find the server down' })
   await first.close()
 
   // While nothing runs: more rows, one of them a retry that fell due, one still leased by a process that died.
@@ -73,7 +74,7 @@ t.test('emails due while the service is stopped are sent at the next start', asy
 
   await peer.start()
   const second = await build(t, { databaseUrl, env: smtpEnv(peer) })
-  await waitFor(() => peer.deliveries.length === 8, 'every email', 5000)
+  await waitUntil(() => peer.deliveries.length === 8, { what: 'every email', timeout: 5000 })
   await sleep(200)
   t.equal(peer.deliveries.length, 8, 'each once')
   t.same([...peer.counts().keys()].sort(), ['late', 'leased', 'r0', 'r1', 'r2', 'r3', 'r4', 'retry'].map((n) => `${n}@example.com`))
@@ -95,22 +96,22 @@ t.test('the database going away: nothing crashes, the listener reconnects, a sen
   await sleep(100) // the listener is up
   await app.mail.enqueue(app.db, { template: 'confirm_account', to: 'one@example.com', data: { name: 'O', token: 'o' } })
 
-  await waitFor(() => app.logs.lines.some((l) => l.msg === 'email outbox unreachable: will retry'), 'the failed recording')
-  await waitFor(() => app.logs.lines.some((l) => l.msg === 'email outbox listener lost: reconnecting'), 'the listener to notice')
+  await waitUntil(() => app.logs.lines.some((l) => l.msg === 'email outbox unreachable: will retry'), { what: 'the failed recording' })
+  await waitUntil(() => app.logs.lines.some((l) => l.msg === 'email outbox listener lost: reconnecting'), { what: 'the listener to notice' })
   t.equal((await app.inject({ url: '/health/live' })).statusCode, 200, 'the service still answers')
   t.equal(peer.deliveries.length, 1)
   t.equal((await outboxRows(databaseUrl))[0]?.status, 'pending', 'not recorded yet')
   await sleep(1500) // reconnect attempts fail meanwhile
 
   await proxy.up()
-  await waitFor(() => app.logs.lines.some((l) => l.msg === 'email outbox listener reconnected'), 'the listener to reconnect', 5000)
-  await waitFor(async () => (await outboxRows(databaseUrl))[0]?.status === 'sent', 'the outcome recorded', 5000)
+  await waitUntil(() => app.logs.lines.some((l) => l.msg === 'email outbox listener reconnected'), { what: 'the listener to reconnect', timeout: 5000 })
+  await waitUntil(async () => (await outboxRows(databaseUrl))[0]?.status === 'sent', { what: 'the outcome recorded', timeout: 5000 })
   t.ok(app.logs.lines.some((l) => l.msg === 'email outbox reachable again'))
   t.equal(app.logs.lines.filter((l) => l.msg === 'email outbox unreachable: will retry').length, 1, 'logged once per outage')
 
   const before = Date.now()
   await app.mail.enqueue(app.db, { template: 'confirm_account', to: 'two@example.com', data: { name: 'T', token: 't' } })
-  await waitFor(() => peer.deliveries.length === 2, 'the next email', 5000)
+  await waitUntil(() => peer.deliveries.length === 2, { what: 'the next email', timeout: 5000 })
   t.ok(Date.now() - before < 5000, 'woken by NOTIFY on the new connection, not by the one-minute poll')
   t.same(peer.counts(), new Map([['one@example.com', 1], ['two@example.com', 1]]), 'nothing sent twice')
 })
@@ -123,7 +124,7 @@ t.test('closing while the database is away still ends cleanly', async (t) => {
   await peer.start()
   const app = await build(t, { databaseUrl: proxy.url, env: smtpEnv(peer, { DB_CONNECTION_TIMEOUT: '500' }) })
   await app.mail.enqueue(app.db, { template: 'confirm_account', to: 'one@example.com', data: { name: 'O', token: 'o' } })
-  await waitFor(() => app.logs.lines.some((l) => l.msg === 'email outbox unreachable: will retry'), 'the failed recording')
+  await waitUntil(() => app.logs.lines.some((l) => l.msg === 'email outbox unreachable: will retry'), { what: 'the failed recording' })
   await app.close()
   t.match(app.logs.lines.find((l) => l.level === 50), { msg: 'could not record the outcome of sent emails: they will be sent again' })
 })

@@ -4,7 +4,6 @@
  * and a bounded wait.
  */
 import net from 'node:net'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { SMTPServer, type SMTPServerAddress } from 'smtp-server'
 import { simpleParser, type ParsedMail } from 'mailparser'
 import pg from 'pg'
@@ -95,15 +94,6 @@ export async function smtpPeer (t: TestContext, opts: SmtpPeerOptions = {}): Pro
   }
   t.after(async () => { if (server !== null) await peer.stop() })
   return peer
-}
-
-/** Polls `condition` every 20 ms until it holds; fails after `timeout` ms. */
-export async function waitFor (condition: () => boolean | Promise<boolean>, what: string, timeout = 10_000): Promise<void> {
-  const deadline = Date.now() + timeout
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(20)
-  }
 }
 
 export interface DbProxy {

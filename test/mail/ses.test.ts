@@ -2,9 +2,10 @@ import t from 'tap'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import sesLocal from 'aws-ses-v2-local'
-import { build } from '../helper.ts'
-import { outboxRows, waitFor } from './peers.ts'
+import { build, waitUntil } from '../helper.ts'
+import { outboxRows } from './peers.ts'
 import type { TestContext } from '../helper.ts'
+import { transaction } from '../../src/infra/database.ts'
 
 interface StoredEmail {
   messageId: string
@@ -65,8 +66,8 @@ t.test('SES v2: the real SDK client sends to a local SES endpoint', async (t) =>
   const ses = await localSes(t)
   const app = await build(t, { env: { ...FAST, ...KEYS, SES_ENDPOINT: ses.endpoint } })
   t.equal(app.mail.transport, 'ses')
-  await app.db.transaction((tx) => app.mail.enqueue(tx, { template: 'reset_password', to: 'ann@example.com', data: { name: 'Ann <A>', token: 'r-7' } }))
-  await waitFor(async () => (await ses.emails()).length === 1, 'the email at the SES endpoint')
+  await transaction(app.db, (tx) => app.mail.enqueue(tx, { template: 'reset_password', to: 'ann@example.com', data: { name: 'Ann <A>', token: 'r-7' } }))
+  await waitUntil(async () => (await ses.emails()).length === 1, { what: 'the email at the SES endpoint' })
 
   const [email] = await ses.emails()
   const link = 'https://roster.example.com/auth/password/reset?token=r-7'
@@ -75,7 +76,7 @@ t.test('SES v2: the real SDK client sends to a local SES endpoint', async (t) =>
   t.match(email?.body.text, link)
   t.match(email?.body.html, `<a href="${link}"`)
   t.match(email?.body.html, 'Hello Ann &lt;A&gt;,')
-  await waitFor(async () => (await outboxRows(app.databaseUrl))[0]?.status === 'sent', 'the row marked sent')
+  await waitUntil(async () => (await outboxRows(app.databaseUrl))[0]?.status === 'sent', { what: 'the row marked sent' })
   const [row] = await outboxRows(app.databaseUrl)
   t.equal(row?.providerMessageId, email?.messageId, 'the SES message id is kept')
   t.notMatch(app.logs.text(), KEYS.AWS_SECRET)
@@ -89,7 +90,7 @@ t.test('SES answers: MessageRejected fails at once, other 4xx retry, 5xx holds b
   await send('rejected@example.com')
   await send('missing@example.com')
   await send('noid@example.com')
-  await waitFor(() => app.mail.counters.failed === 2 && app.mail.counters.sent === 1, 'the first three outcomes')
+  await waitUntil(() => app.mail.counters.failed === 2 && app.mail.counters.sent === 1, { what: 'the first three outcomes' })
   const rows = await outboxRows(app.databaseUrl)
   t.match(rows.find((r) => r.recipient === 'rejected@example.com'), { status: 'failed', attempts: 1, lastError: 'MessageRejected: Email address is not verified.' })
   t.match(rows.find((r) => r.recipient === 'missing@example.com'), { status: 'failed', attempts: 2, lastError: /^NotFoundException/ })
@@ -98,9 +99,9 @@ t.test('SES answers: MessageRejected fails at once, other 4xx retry, 5xx holds b
   t.match(ses.requests[0], { path: '/v2/email/outbound-emails', body: { ConfigurationSetName: 'roster-events' }, authorization: /Credential=AKIAROSTERTEST\// })
 
   await send('down@example.com')
-  await waitFor(() => !app.mail.providerAvailable, 'SES to be seen as unavailable')
+  await waitUntil(() => !app.mail.providerAvailable, { what: 'SES to be seen as unavailable' })
   ses.setDown(false)
-  await waitFor(() => app.mail.counters.sent === 2, 'the held-back email once SES answers')
+  await waitUntil(() => app.mail.counters.sent === 2, { what: 'the held-back email once SES answers' })
   t.match((await outboxRows(app.databaseUrl)).find((r) => r.recipient === 'down@example.com'), { status: 'sent', providerMessageId: /^scripted-/ })
 })
 
@@ -115,6 +116,6 @@ t.test('without AWS_KEY/AWS_SECRET the SDK default credential chain is used', as
   })
   const app = await build(t, { env: { ...FAST, SES_ENDPOINT: ses.endpoint } })
   await app.mail.enqueue(app.db, { template: 'confirm_email', to: 'env@example.com', data: { name: 'E', token: 'e' } })
-  await waitFor(() => app.mail.counters.sent === 1, 'the email')
+  await waitUntil(() => app.mail.counters.sent === 1, { what: 'the email' })
   t.match(ses.requests[0]?.authorization, /Credential=AKIAFROMENVIRONMENT\//)
 })

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { build } from '../helper.ts'
-import { outboxRows, rejection, smtpPeer, waitFor, type SmtpPeer } from './peers.ts'
+import { build, waitUntil } from '../helper.ts'
+import { outboxRows, rejection, smtpPeer, type SmtpPeer } from './peers.ts'
+import { transaction } from '../../src/infra/database.ts'
 
 function smtpEnv (peer: SmtpPeer, extra: Record<string, string> = {}): Record<string, string> {
   return {
@@ -21,8 +22,8 @@ t.test('an email reaches a real SMTP server: recipient, subject, text and HTML p
   await peer.start()
   const app = await build(t, { env: smtpEnv(peer, { MAIL_USERNAME: 'roster', MAIL_PASSWORD: 'smtp-s3cret-password' }) })
   t.equal(app.mail.transport, 'smtp', 'chosen because MAIL_HOST is set')
-  await app.db.transaction((tx) => app.mail.enqueue(tx, { template: 'confirm_account', to: 'ann@example.com', data: { name: '<Ann & Co>', token: 'tok/1+2' } }))
-  await waitFor(() => peer.deliveries.length === 1, 'the delivery')
+  await transaction(app.db, (tx) => app.mail.enqueue(tx, { template: 'confirm_account', to: 'ann@example.com', data: { name: '<Ann & Co>', token: 'tok/1+2' } }))
+  await waitUntil(() => peer.deliveries.length === 1, { what: 'the delivery' })
 
   const [{ to, mail }] = peer.deliveries as [typeof peer.deliveries[0]]
   const link = 'https://roster.example.com/auth/confirm?token=tok%2F1%2B2'
@@ -34,7 +35,7 @@ t.test('an email reaches a real SMTP server: recipient, subject, text and HTML p
   t.match(mail.html, '<p>Hello &lt;Ann &amp; Co&gt;,</p>')
   t.match(mail.html, `<a href="${link}"`)
 
-  await waitFor(async () => (await outboxRows(app.databaseUrl))[0]?.status === 'sent', 'the row marked sent')
+  await waitUntil(async () => (await outboxRows(app.databaseUrl))[0]?.status === 'sent', { what: 'the row marked sent' })
   const [row] = await outboxRows(app.databaseUrl)
   t.match(row, { status: 'sent', attempts: 1, payload: { name: '<Ann & Co>' }, providerMessageId: mail.messageId })
   t.notOk('token' in (row?.payload ?? {}), 'token erased')
@@ -45,11 +46,11 @@ t.test('a 550 fails the email at once, without retries; other emails go on', asy
   const peer = await smtpPeer(t, { rcpt: (address) => address.startsWith('nobody@') ? rejection(550, '5.1.1 No such user') : undefined })
   await peer.start()
   const app = await build(t, { env: smtpEnv(peer) })
-  await app.db.transaction(async (tx) => {
+  await transaction(app.db, async (tx) => {
     await app.mail.enqueue(tx, { template: 'reset_password', to: 'nobody@example.com', data: { name: 'N', token: 'secret-n' } })
     await app.mail.enqueue(tx, { template: 'reset_password', to: 'ok@example.com', data: { name: 'O', token: 'secret-o' } })
   })
-  await waitFor(() => app.mail.counters.failed === 1 && app.mail.counters.sent === 1, 'both outcomes')
+  await waitUntil(() => app.mail.counters.failed === 1 && app.mail.counters.sent === 1, { what: 'both outcomes' })
   await sleep(300)
   t.equal(peer.rcpts.filter((r) => r === 'nobody@example.com').length, 1, 'tried once only')
   const rows = await outboxRows(app.databaseUrl)
@@ -66,7 +67,7 @@ t.test('a 451 is retried with backoff until MAIL_MAX_ATTEMPTS, then the email fa
   await peer.start()
   const app = await build(t, { env: smtpEnv(peer, { MAIL_MAX_ATTEMPTS: '3' }) })
   await app.mail.enqueue(app.db, { template: 'confirm_email', to: 'grey@example.com', data: { name: 'G', token: 'secret-g' } })
-  await waitFor(() => app.mail.counters.failed === 1, 'the email to be given up')
+  await waitUntil(() => app.mail.counters.failed === 1, { what: 'the email to be given up' })
   t.equal(peer.rcpts.length, 3, 'three tries')
   t.equal(app.mail.counters.retried, 2)
   const retries = app.logs.lines.filter((l) => l.msg === 'email not delivered yet: will retry')
@@ -83,21 +84,21 @@ t.test('the SMTP server stopping mid-run: the email waits and is delivered once 
   await peer.start()
   const app = await build(t, { env: smtpEnv(peer) })
   await app.mail.enqueue(app.db, { template: 'confirm_account', to: 'first@example.com', data: { name: 'F', token: 'a' } })
-  await waitFor(() => peer.deliveries.length === 1, 'the first delivery')
+  await waitUntil(() => peer.deliveries.length === 1, { what: 'the first delivery' })
 
   await peer.stop()
   await app.mail.enqueue(app.db, { template: 'confirm_account', to: 'second@example.com', data: { name: 'S', token: 'b' } })
-  await waitFor(() => !app.mail.providerAvailable, 'the outage to be noticed')
+  await waitUntil(() => !app.mail.providerAvailable, { what: 'the outage to be noticed' })
   t.ok(app.logs.lines.some((l) => l.msg === 'email provider unreachable: holding emails back, one probe per poll'))
   await sleep(400) // several probes
   const [, waiting] = await outboxRows(app.databaseUrl)
   t.match(waiting, { recipient: 'second@example.com', status: 'pending', attempts: 1, lastError: /ECONNREFUSED/ }, 'probes do not use up attempts')
 
   await peer.start()
-  await waitFor(() => peer.deliveries.length === 2, 'the second delivery')
-  await waitFor(() => app.mail.providerAvailable, 'the provider to be reachable again')
+  await waitUntil(() => peer.deliveries.length === 2, { what: 'the second delivery' })
+  await waitUntil(() => app.mail.providerAvailable, { what: 'the provider to be reachable again' })
   t.same(peer.counts(), new Map([['first@example.com', 1], ['second@example.com', 1]]))
-  await waitFor(async () => (await outboxRows(app.databaseUrl)).every((r) => r.status === 'sent'), 'both rows sent')
+  await waitUntil(async () => (await outboxRows(app.databaseUrl)).every((r) => r.status === 'sent'), { what: 'both rows sent' })
   t.ok(app.logs.lines.some((l) => l.msg === 'email provider reachable again'))
 })
 

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { renderEmail, escapeHtml, TemplateError } from '../../src/mail/templates.ts'
+import { renderEmail, TemplateError } from '../../src/mail/templates.ts'
+import { escapeHtml } from '../../src/infra/html.ts'
 import { retryDelay, MAX_RETRY_DELAY } from '../../src/mail/dispatcher.ts'
 import { smtpFailure, sesFailure } from '../../src/mail/transports.ts'
 

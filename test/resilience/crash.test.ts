@@ -10,15 +10,15 @@
  * data directory.
  */
 import t from 'tap'
-import { spawn } from 'node:child_process'
 import { generateKeyPairSync, randomUUID } from 'node:crypto'
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
-import { build, createAdmin, loginAs, TEST_ENV } from '../helper.ts'
+import { build, createAdmin, loginAs, TEST_ENV, waitUntil } from '../helper.ts'
 import { freePort, startEmbeddedPostgres } from '../../db/embedded.ts'
-import { rootDir } from '../../src/paths.ts'
+import { rootDir } from '../../src/infra/paths.ts'
+import { spawnEntry } from '../process.ts'
 
 /** The write endpoint under load: the real POST /users, with Idempotency-Key. */
 const WRITE = {
@@ -65,14 +65,6 @@ interface Write {
 
 const now = (): number => performance.now()
 
-async function until (what: string, check: () => boolean | Promise<boolean>, timeout: number): Promise<void> {
-  const deadline = now() + timeout
-  while (!await check()) {
-    if (now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`)
-    await sleep(50)
-  }
-}
-
 async function call (url: string, init: RequestInit = {}): Promise<Attempt> {
   const start = now()
   try {
@@ -115,29 +107,24 @@ t.test('the database crashes under a write load: fail fast with 503, recover alo
   // The real server process.
   const port = await freePort()
   const base = `http://127.0.0.1:${port}`
-  const server = spawn(process.execPath, [
-    ...process.execArgv,
-    join(rootDir, 'src', 'server.ts')
-  ], { cwd: rootDir, env: { ...process.env, ...env, HOST: '127.0.0.1', PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  server.stdout.on('data', (d) => { stdout += String(d) })
-  server.stderr.on('data', (d) => { stderr += String(d) })
-  let exited: { code: number | null, signal: string | null } | null = null
-  const exit = new Promise<void>((resolve) => server.on('exit', (code, signal) => { exited = { code, signal }; resolve() }))
+  const run = spawnEntry('src/server.ts', { ...env, HOST: '127.0.0.1', PORT: String(port) })
+  const server = run.child
+  const stdout = run.stdout
+  const stderr = run.stderr
+  const exited = run.exited
   t.teardown(async () => {
-    if (exited === null) server.kill('SIGTERM')
-    await exit
+    if (exited() === null) server.kill('SIGTERM')
+    await run.exit
   })
-  const logs = (): Array<Record<string, unknown>> => stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)
-  await until('the server to start', () => exited !== null || stdout.includes('Roster is up'), 60_000)
-  t.equal(exited, null, `the server started ${stderr}`)
+  const logs = (): Array<Record<string, unknown>> => stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)
+  await waitUntil(() => exited() !== null || stdout().includes('Roster is up'), { what: 'the server to start', timeout: 60_000 })
+  t.equal(exited(), null, `the server started ${stderr()}`)
   /** A wait that ends at once, and fails, if the server exits meanwhile. */
   const whileAlive = async (what: string, check: () => boolean, timeout: number): Promise<void> => {
-    await until(what, () => {
-      if (exited !== null) throw new Error(`the server exited (${JSON.stringify(exited)}) while waiting for ${what}: ${stderr.slice(-2000)} ${stdout.slice(-2000)}`)
+    await waitUntil(() => {
+      if (exited() !== null) throw new Error(`the server exited (${JSON.stringify(exited())}) while waiting for ${what}: ${stderr().slice(-2000)} ${stdout().slice(-2000)}`)
       return check()
-    }, timeout)
+    }, { what, timeout })
   }
 
   // The load: WORKERS clients writing unique users, each retrying a failed write with its Idempotency-Key.
@@ -198,7 +185,7 @@ t.test('the database crashes under a write load: fail fast with 503, recover alo
   await running
   t.ok(now() < abortAt, 'the load ended by itself, every write acknowledged')
 
-  t.equal(exited, null, 'the service process never exited')
+  t.equal(exited(), null, 'the service process never exited()')
   t.equal((await call(`${base}/health/live`)).status, 200, 'and still answers')
   t.equal((await call(`${base}/health/ready`)).status, 200, 'and is ready again')
 
@@ -251,13 +238,13 @@ t.test('the database crashes under a write load: fail fast with 503, recover alo
   t.equal(reused.status, 422, 'a key reused with another body is refused')
 
   // The outbox's LISTEN connection came back by itself.
-  await until('the outbox listener to reconnect', () => logs().some((l) => l.msg === 'email outbox listener reconnected'), 10_000)
-  t.equal(exited, null, 'still running')
+  await waitUntil(() => logs().some((l) => l.msg === 'email outbox listener reconnected'), { what: 'the outbox listener to reconnect', timeout: 10_000 })
+  t.equal(exited(), null, 'still running')
 
   // A graceful stop still works: it waits for every checked-out pool client, so a leaked one would hang it.
   server.kill('SIGTERM')
-  await until('the server to exit', () => exited !== null, 15_000)
-  t.same(exited, { code: 0, signal: null }, 'SIGTERM: a clean exit, no pool client leaked')
+  await waitUntil(() => exited() !== null, { what: 'the server to exit', timeout: 15_000 })
+  t.same(exited(), { code: 0, signal: null }, 'SIGTERM: a clean exit, no pool client leaked')
 
   const lines = logs()
   const measured = {

@@ -4,8 +4,8 @@
  * once, and every link in them confirms its account.
  */
 import t from 'tap'
-import { build } from '../helper.ts'
-import { smtpPeer, waitFor } from '../mail/peers.ts'
+import { build, waitUntil } from '../helper.ts'
+import { smtpPeer } from '../mail/peers.ts'
 
 const COUNT = 50
 const PASSWORD = 'correct horse battery staple, longer'
@@ -20,12 +20,12 @@ t.test(`${COUNT} registrations while the SMTP server is down: every confirmation
     const res = await app.inject({ method: 'POST', url: '/auth/register', payload: { email, name: `outage-${i}`, password: PASSWORD } })
     t.equal(res.statusCode, 201, `registered ${email} while the provider is down`)
   }
-  await waitFor(() => !app.mail.providerAvailable, 'the dispatcher to find the provider down')
+  await waitUntil(() => !app.mail.providerAvailable, { what: 'the dispatcher to find the provider down' })
   t.equal(peer.deliveries.length, 0, 'nothing delivered yet')
   t.equal((await app.mail.depth()).pending, COUNT, 'every email kept in the outbox')
 
   await peer.start()
-  await waitFor(() => peer.deliveries.length >= COUNT, `${COUNT} deliveries`, 30_000)
+  await waitUntil(() => peer.deliveries.length >= COUNT, { what: `${COUNT} deliveries`, timeout: 30_000 })
   const counts = peer.counts()
   t.same([...counts.keys()].sort(), [...emails].sort(), 'every admin got its email')
   t.ok([...counts.values()].every((n) => n === 1), 'each exactly once')

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { etag, matchingVersions, noneMatchFails } from '../../src/etag.ts'
+import { etag, matchingVersions, noneMatchFails } from '../../src/infra/etag.ts'
 import { count, problem, usersFixture } from './helpers.ts'
 
 t.test('ETag and If-None-Match: 304 while the copy is current', async (t) => {

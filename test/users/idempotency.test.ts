@@ -1,6 +1,7 @@
 import t from 'tap'
 import { build, createAdmin, loginAs } from '../helper.ts'
-import { idempotencyKey, IDEMPOTENCY_KEY_PATTERN, requestFingerprint } from '../../src/idempotency.ts'
+import { idempotencyKey, requestFingerprint } from '../../src/infra/idempotency.ts'
+import { IDEMPOTENCY_KEY_PATTERN } from '../../schemas/users.ts'
 import { count, problem, usersFixture } from './helpers.ts'
 
 t.test('the same key and body replay the first response; another body is a 422', async (t) => {

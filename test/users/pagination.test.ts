@@ -180,8 +180,8 @@ t.test('a tampered or foreign cursor is a 400', async (t) => {
 
   // Signed with another SECRET_KEY: another deployment's cursor.
   const other = await build(t, { databaseUrl: app.databaseUrl, env: { SECRET_KEY: 'another-secret-key-0123456789abcdef' } })
-  const { loginAs } = await import('../helper.ts')
-  const session = await loginAs(other, { id: (await app.pg.pool.query<{ id: string }>('SELECT id FROM admins LIMIT 1')).rows[0]?.id as string })
+  const { createAdmin, loginAs } = await import('../helper.ts')
+  const session = await loginAs(other, await createAdmin(other))
   const foreign = await other.inject({ url: `/users?limit=1&cursor=${cursor}`, headers: session.headers })
   t.equal(foreign.statusCode, 400)
 })

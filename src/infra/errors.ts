@@ -1,8 +1,8 @@
 import createError from '@fastify/error'
 
 /**
- * Domain errors, made once and thrown anywhere; the single error handler in
- * app.ts turns them into application/problem+json. The code is the problem's
+ * Generic errors, made once and thrown anywhere; the single error handler
+ * (src/infra/problem.ts) turns them into application/problem+json. The code is the problem's
  * `code`; the message (with %s filled in) its `detail`.
  */
 export const errors = {
@@ -19,7 +19,6 @@ export const errors = {
   TooManyRequests: createError('ROSTER_TOO_MANY_REQUESTS', '%s', 429),
   ServiceUnavailable: createError('ROSTER_SERVICE_UNAVAILABLE', '%s', 503),
   InvalidCursor: createError('ROSTER_INVALID_CURSOR', '%s', 400),
-  UserEmailTaken: createError('ROSTER_USER_EMAIL_TAKEN', 'email: another user already has this email address', 409),
   IdempotencyKeyReused: createError('ROSTER_IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used with another request; use a new key for a new request', 422),
   /** Load shedding by @fastify/under-pressure (plugins/pressure.ts). */
   Overloaded: createError('ROSTER_OVERLOADED', 'The service is overloaded; retry after the time in Retry-After.', 503)
@@ -46,16 +45,29 @@ export const FASTIFY_CODES: Record<string, string> = {
   FST_JWT_BAD_REQUEST: 'ROSTER_UNAUTHORIZED'
 }
 
-/** What node-postgres raises when the database cannot be reached, is restarting, or the pool is exhausted. */
-const UNAVAILABLE_CODES = new Set([
-  '57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08004', '08006', '57014',
-  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH'
-])
-// `Query read timeout`: node-postgres gave up waiting for an answer (query_timeout), e.g. the server vanished mid-query.
-const UNAVAILABLE_MESSAGE = /timeout exceeded when trying to connect|Connection terminated|Client has encountered a connection error|Cannot use a pool after calling end|Query read timeout/i
+const Invalid = createError('ROSTER_VALIDATION_FAILED', 'The request is not valid; see errors.', 400)
 
-export function isDatabaseUnavailable (err: { code?: string, message: string, cause?: unknown }): boolean {
-  if (UNAVAILABLE_CODES.has(err.code ?? '')) return true
-  if (UNAVAILABLE_MESSAGE.test(err.message)) return true
-  return err.cause instanceof Error && isDatabaseUnavailable(err.cause)
+/**
+ * A 400 shaped exactly like a schema validation failure (`errors: [{path, message}]`),
+ * for rules a JSON schema cannot express: password policy, a required currentPassword.
+ */
+export function invalidField (field: string, message: string, context: 'body' | 'querystring' = 'body'): Error {
+  return Object.assign(new Invalid(), {
+    validation: [{ instancePath: `/${field}`, keyword: 'policy', params: {}, message, schemaPath: '#' }],
+    validationContext: context
+  })
+}
+
+/** The message of an `invalidField` error (e.g. the password policy's reason), or undefined for any other error. */
+export function invalidFieldMessage (err: unknown): string | undefined {
+  return err instanceof Invalid ? (err as unknown as { validation: Array<{ message: string }> }).validation[0]?.message : undefined
+}
+
+/**
+ * The one way to ask for a Retry-After header: the error carries the seconds,
+ * the single error handler (src/infra/problem.ts) answers them (lockout and
+ * rate-limit 429s, overload 503s; any other 503 says 5).
+ */
+export function withRetryAfter<E extends Error> (err: E, seconds: number): E & { retryAfter: number } {
+  return Object.assign(err, { retryAfter: seconds })
 }

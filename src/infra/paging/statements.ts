@@ -1,7 +1,4 @@
-import { Type } from '@sinclair/typebox'
-import type { QueryConfig, QueryResult, QueryResultRow } from 'pg'
-import { hmac, safeEqual } from './auth/crypto.ts'
-import { errors } from './errors.ts'
+import type { QueryConfig } from 'pg'
 
 /**
  * Keyset pagination, shared by every list (GET /users, GET /audit-events,
@@ -11,10 +8,7 @@ import { errors } from './errors.ts'
  * and no OFFSET is ever used: a page deep into a list costs what the first does.
  * Every sort must be backed by an index on `(key, id)`.
  *
- * The cursor is opaque to clients: the last row's sort key and id, signed with
- * an HMAC (SECRET_KEY) over the list, the sort and the filters. A cursor that
- * was tampered with, signed with another key, or made for another list, sort
- * or filter set is refused (400 ROSTER_INVALID_CURSOR).
+ * The cursor is opaque to clients (./cursor.ts).
  *
  * Each query shape (sort, direction, filters present, cursor or not) is one SQL
  * text built once and run as a named prepared statement, so a page is one round
@@ -33,11 +27,6 @@ import { errors } from './errors.ts'
  * the matches from the search index (`search.from`) and sort those past the
  * cursor, which is cheap because the term is rare there.
  */
-
-/** Anything that runs a query: the pool, or a client inside a transaction. */
-export interface Queryable {
-  query: <R extends QueryResultRow = QueryResultRow>(config: QueryConfig) => Promise<QueryResult<R>>
-}
 
 export interface SortField {
   /** SQL expression the list is ordered by; an index on `(expr, id)` must exist. */
@@ -90,13 +79,8 @@ export interface PageQuery {
   [filter: string]: unknown
 }
 
-export interface Page<R> {
-  rows: R[]
-  /** The cursor of the next page, or null on the last page. */
-  nextCursor: string | null
-  /** The number of rows matching the filters, when `count` was asked for. */
-  total: number | null
-}
+/** A search reads this many rows of the sort order per row of the page before it asks the search index. */
+export const SEARCH_WINDOW = 20
 
 export interface ListStatements {
   /** The page; with a search filter, the page as found in the window after the cursor. */
@@ -104,38 +88,6 @@ export interface ListStatements {
   /** With a search filter: the page as found through the search index, when the window did not fill it. */
   fallback: QueryConfig | null
   count: QueryConfig | null
-}
-
-export const MAX_LIMIT = 200
-export const DEFAULT_LIMIT = 50
-/** A search reads this many rows of the sort order per row of the page before it asks the search index. */
-export const SEARCH_WINDOW = 20
-
-const CURSOR_PATTERN = '^[A-Za-z0-9_-]{1,1000}\\.[A-Za-z0-9_-]{43}$'
-
-/** Query-string properties every list takes: limit, cursor, sort, count. Spread into the route's querystring schema. */
-export function pagingQuerySchema (spec: ListSpec, sortDescription?: string) {
-  const sorts = Object.keys(spec.sorts).flatMap((s) => [s, `-${s}`])
-  return {
-    limit: Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT, description: `Rows per page (1–${MAX_LIMIT}).` }),
-    cursor: Type.Optional(Type.String({ pattern: CURSOR_PATTERN, description: 'Opaque cursor from the `Link: rel="next"` header of the previous page. Valid only with the sort and filters it was made for.' })),
-    sort: Type.Optional(Type.Unsafe<string>({
-      type: 'string',
-      enum: sorts,
-      description: sortDescription ?? `Sort order, \`-\` for descending; ties are broken by id. Default \`${spec.defaultSort}\`.`
-    })),
-    count: Type.Optional(Type.Boolean({ default: false, description: 'Also answer the number of rows matching the filters in `X-Total-Count`.' }))
-  }
-}
-
-/** OpenAPI response headers of a page. */
-export const pageHeaders = {
-  Link: { type: 'string', description: 'RFC 8288 link to the next page, `<…?cursor=…>; rel="next"`; absent on the last page.' },
-  'X-Total-Count': { type: 'integer', description: 'Rows matching the filters (with `count=true`).' }
-}
-
-function invalidCursor (): Error {
-  return new errors.InvalidCursor('The cursor is not valid for this list, sort and filters; start again without one')
 }
 
 interface Shape {
@@ -148,18 +100,8 @@ interface Shape {
 
 type ShapeKind = 'page' | 'window' | 'fallback' | 'count'
 
-export interface Lister<R> {
-  /** The statements a query runs (for EXPLAIN in tests and the scale script). Throws on a bad cursor. */
-  statements: (query: PageQuery) => ListStatements
-  /** One page of the list. */
-  page: (db: Queryable, query: PageQuery) => Promise<Page<R>>
-  /** The `Link` header value pointing at the next page. */
-  nextLink: (path: string, query: PageQuery, cursor: string) => string
-  /** A cursor for a position in the list (tests, scripts). */
-  encode: (query: PageQuery, key: string, id: string) => string
-}
-
-export function createLister<R extends QueryResultRow> (spec: ListSpec, secretKey: string): Lister<R> {
+/** The SQL of a list: one text per query shape, built once and kept (statement names `${spec.name}_<n>`). */
+export function createStatements (spec: ListSpec) {
   const filterNames = Object.keys(spec.filters).sort()
   const shapes = new Map<string, Shape>()
   let statements = 0
@@ -178,26 +120,6 @@ export function createLister<R extends QueryResultRow> (spec: ListSpec, secretKe
   /** What a cursor is bound to: the list, the sort and the filters with their values. */
   function scope (query: PageQuery): string {
     return [spec.name, sortOf(query).name, ...presentFilters(query).map((f) => `${f}=${String(query[f])}`)].join('\n')
-  }
-
-  function encode (query: PageQuery, key: string, id: string): string {
-    const payload = Buffer.from(JSON.stringify([key, id])).toString('base64url')
-    return `${payload}.${hmac(secretKey, `${scope(query)}\n${payload}`)}`
-  }
-
-  function decode (query: PageQuery, cursor: string): [string, string] {
-    const dot = cursor.indexOf('.')
-    const payload = cursor.slice(0, dot)
-    if (dot < 1 || !safeEqual(cursor.slice(dot + 1), hmac(secretKey, `${scope(query)}\n${payload}`))) throw invalidCursor()
-    let position: unknown
-    try {
-      position = JSON.parse(Buffer.from(payload, 'base64url').toString())
-    } catch {
-      throw invalidCursor()
-    }
-    // Signed by this service, so well-formed; checked anyway, cheaply.
-    if (!Array.isArray(position) || position.length !== 2 || typeof position[0] !== 'string' || typeof position[1] !== 'string') throw invalidCursor()
-    return position as [string, string]
   }
 
   const where = (conditions: string[]): string => conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : ''
@@ -245,8 +167,8 @@ export function createLister<R extends QueryResultRow> (spec: ListSpec, secretKe
     return shape
   }
 
-  function statementsFor (query: PageQuery): ListStatements {
-    const position = query.cursor === undefined ? null : decode(query, query.cursor)
+  /** The statements of a page, after `position` (the decoded cursor) when there is one. */
+  function statementsFor (query: PageQuery, position: [string, string] | null): ListStatements {
     const params = (shape: Shape): unknown[] => shape.filters.map((f) => {
       const filter = spec.filters[f] as FilterField
       return filter.param === undefined ? query[f] : filter.param(query[f])
@@ -263,48 +185,5 @@ export function createLister<R extends QueryResultRow> (spec: ListSpec, secretKe
     return { page, fallback, count: count === null ? null : { name: count.name, text: count.text, values: params(count) } }
   }
 
-  async function rowsOf (db: Queryable, { page, fallback }: ListStatements, query: PageQuery): Promise<Array<R & { _k: string, id: string }>> {
-    const { rows } = await db.query<R & { _k: string, id: string, _n?: number }>(page)
-    if (fallback === null) return rows
-    // A window: a full page, or the end of the list, is the answer; else the window held too few matches.
-    const found = rows.filter((r) => r.id !== null)
-    if (found.length > query.limit || (rows[0] as { _n: number })._n < SEARCH_WINDOW * (query.limit + 1)) return found
-    return (await db.query<R & { _k: string, id: string }>(fallback)).rows
-  }
-
-  return {
-    statements: statementsFor,
-    encode,
-
-    async page (db, query) {
-      const statements = statementsFor(query)
-      const [rows, counted] = await Promise.all([
-        rowsOf(db, statements, query),
-        statements.count === null ? null : db.query<{ total: number }>(statements.count)
-      ])
-      let nextCursor: string | null = null
-      if (rows.length > query.limit) {
-        rows.length = query.limit
-        const last = rows[rows.length - 1] as { _k: string, id: string }
-        nextCursor = encode(query, last._k, last.id)
-      }
-      return { rows, nextCursor, total: counted === null ? null : (counted.rows[0] as { total: number }).total }
-    },
-
-    nextLink (path, query, cursor) {
-      const qs = new URLSearchParams()
-      qs.set('limit', String(query.limit))
-      if (query.sort !== undefined) qs.set('sort', query.sort)
-      for (const f of presentFilters(query)) qs.set(f, String(query[f]))
-      if (query.count === true) qs.set('count', 'true')
-      qs.set('cursor', cursor)
-      return `<${path}?${qs.toString()}>; rel="next"`
-    }
-  }
-}
-
-/** Sets a page's `Link` (next page) and `X-Total-Count` (with count=true) headers. */
-export function setPageHeaders (reply: { header: (name: string, value: string) => unknown }, lister: Lister<QueryResultRow>, url: string, query: PageQuery, page: Page<unknown>): void {
-  if (page.nextCursor !== null) reply.header('link', lister.nextLink(url.split('?')[0] as string, query, page.nextCursor))
-  if (page.total !== null) reply.header('x-total-count', String(page.total))
+  return { statements: statementsFor, scope, presentFilters }
 }

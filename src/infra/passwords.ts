@@ -36,3 +36,8 @@ export function needsRehash (stored: string, params: Argon2Params): boolean {
 export async function dummyHash (params: Argon2Params): Promise<string> {
   return await hash(`dummy-${Math.random()}-${Date.now()}`, params)
 }
+
+/** The configured argon2 cost (ARGON2_MEMORY, ARGON2_TIME, ARGON2_PARALLELISM). */
+export function argon2Params (config: { ARGON2_MEMORY: number, ARGON2_TIME: number, ARGON2_PARALLELISM: number }): Argon2Params {
+  return { memoryCost: config.ARGON2_MEMORY, timeCost: config.ARGON2_TIME, parallelism: config.ARGON2_PARALLELISM }
+}

@@ -1,18 +1,10 @@
-import type { Pool } from 'pg'
-import { hmac } from './auth/crypto.ts'
-import type { Queryable } from './paging.ts'
+import { hmac } from './crypto.ts'
+import type { Database, Queryable } from './database.ts'
 
 /** How long a key replays its first response. */
 export const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
 
-/**
- * Idempotency-Key header values: 1–255 characters of letters, digits and
- * `. _ : ~ + / = -` (UUIDs, ULIDs, base64url), optionally in double quotes
- * (the structured-field string form of the IETF draft).
- */
-export const IDEMPOTENCY_KEY_PATTERN = '^(?:[A-Za-z0-9._:~+/=-]{1,255}|"[A-Za-z0-9._:~+/=-]{1,255}")$'
-
-/** The key of a valid header value, quotes removed. */
+/** The key of a valid header value (schemas/users.ts IDEMPOTENCY_KEY_PATTERN), quotes removed. */
 export function idempotencyKey (header: string): string {
   return header.startsWith('"') ? header.slice(1, -1) : header
 }
@@ -59,7 +51,7 @@ const PURGE = { name: 'idempotency_purge', text: 'DELETE FROM idempotency_keys W
  * waits on the first one's row lock until it commits, then finds its stored
  * response; if the first rolls back, the second claims the key itself.
  */
-export function createIdempotencyRepository (db: { $client: Pool }) {
+export function createIdempotencyRepository (db: Database) {
   return {
     /**
      * Claims a key for this request, inside the caller's transaction: null when
@@ -81,7 +73,7 @@ export function createIdempotencyRepository (db: { $client: Pool }) {
 
     /** Deletes expired keys; answers how many. */
     async purgeExpired (): Promise<number> {
-      return (await db.$client.query(PURGE)).rowCount as number
+      return (await db.query(PURGE)).rowCount as number
     }
   }
 }

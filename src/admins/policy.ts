@@ -1,22 +1,13 @@
+import { EMAIL_MAX, NAME_PATTERN, PASSWORD_MAX, PASSWORD_MIN } from '../../schemas/admins.ts'
 import { csv } from '../config.ts'
-import { normalisePassword } from './passwords.ts'
-
-/** Admin name: 3–32 ASCII letters, digits, `.`, `_`, `-` (ASCII only, so no look-alike letters from other scripts). */
-export const NAME_PATTERN = '^[A-Za-z0-9._-]{3,32}$'
-export const EMAIL_MAX = 254
-export const PASSWORD_MIN = 12
-export const PASSWORD_MAX = 128
+import { normaliseEmail } from '../infra/email.ts'
+import { normalisePassword } from '../infra/passwords.ts'
 
 /**
  * The shape Fastify's `format: 'email'` accepts (ajv-formats, fast mode), for
  * callers outside a route (the create-admin command).
  */
 const EMAIL = /^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i
-
-/** The key under which an email is unique and throttled: lower case. */
-export function normaliseEmail (email: string): string {
-  return email.trim().toLowerCase()
-}
 
 /** What a password is checked against besides the list: the account's email addresses and names (current and new). */
 export interface PasswordContext {

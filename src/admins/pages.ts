@@ -1,34 +1,12 @@
-import type { FastifyReply, FastifyRequest } from 'fastify'
-import { escapeHtml } from '../mail/templates.ts'
-import { PASSWORD_MAX, PASSWORD_MIN } from './policy.ts'
+import { escapeHtml } from '../infra/html.ts'
+import { PASSWORD_MAX, PASSWORD_MIN } from '../../schemas/admins.ts'
 
 /**
- * The few HTML pages behind emailed links. No script and no style at all, so
- * the strictest Content-Security-Policy holds; the reset page is a plain form
- * posting application/x-www-form-urlencoded to its own path. Everything
- * interpolated is HTML-escaped.
+ * The few HTML pages behind emailed links (sent by src/infra/html.ts's
+ * sendHtml). The reset page is a plain form posting
+ * application/x-www-form-urlencoded to its own path. Everything interpolated
+ * is HTML-escaped.
  */
-const CSP = "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-
-/** True when the client asks for HTML (a browser opening a link or posting a form) rather than JSON. */
-export function wantsHtml (request: FastifyRequest): boolean {
-  const accept = request.headers.accept ?? ''
-  const html = accept.indexOf('text/html')
-  if (html === -1) return false
-  const json = accept.search(/application\/(problem\+)?json/)
-  return json === -1 || html < json
-}
-
-export function sendHtml (reply: FastifyReply, status: number, page: string): FastifyReply {
-  return reply.code(status)
-    .header('content-security-policy', CSP)
-    .header('referrer-policy', 'no-referrer')
-    .header('cache-control', 'no-store')
-    .header('x-frame-options', 'DENY')
-    .type('text/html; charset=utf-8')
-    .send(page)
-}
-
 function page (title: string, body: string): string {
   return `<!doctype html>
 <html lang="en">

@@ -1,19 +1,20 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { errors } from '../errors.ts'
-import { etag, matchingVersions, noneMatchFails } from '../etag.ts'
-import { idempotencyKey, requestFingerprint } from '../idempotency.ts'
-import { setPageHeaders, type PageQuery } from '../paging.ts'
-import type { Actor, NewUser, UserPatch, UserRow } from './repository.ts'
+import { errors } from '../../src/infra/errors.ts'
+import { etag, matchingVersions, noneMatchFails } from '../../src/infra/etag.ts'
+import { idempotencyKey, requestFingerprint } from '../../src/infra/idempotency.ts'
+import { setPageHeaders } from '../../src/infra/paging/links.ts'
+import type { NewUser, UserListParams, UserPatchBody, UserRow } from '../../schemas/users.ts'
+import { actorOf } from '../../plugins/auth.ts'
 
 /**
  * The handlers behind /users and the compatibility routes /user: one
- * implementation, the routes only say where the id comes from.
+ * implementation, the routes only say where the id comes from. (`_`: not a
+ * route file, autoload skips it.)
  */
 export function createUserHandlers (app: FastifyInstance) {
   const { users } = app
   const requireIfMatch = app.config.REQUIRE_IF_MATCH
 
-  const actor = (request: FastifyRequest): Actor => ({ adminId: request.admin.id, requestId: request.id })
   const path = (request: FastifyRequest): string => request.url.split('?')[0] as string
   const createdHeaders = (user: UserRow): Record<string, string> => ({ location: `/users/${user.id}`, etag: etag(user) })
 
@@ -36,7 +37,7 @@ export function createUserHandlers (app: FastifyInstance) {
       return user
     },
 
-    async list (request: FastifyRequest<{ Querystring: PageQuery }>, reply: FastifyReply): Promise<UserRow[]> {
+    async list (request: FastifyRequest<{ Querystring: UserListParams }>, reply: FastifyReply): Promise<UserRow[]> {
       const page = await users.list(request.query)
       setPageHeaders(reply, users.repository.lister, request.url, request.query, page)
       return page.rows
@@ -45,13 +46,13 @@ export function createUserHandlers (app: FastifyInstance) {
     async create (request: FastifyRequest<{ Body: NewUser }>, reply: FastifyReply): Promise<UserRow | FastifyReply> {
       const header = request.headers['idempotency-key'] as string | undefined
       if (header === undefined) {
-        const user = await users.create(request.body, actor(request))
+        const user = await users.create(request.body, actorOf(request))
         reply.code(201).headers(createdHeaders(user))
         return user
       }
       // The stored answer must be the very bytes a retry will get: serialize with the route's own 201 serializer.
       const serialize = reply.getSerializationFunction('201', 'application/json') as unknown as (user: UserRow) => string
-      const result = await users.createOnce(request.body, actor(request), {
+      const result = await users.createOnce(request.body, actorOf(request), {
         key: idempotencyKey(header),
         fingerprint: requestFingerprint(app.secretKey, request.method, path(request), request.body)
       }, (user) => ({ statusCode: 201, headers: createdHeaders(user), body: serialize(user) }))
@@ -60,15 +61,15 @@ export function createUserHandlers (app: FastifyInstance) {
       return await reply.send(result.body)
     },
 
-    async update (request: FastifyRequest<{ Body: UserPatch }>, reply: FastifyReply, id: string): Promise<UserRow> {
-      const user = await users.update(id, request.body, preconditions(request, id), actor(request))
+    async update (request: FastifyRequest<{ Body: UserPatchBody }>, reply: FastifyReply, id: string): Promise<UserRow> {
+      const user = await users.update(id, request.body, preconditions(request, id), actorOf(request))
       reply.header('etag', etag(user))
       return user
     },
 
     /** DELETE /users/{id} answers 204; the compatibility DELETE /user answers 200 with the deleted user, as the old service did. */
     async remove (request: FastifyRequest, reply: FastifyReply, id: string, answer: 'no-content' | 'deleted-user'): Promise<UserRow | FastifyReply> {
-      const user = await users.remove(id, preconditions(request, id), actor(request))
+      const user = await users.remove(id, preconditions(request, id), actorOf(request))
       if (answer === 'deleted-user') return user
       return await reply.code(204).send()
     }

@@ -1,0 +1,29 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { nullable, Timestamp, Uuid } from './common.ts'
+import { pageQuery } from './paging.ts'
+
+/** The audit log, as GET /audit-events shows it. */
+
+export const AuditEvent = Type.Object({
+  id: Uuid,
+  actorId: nullable<string>({ type: 'string', format: 'uuid', description: 'The acting admin; null for the system or an anonymous request (registration, password reset).' }),
+  action: Type.String({ description: 'What happened: user.create, user.update, user.delete, admin.register, admin.update, admin.delete, …' }),
+  targetType: Type.String({ description: '`user` or `admin`.' }),
+  targetId: Uuid,
+  requestId: nullable<string>({ type: 'string', description: 'The X-Request-Id of the request that made the change.' }),
+  changes: Type.Object({}, { additionalProperties: true, description: 'The fields changed, with their new values; secrets never appear (a password change reads `"[changed]"`).' }),
+  createdAt: Timestamp()
+}, { additionalProperties: false })
+export type AuditEventView = Static<typeof AuditEvent>
+
+/** Sorts of GET /audit-events (newest first by default). */
+export const AUDIT_SORTS = ['createdAt'] as const
+
+export const AuditListQuery = Type.Object({
+  ...pageQuery(AUDIT_SORTS, '-createdAt'),
+  actorId: Type.Optional(Type.String({ format: 'uuid', description: 'Only events by this admin.' })),
+  targetId: Type.Optional(Type.String({ format: 'uuid', description: 'Only events about this user or admin.' })),
+  targetType: Type.Optional(Type.Union([Type.Literal('user'), Type.Literal('admin')], { description: 'Only events about users or about admins.' })),
+  action: Type.Optional(Type.String({ pattern: '^[a-z_]{1,32}\\.[a-z_]{1,32}$', description: 'Only this action, e.g. `user.update`.' }))
+}, { additionalProperties: false })
+export type AuditListParams = Static<typeof AuditListQuery>

@@ -1,0 +1,46 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { Email, GivenPassword, OpaqueToken } from './admins.ts'
+import { Timestamp, Uuid } from './common.ts'
+
+/** Sessions: login, refresh, the session list, and the keys that verify access tokens. */
+
+/** Sessions listed by GET /auth/sessions at most. */
+export const SESSIONS_LISTED = 100
+
+export const Login = Type.Object({ email: Email, password: GivenPassword }, { additionalProperties: false })
+export type LoginBody = Static<typeof Login>
+
+export const Refresh = Type.Object({ refresh_token: OpaqueToken }, { additionalProperties: false })
+
+export const TokenPair = Type.Object({
+  access_token: Type.String({ description: 'EdDSA-signed JWT (typ at+jwt); send as Authorization: Bearer.' }),
+  refresh_token: Type.String({ description: 'Opaque, single use: POST /auth/refresh exchanges it for a new pair.' }),
+  token_type: Type.Literal('Bearer'),
+  expires_in: Type.Integer({ description: 'Seconds until the access token expires.' })
+}, { additionalProperties: false })
+export type TokenPairView = Static<typeof TokenPair>
+
+export const Session = Type.Object({
+  id: Uuid,
+  current: Type.Boolean({ description: 'The session of the access token making this request.' }),
+  createdAt: Timestamp('When the login happened.'),
+  lastUsedAt: Timestamp('Last login or refresh.'),
+  idleExpiresAt: Timestamp('Ends unless refreshed before.'),
+  expiresAt: Timestamp('Ends at the latest.'),
+  userAgent: Type.Union([Type.String(), Type.Null()]),
+  ip: Type.Union([Type.String(), Type.Null()])
+}, { additionalProperties: false })
+export type SessionView = Static<typeof Session>
+
+export const SessionId = Type.Object({ id: Uuid })
+
+export const Jwks = Type.Object({
+  keys: Type.Array(Type.Object({
+    kty: Type.Literal('OKP'),
+    crv: Type.Literal('Ed25519'),
+    x: Type.String(),
+    kid: Type.String(),
+    alg: Type.Literal('EdDSA'),
+    use: Type.Literal('sig')
+  }, { additionalProperties: false }))
+}, { additionalProperties: false, description: 'JSON Web Key Set (RFC 7517): every key that verifies access tokens.' })

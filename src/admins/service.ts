@@ -1,0 +1,293 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { AdminChangesBody, AdminSummaryView, AdminView, Confirmation, RegistrationBody } from '../../schemas/admins.ts'
+import type { AuditAction, AuditService } from '../audit/service.ts'
+import { csv, type Config } from '../config.ts'
+import type { MailService } from '../mail/service.ts'
+import type { SessionsService } from '../sessions/service.ts'
+import type { Actor } from '../infra/actor.ts'
+import { createBackground } from '../infra/background.ts'
+import { transaction, type Database, type Queryable } from '../infra/database.ts'
+import { normaliseEmail } from '../infra/email.ts'
+import { errors, invalidField } from '../infra/errors.ts'
+import { createLister, type Page, type PageQuery } from '../infra/paging/lister.ts'
+import { argon2Params, hashPassword, verifyPassword } from '../infra/passwords.ts'
+import { adminsErrors } from './errors.ts'
+import { emailDomainAllowed, type PasswordContext, type PasswordPolicy } from './policy.ts'
+import { ADMINS_LIST, createAdminsRepository, type AdminChange, type AdminRow, type AdminsRepository } from './repository.ts'
+
+/** At most this many emails of one kind per account per hour (against mail bombing through resend/forgot). */
+export const EMAILS_PER_HOUR = 5
+
+const INVALID_CONFIRM = 'This confirmation link is invalid, expired or already used. Ask for a new one with POST /auth/confirm/resend (or change the email again).'
+const INVALID_RESET = 'This password reset link is invalid, expired or already used. Ask for a new one with POST /auth/password/forgot.'
+
+export interface AdminsDeps {
+  db: Database
+  config: Config
+  mail: Pick<MailService, 'enqueue'>
+  audit: Pick<AuditService, 'record'>
+  sessions: Pick<SessionsService, 'checkAttempt' | 'clearAttempts' | 'endAll' | 'forget'>
+  log: FastifyBaseLogger
+  policy: PasswordPolicy
+  secretKey: string
+}
+
+/** What the API shows of an admin: never the hash. */
+export function adminView (row: AdminRow): AdminView {
+  return { id: row.id, email: row.email, name: row.name, confirmed: row.confirmed, pendingEmail: row.pendingEmail, createdAt: row.createdAt, updatedAt: row.updatedAt }
+}
+
+/** The rules every part of the service shares: password policy, email domains, the current account, currentPassword. */
+function createRules (deps: AdminsDeps, repository: AdminsRepository) {
+  const { config, policy, sessions } = deps
+  const domainAllowed = emailDomainAllowed(config.ADMIN_EMAIL_DOMAINS)
+  const domains = csv(config.ADMIN_EMAIL_DOMAINS).join(', ')
+  return {
+    argon2: argon2Params(config),
+
+    checkPassword (password: string, account: PasswordContext): void {
+      const problem = policy(password, account)
+      if (problem !== null) throw invalidField('password', problem)
+    },
+
+    checkDomain (email: string): void {
+      if (!domainAllowed(email)) throw new adminsErrors.EmailDomainNotAllowed(domains)
+    },
+
+    async current (actor: Actor): Promise<AdminRow> {
+      const row = await repository.get(actor.adminId)
+      /* c8 ignore next -- an admin deleted between the session check and this read (its sessions go with it) */
+      if (row === null) throw new errors.Unauthorized('The session of this access token has ended')
+      return row
+    },
+
+    /**
+     * Verifies currentPassword for a sensitive change. Each try counts against
+     * the account's login lockout, so a stolen access token cannot be used to
+     * guess the password faster than a login could.
+     */
+    async verifyCurrentPassword (row: AdminRow, given: string | undefined, what: string): Promise<void> {
+      if (given === undefined) throw invalidField('currentPassword', `is required to ${what}`)
+      await sessions.checkAttempt(row.email)
+      if (!await verifyPassword(row.passwordHash, given)) throw new adminsErrors.WrongPassword()
+    },
+
+    /** Records an audit event about an admin. */
+    async audit (tx: Queryable, actorId: string | null, action: AuditAction, targetId: string, requestId: string, changes: Record<string, unknown>): Promise<void> {
+      await deps.audit.record(tx, { actorId, action, targetType: 'admin', targetId, requestId, changes })
+    }
+  }
+}
+
+type Rules = ReturnType<typeof createRules>
+
+/** Registration: register, confirm (the emailed link), resend the confirmation. */
+function createRegistration (deps: AdminsDeps, repository: AdminsRepository, rules: Rules, sendTokenEmail: (email: string, purpose: 'confirm_account') => void) {
+  const { db, config, mail } = deps
+  return {
+    async register (body: RegistrationBody, requestId: string): Promise<AdminView> {
+      if (config.REGISTRATION === 'closed') throw new adminsErrors.RegistrationClosed()
+      rules.checkDomain(body.email)
+      rules.checkPassword(body.password, { emails: [body.email], names: [body.name] })
+      const passwordHash = await hashPassword(body.password, rules.argon2)
+      return await transaction(db, async (tx) => {
+        const row = await repository.insert(tx, { email: body.email, name: body.name, passwordHash, confirmed: false })
+        const token = await repository.issueToken(tx, row.id, 'confirm_account')
+        await mail.enqueue(tx, { template: 'confirm_account', to: row.email, data: { name: row.name, token } })
+        await rules.audit(tx, null, 'admin.register', row.id, requestId, { email: row.email, name: row.name })
+        return adminView(row)
+      })
+    },
+
+    /** Uses a confirmation link: confirms the account, or makes a pending email address the admin's. */
+    async confirm (token: string, requestId: string): Promise<Confirmation> {
+      return await transaction(db, async (tx) => {
+        const use = await repository.consumeToken(tx, token, ['confirm_account', 'confirm_email'])
+        if (use === null) throw new adminsErrors.InvalidLink(INVALID_CONFIRM)
+        if (use.purpose === 'confirm_account') {
+          const row = await repository.update(tx, use.adminId, { confirm: true }) as AdminRow
+          await rules.audit(tx, use.adminId, 'admin.confirm', use.adminId, requestId, { confirmed: true })
+          return { purpose: 'account' as const, email: row.email }
+        }
+        const row = await repository.get(use.adminId, tx) as AdminRow
+        const email = use.email as string // confirm_email tokens always carry their address
+        // Only the latest requested address can be confirmed. Older links are voided whenever
+        // pendingEmail changes, so this only guards against a change made some other way.
+        /* c8 ignore next */
+        if (row.pendingEmail !== email) throw new adminsErrors.InvalidLink(INVALID_CONFIRM)
+        await repository.update(tx, row.id, { email, pendingEmail: null })
+        await rules.audit(tx, row.id, 'admin.email_change', row.id, requestId, { email })
+        return { purpose: 'email' as const, email }
+      })
+    },
+
+    /** Queues a new confirmation email when an unconfirmed account has this address; the caller has answered 202 already. */
+    resendConfirmation (email: string): void {
+      sendTokenEmail(email, 'confirm_account')
+    }
+  }
+}
+
+/** The part of updateMe inside its transaction: the row change, tokens, emails, sessions, audit. */
+async function applyChanges (deps: AdminsDeps, repository: AdminsRepository, rules: Rules, tx: Queryable, actor: Actor, row: AdminRow, change: { newName?: string | undefined, newEmail?: string | undefined, cancelPending: boolean, passwordHash?: string | undefined }): Promise<{ row: AdminRow, ended: string[] }> {
+  const { newName, newEmail, cancelPending, passwordHash } = change
+  const { mail, sessions } = deps
+  const audit = async (action: AuditAction, changes: Record<string, unknown>): Promise<void> => await rules.audit(tx, actor.adminId, action, row.id, actor.requestId, changes)
+  const set: AdminChange = {}
+  let ended: string[] = []
+  if (newName !== undefined) {
+    set.name = newName
+    await audit('admin.update', { name: newName })
+  }
+  if (newEmail !== undefined || cancelPending) {
+    set.pendingEmail = newEmail ?? null
+    await repository.voidTokens(tx, row.id, 'confirm_email')
+    await audit('admin.email_change', { pendingEmail: newEmail ?? null })
+  }
+  if (newEmail !== undefined) {
+    const token = await repository.issueToken(tx, row.id, 'confirm_email', newEmail)
+    await mail.enqueue(tx, { template: 'confirm_email', to: newEmail, data: { name: newName ?? row.name, token } })
+  }
+  if (passwordHash !== undefined) {
+    set.passwordHash = passwordHash
+    await repository.voidTokens(tx, row.id, 'reset_password')
+    ended = await sessions.endAll(tx, row.id, 'password_change', actor.sessionId)
+    await audit('admin.password_change', { password: '[changed]' })
+  }
+  if (newEmail !== undefined || passwordHash !== undefined) await sessions.clearAttempts(row.email, tx)
+  if (Object.keys(set).length === 0) return { row, ended }
+  return { row: await repository.update(tx, row.id, set) as AdminRow, ended }
+}
+
+/** The admin's own account: read it, change name, email or password, delete it. */
+function createProfile (deps: AdminsDeps, repository: AdminsRepository, rules: Rules) {
+  const { db, sessions } = deps
+  return {
+    async me (actor: Actor): Promise<AdminView> {
+      return adminView(await rules.current(actor))
+    },
+
+    /**
+     * Name changes at once. A new email waits for its confirmation link (sent to
+     * the new address) and needs currentPassword; so does a new password, which
+     * ends every other session.
+     */
+    async updateMe (actor: Actor, body: AdminChangesBody): Promise<AdminView> {
+      if (body.name === undefined && body.email === undefined && body.password === undefined) throw new adminsErrors.NothingToChange()
+      const row = await rules.current(actor)
+      const newName = body.name !== undefined && body.name !== row.name ? body.name : undefined
+      const newEmail = body.email !== undefined && normaliseEmail(body.email) !== normaliseEmail(row.email) ? body.email : undefined
+      const cancelPending = body.email !== undefined && newEmail === undefined && row.pendingEmail !== null
+      const newPassword = body.password
+      if (newEmail !== undefined) rules.checkDomain(newEmail)
+      if (newPassword !== undefined) rules.checkPassword(newPassword, { emails: [row.email, newEmail], names: [row.name, newName] })
+      if (newEmail !== undefined || newPassword !== undefined) {
+        await rules.verifyCurrentPassword(row, body.currentPassword, newPassword !== undefined ? 'change the password' : 'change the email')
+      }
+      if (newEmail !== undefined && await repository.emailInUse(newEmail, row.id)) throw new adminsErrors.EmailTaken()
+      const passwordHash = newPassword === undefined ? undefined : await hashPassword(newPassword, rules.argon2)
+      const updated = await transaction(db, async (tx) => await applyChanges(deps, repository, rules, tx, actor, row, { newName, newEmail, cancelPending, passwordHash }))
+      sessions.forget(updated.ended)
+      return adminView(updated.row)
+    },
+
+    /** Deletes the admin for real: its sessions and tokens go, users it created stay (createdBy becomes null). */
+    async deleteMe (actor: Actor, currentPassword: string): Promise<void> {
+      const row = await rules.current(actor)
+      await rules.verifyCurrentPassword(row, currentPassword, 'delete the account')
+      const ended = await transaction(db, async (tx) => {
+        const ended = await sessions.endAll(tx, row.id, 'deleted')
+        await rules.audit(tx, actor.adminId, 'admin.delete', row.id, actor.requestId, { email: row.email, name: row.name })
+        await repository.remove(tx, row.id)
+        await sessions.clearAttempts(row.email, tx)
+        return ended
+      })
+      sessions.forget([...ended, actor.sessionId])
+    }
+  }
+}
+
+/** Password recovery: the emailed reset link, and the reset itself. */
+function createRecovery (deps: AdminsDeps, repository: AdminsRepository, rules: Rules, sendTokenEmail: (email: string, purpose: 'reset_password') => void) {
+  const { db, sessions } = deps
+  return {
+    /** Queues a password reset email when an account has this address; the caller has answered 202 already. */
+    forgotPassword (email: string): void {
+      sendTokenEmail(email, 'reset_password')
+    },
+
+    /**
+     * Sets a new password with an emailed reset token; every session of the
+     * account ends. The token is used up in the same transaction, so a refused
+     * password (rolled back) leaves it usable; a reset voids the account's
+     * other reset links.
+     */
+    async resetPassword (token: string, password: string, requestId: string): Promise<void> {
+      const ended = await transaction(db, async (tx) => {
+        const use = await repository.consumeToken(tx, token, ['reset_password'])
+        if (use === null) throw new adminsErrors.InvalidLink(INVALID_RESET)
+        const row = await repository.get(use.adminId, tx) as AdminRow
+        rules.checkPassword(password, { emails: [row.email], names: [row.name] })
+        await repository.update(tx, row.id, { passwordHash: await hashPassword(password, rules.argon2) })
+        await repository.voidTokens(tx, row.id, 'reset_password')
+        const ended = await sessions.endAll(tx, row.id, 'password_reset')
+        await sessions.clearAttempts(row.email, tx)
+        await rules.audit(tx, null, 'admin.password_reset', row.id, requestId, { password: '[changed]' })
+        return ended
+      })
+      sessions.forget(ended)
+    }
+  }
+}
+
+/**
+ * Admin accounts: registration, confirmation, profile, password recovery and
+ * the list of admins. Each change runs in one transaction with its audit event
+ * and, when it needs one, its email (transactional outbox). Logins and
+ * sessions are the sessions service's.
+ */
+export function createAdminsService (deps: AdminsDeps) {
+  const { db, mail, log } = deps
+  const repository = createAdminsRepository(db)
+  const lister = createLister<AdminSummaryView>(ADMINS_LIST, deps.secretKey)
+  const rules = createRules(deps, repository)
+  const background = createBackground(log)
+
+  /**
+   * Sends one more email of a kind to the account with this address (for
+   * confirm_account: only while unconfirmed), unless EMAILS_PER_HOUR went out
+   * already, after the answer (tracked by `drain`). The account row is locked
+   * meanwhile, so concurrent asks count right.
+   */
+  function sendTokenEmail (email: string, purpose: 'confirm_account' | 'reset_password'): void {
+    const what = purpose === 'confirm_account' ? 'resending a confirmation email' : 'sending a password reset email'
+    background.later(what, async () => {
+      await transaction(db, async (tx) => {
+        const row = await repository.lockByEmail(tx, normaliseEmail(email), purpose === 'confirm_account')
+        if (row === null) return
+        if (await repository.recentTokens(tx, row.id, purpose) >= EMAILS_PER_HOUR) {
+          log.info({ adminId: row.id, purpose }, 'email not sent: hourly limit for this account reached')
+          return
+        }
+        const token = await repository.issueToken(tx, row.id, purpose)
+        await mail.enqueue(tx, { template: purpose, to: row.email, data: { name: row.name, token } })
+      })
+    })
+  }
+
+  return {
+    repository,
+    ...createRegistration(deps, repository, rules, sendTokenEmail),
+    ...createProfile(deps, repository, rules),
+    ...createRecovery(deps, repository, rules, sendTokenEmail),
+
+    /** GET /auth/admins: a page of admins. */
+    lister,
+    list: async (query: PageQuery): Promise<Page<AdminSummaryView>> => await lister.page(db, query),
+
+    /** Resolves once the work left running after answers (resend, forgot) is done. */
+    drain: background.drain
+  }
+}
+
+export type AdminsService = ReturnType<typeof createAdminsService>

@@ -1,0 +1,65 @@
+import type { Pool, PoolClient, QueryConfig, QueryResult, QueryResultRow } from 'pg'
+
+/** The database: node-postgres's pool (one per app, made by plugins/db.ts through @fastify/postgres). */
+export type Database = Pool
+
+/** Anything that runs a query: the pool, or a client inside a transaction. Repositories take this. */
+export interface Queryable {
+  query: <R extends QueryResultRow = QueryResultRow>(config: QueryConfig) => Promise<QueryResult<R>>
+}
+
+/**
+ * THE transaction helper: runs `fn` between BEGIN and COMMIT on a pooled
+ * client of its own, rolls back when anything throws, and always gives the
+ * client back: destroyed (not handed out again) when its connection failed or
+ * its ROLLBACK failed, kept otherwise. BEGIN runs inside the try, so a BEGIN
+ * on a connection that just died (a database restart, a partition) cannot leak
+ * the client and exhaust the pool.
+ */
+export async function transaction<T> (db: Database, fn: (tx: PoolClient) => Promise<T>): Promise<T> {
+  const client = await db.connect()
+  try {
+    await client.query('BEGIN')
+    const result = await fn(client)
+    await client.query('COMMIT')
+    client.release()
+    return result
+  } catch (err) {
+    const rollbackFailed = await client.query('ROLLBACK').then(() => undefined, (rollbackError: Error) => rollbackError)
+    client.release(rollbackFailed ?? (isDatabaseUnavailable(err as Error) ? err as Error : undefined))
+    throw err
+  }
+}
+
+/** The PostgreSQL error behind an error (walking `.cause`): its SQLSTATE and the constraint it names, if any. */
+export function constraint (err: unknown): { code?: string, constraint?: string } {
+  const e = err as { code?: string, constraint?: string, cause?: unknown } | null
+  if (e === null || typeof e !== 'object') return {}
+  return e.code === undefined && e.cause !== undefined ? constraint(e.cause) : e
+}
+
+/**
+ * A constraint-violation mapper from a domain's table of `constraint name → error`:
+ * the error the violation means, or the original error when it is not in the table.
+ */
+export function violations (byConstraint: Record<string, () => Error>): (err: unknown) => unknown {
+  return (err) => {
+    const { code, constraint: name } = constraint(err)
+    const make = (code === '23505' || code === '23503') && name !== undefined ? byConstraint[name] : undefined
+    return make === undefined ? err : make()
+  }
+}
+
+/** What node-postgres raises when the database cannot be reached, is restarting, or the pool is exhausted. */
+const UNAVAILABLE_CODES = new Set([
+  '57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08004', '08006', '57014',
+  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH'
+])
+// `Query read timeout`: node-postgres gave up waiting for an answer (query_timeout), e.g. the server vanished mid-query.
+const UNAVAILABLE_MESSAGE = /timeout exceeded when trying to connect|Connection terminated|Client has encountered a connection error|Cannot use a pool after calling end|Query read timeout/i
+
+export function isDatabaseUnavailable (err: { code?: string, message: string, cause?: unknown }): boolean {
+  if (UNAVAILABLE_CODES.has(err.code ?? '')) return true
+  if (UNAVAILABLE_MESSAGE.test(err.message)) return true
+  return err.cause instanceof Error && isDatabaseUnavailable(err.cause)
+}

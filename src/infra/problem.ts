@@ -1,0 +1,122 @@
+import type { ErrorObject } from 'ajv'
+import type { FastifyError, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
+import type { HTTPMethod } from 'find-my-way'
+import { problems, statusTitle } from '../../schemas/problem.ts'
+import { isDatabaseUnavailable } from './database.ts'
+import { errors, FASTIFY_CODES } from './errors.ts'
+
+/**
+ * THE error-to-problem mapping: every error Roster answers becomes
+ * application/problem+json (RFC 9457) here, whether the app's error handler,
+ * its not-found handler or the framework-error hook (src/server-options.ts)
+ * meets it.
+ */
+
+/** Validation issues as `{path, message}`, path a JSON pointer into the request: /body/email. */
+export function validationErrors (err: FastifyError): Array<{ path: string, message: string }> {
+  return (err.validation as ErrorObject[]).map((v) => {
+    const path = `/${err.validationContext as string}${v.instancePath}`
+    if (v.keyword === 'required') return { path: `${path}/${v.params.missingProperty as string}`, message: 'is required' }
+    if (v.keyword === 'additionalProperties') return { path: `${path}/${v.params.additionalProperty as string}`, message: 'is not allowed' }
+    return { path, message: v.message as string }
+  })
+}
+
+/**
+ * Adds to a route's documented responses the errors its shape implies, so the
+ * OpenAPI document lists every status a route really answers: 400 when
+ * anything is validated, 400/413/415 when it takes a body (any method but GET
+ * and HEAD may be sent one), 414 when it has path parameters, 401 when it
+ * needs a token. Routes without a response schema (third-party UI routes) are left alone.
+ */
+export function documentImpliedErrors (route: RouteOptions): void {
+  const schema = route.schema as { body?: unknown, querystring?: unknown, params?: unknown, headers?: unknown, response?: Record<string, unknown> } | undefined
+  if (schema?.response === undefined) return
+  const implied: number[] = []
+  // Fastify parses a body sent with any method but GET and HEAD, whether or not the route declares one.
+  const methods = ([] as string[]).concat(route.method)
+  if (schema.body !== undefined || methods.some((m) => m !== 'GET' && m !== 'HEAD')) implied.push(400, 413, 415)
+  if (schema.querystring !== undefined || schema.params !== undefined || schema.headers !== undefined) implied.push(400)
+  // A path parameter longer than the router's maxParamLength is refused before routing.
+  if (route.url.includes(':')) implied.push(414)
+  if (route.config?.public !== true) implied.push(401)
+  schema.response = { ...problems(...implied), ...schema.response }
+}
+
+function problemCode (err: FastifyError, status: number): string {
+  if (err.code?.startsWith('ROSTER_') === true) return err.code
+  const mapped = FASTIFY_CODES[err.code]
+  if (mapped !== undefined) return mapped
+  if (status === 503) return 'ROSTER_SERVICE_UNAVAILABLE'
+  return status >= 500 ? 'ROSTER_INTERNAL_ERROR' : 'ROSTER_BAD_REQUEST'
+}
+
+/** Problem `type`: a relative URI naming the problem, e.g. /problems/validation-failed. */
+function problemType (code: string): string {
+  return `/problems/${code.replace(/^ROSTER_/, '').toLowerCase().replace(/_/g, '-')}`
+}
+
+export function sendProblem (request: FastifyRequest, reply: FastifyReply, status: number, code: string, detail: string, extra: Record<string, unknown> = {}): FastifyReply {
+  return reply
+    .code(status)
+    .type('application/problem+json')
+    .send({
+      type: problemType(code),
+      title: statusTitle(status),
+      status,
+      detail,
+      instance: request.url.split('?')[0],
+      code,
+      requestId: request.id,
+      ...extra
+    })
+}
+
+/** The app's error handler: logs at the level the error deserves, sets Retry-After, answers problem+json. */
+export function errorHandler (err: FastifyError & { retryAfter?: number }, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  let status = err.statusCode ?? 500
+  if (status < 400 || status > 599) status = 500
+  if (status === 500 && isDatabaseUnavailable(err)) status = 503
+  // THE place Retry-After is set: errors carry it (withRetryAfter); any other 503 says 5 seconds.
+  if (typeof err.retryAfter === 'number') reply.header('retry-after', String(err.retryAfter))
+
+  if (err.code === 'ROSTER_OVERLOADED') {
+    // Load shedding is the system working: no stack, and no error-level noise while overloaded.
+    request.log.warn({ code: err.code, statusCode: status }, 'request shed: overloaded')
+  } else if (err.code === 'ROSTER_SERVICE_UNAVAILABLE') {
+    // Said on purpose (readiness while draining or migrating): a state, not a fault.
+    request.log.warn({ code: err.code, statusCode: status, detail: err.message }, 'service unavailable')
+  } else if (status >= 500) {
+    request.log.error({ err }, 'request failed')
+  } else {
+    request.log.info({ code: err.code, statusCode: status, detail: err.message }, 'request rejected')
+  }
+
+  const code = problemCode(err, status)
+  if (err.validation !== undefined) {
+    return sendProblem(request, reply, 400, code, 'The request is not valid; see errors.', { errors: validationErrors(err) })
+  }
+  if (status === 503) {
+    if (!reply.hasHeader('retry-after')) reply.header('retry-after', '5')
+    const detail = code === err.code ? err.message : 'The service is temporarily unavailable; try again shortly.'
+    return sendProblem(request, reply, 503, code, detail)
+  }
+  if (status >= 500) {
+    return sendProblem(request, reply, status, code, 'An unexpected error occurred. Quote the request id when reporting it.')
+  }
+  return sendProblem(request, reply, status, code, err.message)
+}
+
+/** The not-found handler over a router holding every route: 405 with Allow when the path exists for other methods, else 404. */
+export function notFoundHandler (allRoutes: { find: (method: HTTPMethod, path: string) => unknown }) {
+  return function notFound (request: FastifyRequest, reply: FastifyReply): never {
+    const path = request.url.split('?')[0] as string
+    const allowed = (['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as HTTPMethod[])
+      .filter((m) => allRoutes.find(m, path) !== null)
+    if (allowed.length > 0) {
+      reply.header('allow', allowed.join(', '))
+      throw new errors.MethodNotAllowed(request.method, path)
+    }
+    throw new errors.RouteNotFound(request.method, path)
+  }
+}

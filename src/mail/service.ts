@@ -1,0 +1,76 @@
+import type { FastifyBaseLogger } from 'fastify'
+import { publicUrl, type Config } from '../config.ts'
+import type { Database, Queryable } from '../infra/database.ts'
+import { Dispatcher, type MailCounters } from './dispatcher.ts'
+import { createOutboxRepository, type EmailRequest } from './repository.ts'
+import { createTransport } from './transports.ts'
+import { Wakeups } from './wakeups.ts'
+
+export interface MailDeps {
+  db: Database
+  config: Config
+  log: FastifyBaseLogger
+  /** PostgreSQL URL for the dispatcher's LISTEN connection. */
+  connectionString: string
+}
+
+/**
+ * Email: the transport named by MAIL_TRANSPORT, the transactional outbox, and
+ * the dispatcher that sends what the outbox holds (woken by NOTIFY, ./wakeups.ts).
+ */
+export function createMailService ({ db, config, log, connectionString }: MailDeps) {
+  const transport = createTransport(config, log)
+  const repository = createOutboxRepository(db)
+  const counters: MailCounters = { queued: 0, sent: 0, retried: 0, failed: 0 }
+  const dispatcher = new Dispatcher({
+    repository,
+    transport,
+    log: log.child({ component: 'mail' }),
+    counters,
+    publicUrl: publicUrl(config),
+    maxAttempts: config.MAIL_MAX_ATTEMPTS,
+    retryBase: config.MAIL_RETRY_BASE,
+    pollInterval: config.MAIL_POLL_INTERVAL,
+    sendTimeout: config.MAIL_SEND_TIMEOUT
+  })
+  const wakeups = new Wakeups({
+    connectionString,
+    connectionTimeout: config.DB_CONNECTION_TIMEOUT,
+    pollInterval: config.MAIL_POLL_INTERVAL,
+    log: log.child({ component: 'mail' }),
+    wake: () => { dispatcher.wake() }
+  })
+
+  return {
+    /** The transport in use: log, smtp or ses. */
+    transport: transport.name,
+    /**
+     * Queues an email in the outbox, in the caller's transaction: it is sent once
+     * that transaction commits, never if it rolls back.
+     */
+    async enqueue (tx: Queryable, email: EmailRequest): Promise<void> {
+      await repository.enqueue(tx, email)
+      counters.queued++
+    },
+    /** Monotonic counters since start, for metrics. */
+    counters: counters as Readonly<MailCounters>,
+    /** False while the provider is unreachable (emails are held back and probed). */
+    get providerAvailable (): boolean { return dispatcher.providerAvailable },
+    /** Emails waiting in the outbox, and emails given up on. */
+    depth: async (): Promise<{ pending: number, failed: number }> => await repository.depth(),
+    /** Runs one dispatch pass now (also when MAIL_DISPATCHER=false); resolves with the number of emails tried. */
+    runOnce: async (): Promise<number> => await dispatcher.runOnce(),
+    /** Starts the dispatcher and its LISTEN connection. */
+    start (): void {
+      dispatcher.start()
+      wakeups.start()
+    },
+    /** Stops both, after the sends in flight are recorded, and closes the transport. */
+    async stop (): Promise<void> {
+      await Promise.all([wakeups.stop(), dispatcher.stop()])
+      transport.close()
+    }
+  }
+}
+
+export type MailService = ReturnType<typeof createMailService>
