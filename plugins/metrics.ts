@@ -1,10 +1,9 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import fp from 'fastify-plugin'
 import { Type } from '@sinclair/typebox'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { problems } from '../schemas/problem.ts'
 import { readPackage } from '../src/infra/version.ts'
+import { MetricsListener } from '../src/metrics/listener.ts'
 
 export interface Metrics {
   readonly registry: Registry
@@ -145,31 +144,11 @@ export default fp(async (app) => {
     return
   }
 
-  // A listener of its own: GET /metrics and nothing else; not behind the proxy, not in the API docs.
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const path = (req.url as string).split('?')[0]
-    if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
-      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('Not found: GET /metrics\n')
-      return
-    }
-    registry.metrics().then((body) => {
-      res.writeHead(200, { 'content-type': registry.contentType }).end(req.method === 'HEAD' ? undefined : body)
-    }, /* c8 ignore next 4 -- every collector catches its own failures; kept so a future one cannot hang a scrape */ (err: unknown) => {
-      app.log.error({ err }, 'metrics: collection failed')
-      res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('metrics collection failed\n')
-    })
-  })
-  server.keepAliveTimeout = 72_000
+  // A listener of its own (src/metrics/listener.ts): not behind the proxy, not in the API docs.
+  const listener = new MetricsListener(async () => await registry.metrics(), registry.contentType, app.log)
   app.addHook('onReady', async () => {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(config.METRICS_PORT, config.HOST, () => { server.off('error', reject); resolve() })
-    })
-    port = (server.address() as AddressInfo).port
+    port = await listener.listen(config.METRICS_PORT, config.HOST)
     app.log.info({ port }, 'metrics listening')
   })
-  app.addHook('onClose', async () => {
-    if (!server.listening) return
-    await new Promise((resolve) => { server.close(resolve); server.closeAllConnections() })
-  })
+  app.addHook('onClose', async () => { await listener.close() })
 }, { name: 'metrics', dependencies: ['config', 'db', 'mail', 'swagger'] })
