@@ -9,7 +9,6 @@ import { setPageHeaders } from '../../src/infra/paging/links.ts'
 const plugin: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/admins', {
     schema: {
-      tags: ['auth'],
       summary: 'List admins, a page at a time',
       description: 'A JSON array paged by keyset cursor like GET /users: follow `Link: rel="next"`.',
       security: bearer,

@@ -1,15 +1,18 @@
 import type { FastifyInstance } from 'fastify'
 
 /**
- * THE /auth rate limit: every route under /auth takes AUTH_RATE_LIMIT requests
- * per AUTH_RATE_WINDOW seconds from one IP, each route counted on its own (a
- * limiter of its own per route, as a route-level `config.rateLimit` would
- * make), checked after authentication like before.
+ * What every route under /auth has in common. THE /auth rate limit: each
+ * takes AUTH_RATE_LIMIT requests per AUTH_RATE_WINDOW seconds from one IP,
+ * each route counted on its own (a limiter of its own per route, as a
+ * route-level `config.rateLimit` would make), checked after authentication.
+ * And the `auth` tag of the API docs, unless a route names its own tags.
  */
 export default async function (app: FastifyInstance): Promise<void> {
   const limit = { max: app.config.AUTH_RATE_LIMIT, timeWindow: app.config.AUTH_RATE_WINDOW * 1000 }
   app.addHook('onRoute', (route) => {
-    const hook = app.rateLimit(limit)
-    route.onRequest = route.onRequest === undefined ? [hook] : [...([] as unknown[]).concat(route.onRequest), hook] as typeof route.onRequest
+    // Every /auth route declares a schema.
+    (route.schema as { tags?: string[] }).tags ??= ['auth']
+    // A route-level onRequest hook, after the app's own (authentication first), as @fastify/rate-limit adds them.
+    route.onRequest = [...[route.onRequest].flat().filter((hook) => hook !== undefined), app.rateLimit(limit)]
   })
 }

@@ -12,7 +12,6 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/login', {
     config: { public: true },
     schema: {
-      tags: ['auth'],
       summary: 'Log in: a new session with an access and a refresh token',
       description: 'Unknown email and wrong password give the same 401. An unconfirmed account is told so (403) only after its password verified. After LOCKOUT_THRESHOLD failures within LOCKOUT_WINDOW seconds the email is locked for LOCKOUT_DURATION seconds (429 with Retry-After), whether or not an account has it.',
       body: Login,
@@ -24,7 +23,6 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   const refreshSchema = {
-    tags: ['auth'],
     summary: 'Exchange a refresh token for a new token pair',
     description: 'The refresh token is single use: the answer carries its successor. Presenting a used one again ends the whole session (someone else has a copy).',
     response: { 200: TokenPair, ...problems(401, 429) }
@@ -59,7 +57,6 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/logout', {
     schema: {
-      tags: ['auth'],
       summary: 'Log out: end the session of this access token',
       security: bearer,
       // No body is expected, but one sent is still parsed (and may be refused).

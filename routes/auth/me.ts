@@ -7,11 +7,10 @@ import { actorOf } from '../../plugins/auth.ts'
 /** GET, PATCH (and the legacy PUT), DELETE /auth/me: the admin's own account. */
 const plugin: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/me', {
-    schema: { tags: ['auth'], summary: 'Your account', security: bearer, response: { 200: Admin, ...problems(429) } }
+    schema: { summary: 'Your account', security: bearer, response: { 200: Admin, ...problems(429) } }
   }, async (request) => await app.admins.me(actorOf(request)))
 
   const update = {
-    tags: ['auth'],
     summary: 'Change your name, email or password',
     description: 'A name changes at once. A new email (pendingEmail) takes effect once confirmed through the link sent to it; a new password ends your other sessions. Both need currentPassword, whose wrong guesses count towards the login lockout.',
     security: bearer,
@@ -25,7 +24,6 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
 
   app.delete('/me', {
     schema: {
-      tags: ['auth'],
       summary: 'Delete your account',
       description: 'Deletes the admin for real and ends its sessions; users it created stay, with createdBy null.',
       security: bearer,

@@ -1,10 +1,11 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Accepted, EmailOnly, Html, PasswordReset, problemOrHtml, TokenQuery } from '../../schemas/admins.ts'
+import { Html, PasswordReset, problemOrHtml, TokenQuery } from '../../schemas/admins.ts'
 import { problems } from '../../schemas/problem.ts'
 import { isLinkError } from '../../src/admins/errors.ts'
 import { errorPage, resetDonePage, resetFormPage } from '../../src/admins/pages.ts'
 import { invalidFieldMessage } from '../../src/infra/errors.ts'
 import { sendHtml, wantsHtml } from '../../src/infra/html.ts'
+import { acceptEmail } from './_accepted.ts'
 
 const FORM = 'application/x-www-form-urlencoded'
 
@@ -21,24 +22,14 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
     done(null, fields)
   })
 
-  app.post('/password/forgot', {
-    config: { public: true },
-    schema: {
-      tags: ['auth'],
-      summary: 'Ask for a password reset email',
-      description: 'Always 202, whether or not an account has this address (no account enumeration). The email links to GET /auth/password/reset?token=…, valid 1 h, single use; at most 5 per account per hour.',
-      body: EmailOnly,
-      response: { 202: Accepted, ...problems(429) }
-    }
-  }, async (request, reply) => {
-    app.admins.forgotPassword(request.body.email)
-    return await reply.code(202).send({ status: 'accepted' as const, detail: 'If an account has this address, a password reset link is on its way.' })
-  })
+  acceptEmail(app, '/password/forgot', {
+    summary: 'Ask for a password reset email',
+    description: 'Always 202, whether or not an account has this address (no account enumeration). The email links to GET /auth/password/reset?token=…, valid 1 h, single use; at most 5 per account per hour.'
+  }, 'If an account has this address, a password reset link is on its way.', (email) => { app.admins.forgotPassword(email) })
 
   app.get('/password/reset', {
     config: { public: true },
     schema: {
-      tags: ['auth'],
       summary: 'The reset link\'s page: a form for the new password',
       description: 'An HTML page without script that posts the token and the new password to POST /auth/password/reset. Whether the token is still valid shows when the form is sent.',
       querystring: TokenQuery,
@@ -50,7 +41,6 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
     config: { public: true },
     attachValidation: true,
     schema: {
-      tags: ['auth'],
       summary: 'Set a new password with the emailed token',
       description: 'Ends every session of the account. JSON answers 204; the page\'s form (urlencoded, or Accept: text/html) gets an HTML page, and its form again when the password is refused.',
       consumes: ['application/json', FORM],

@@ -1,16 +1,16 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Accepted, Admin, Confirmed, EmailOnly, Html, problemOrHtml, Registration, TokenQuery } from '../../schemas/admins.ts'
+import { Admin, Confirmed, Html, problemOrHtml, Registration, TokenQuery } from '../../schemas/admins.ts'
 import { problems } from '../../schemas/problem.ts'
 import { isLinkError } from '../../src/admins/errors.ts'
 import { confirmedPage, errorPage } from '../../src/admins/pages.ts'
 import { sendHtml, wantsHtml } from '../../src/infra/html.ts'
+import { acceptEmail } from './_accepted.ts'
 
 /** POST /auth/register, GET /auth/confirm (the emailed link), POST /auth/confirm/resend. */
 const plugin: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/register', {
     config: { public: true },
     schema: {
-      tags: ['auth'],
       summary: 'Register an admin account',
       description: 'Creates an unconfirmed account and emails a confirmation link (valid 24 h). Needs REGISTRATION=open; ADMIN_EMAIL_DOMAINS may limit the addresses. The password must not be a common one, nor the email or the name.',
       body: Registration,
@@ -24,7 +24,6 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/confirm', {
     config: { public: true },
     schema: {
-      tags: ['auth'],
       summary: 'Confirm an account or a new email address (the emailed link)',
       description: 'Answers an HTML page to a browser (Accept: text/html) and JSON otherwise. A link is single use; an expired, used or unknown one is 400.',
       querystring: TokenQuery,
@@ -46,18 +45,9 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
     }
   })
 
-  app.post('/confirm/resend', {
-    config: { public: true },
-    schema: {
-      tags: ['auth'],
-      summary: 'Send the confirmation email again',
-      description: 'Always 202, whether or not an unconfirmed account has this address (no account enumeration); at most 5 such emails per account per hour.',
-      body: EmailOnly,
-      response: { 202: Accepted, ...problems(429) }
-    }
-  }, async (request, reply) => {
-    app.admins.resendConfirmation(request.body.email)
-    return await reply.code(202).send({ status: 'accepted' as const, detail: 'If an unconfirmed account has this address, a new confirmation link is on its way.' })
-  })
+  acceptEmail(app, '/confirm/resend', {
+    summary: 'Send the confirmation email again',
+    description: 'Always 202, whether or not an unconfirmed account has this address (no account enumeration); at most 5 such emails per account per hour.'
+  }, 'If an unconfirmed account has this address, a new confirmation link is on its way.', (email) => { app.admins.resendConfirmation(email) })
 }
 export default plugin

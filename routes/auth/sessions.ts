@@ -8,7 +8,6 @@ import { actorOf } from '../../plugins/auth.ts'
 const plugin: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/sessions', {
     schema: {
-      tags: ['auth'],
       summary: 'List your live sessions',
       description: `Your sessions that have not ended, most recently used first (at most ${SESSIONS_LISTED}).`,
       security: bearer,
@@ -18,7 +17,6 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
 
   app.delete('/sessions/:id', {
     schema: {
-      tags: ['auth'],
       summary: 'End one of your sessions',
       description: 'Its access tokens stop working on every instance within 5 s, its refresh token at once. A session that is not yours, or has ended, is 404.',
       security: bearer,
