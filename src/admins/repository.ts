@@ -1,7 +1,7 @@
 import type { ADMIN_SORTS, AdminView } from '../../schemas/admins.ts'
 import { hashToken, randomToken } from '../infra/crypto.ts'
 import { violations, type Database, type Queryable } from '../infra/database.ts'
-import type { ListSpec } from '../infra/paging/lister.ts'
+import { CREATED_AT, textSort, type ListSpec } from '../infra/paging/lister.ts'
 import { iso } from '../infra/sql.ts'
 import { adminsErrors } from './errors.ts'
 
@@ -86,16 +86,9 @@ export const adminsConflict = violations({
  */
 export const ADMINS_LIST: ListSpec = {
   name: 'admins',
-  from: 'admins',
   columns: `id, email, name, confirmed_at IS NOT NULL AS confirmed, ${iso('created_at')} AS "createdAt"`,
-  id: 'id',
-  sorts: {
-    createdAt: { expr: 'created_at', type: 'timestamptz', key: 'created_at::text' },
-    email: { expr: 'email', type: 'text' },
-    name: { expr: 'name', type: 'text' }
-  } satisfies Record<typeof ADMIN_SORTS[number], unknown>,
-  defaultSort: 'createdAt',
-  filters: {}
+  sorts: { createdAt: CREATED_AT, email: textSort('email'), name: textSort('name') } satisfies Record<typeof ADMIN_SORTS[number], unknown>,
+  defaultSort: 'createdAt'
 }
 
 /**

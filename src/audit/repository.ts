@@ -1,6 +1,6 @@
 import type { AuditEventView as AuditEventRow } from '../../schemas/audit.ts'
 import type { Database, Queryable } from '../infra/database.ts'
-import { createLister, type ListSpec, type Page, type PageQuery } from '../infra/paging/lister.ts'
+import { createLister, CREATED_AT, type ListSpec, type Page, type PageQuery } from '../infra/paging/lister.ts'
 import { iso } from '../infra/sql.ts'
 import type { AUDIT_SORTS } from '../../schemas/audit.ts'
 
@@ -36,10 +36,7 @@ export const AUDIT_LIST: ListSpec = {
   name: 'audit',
   from: 'audit_events',
   columns: `id, actor_id AS "actorId", action, target_type AS "targetType", target_id AS "targetId", request_id AS "requestId", changes, ${iso('created_at')} AS "createdAt"`,
-  id: 'id',
-  sorts: {
-    createdAt: { expr: 'created_at', type: 'timestamptz', key: 'created_at::text' }
-  } satisfies Record<typeof AUDIT_SORTS[number], unknown>,
+  sorts: { createdAt: CREATED_AT } satisfies Record<typeof AUDIT_SORTS[number], unknown>,
   defaultSort: '-createdAt',
   filters: {
     actorId: { sql: (p) => `actor_id = ${p}::uuid` },

@@ -1,6 +1,6 @@
 import type { Actor } from '../infra/actor.ts'
 import type { Database, Queryable } from '../infra/database.ts'
-import { createLister, type ListSpec, type Page, type PageQuery } from '../infra/paging/lister.ts'
+import { createLister, CREATED_AT, textSort, type ListSpec, type Page, type PageQuery } from '../infra/paging/lister.ts'
 import { iso } from '../infra/sql.ts'
 import type { NewUser, USER_SORTS, UserPatchBody, UserRow } from '../../schemas/users.ts'
 
@@ -20,14 +20,8 @@ export function containsPattern (q: string): string {
  */
 export const USERS_LIST: ListSpec = {
   name: 'users',
-  from: 'users',
   columns: COLUMNS,
-  id: 'id',
-  sorts: {
-    createdAt: { expr: 'created_at', type: 'timestamptz', key: 'created_at::text' },
-    email: { expr: 'email', type: 'text' },
-    name: { expr: "coalesce(name, '')", type: 'text' }
-  } satisfies Record<typeof USER_SORTS[number], unknown>,
+  sorts: { createdAt: CREATED_AT, email: textSort('email'), name: textSort("coalesce(name, '')") } satisfies Record<typeof USER_SORTS[number], unknown>,
   defaultSort: 'createdAt',
   filters: {
     email: { sql: (p) => `lower(email) = lower(${p})` },
@@ -60,37 +54,23 @@ export function createUsersRepository (db: Database, secretKey: string, auditIns
   const lister = createLister<UserRow>(USERS_LIST, secretKey)
   // Each write is one statement: the change and its audit row (a data-modifying CTE), so both commit or neither.
   // Built once, when the app starts: the audit row's INSERT is the audit domain's (src/audit/repository.ts).
-  const CREATE = {
-    name: 'users_create',
-    text: `WITH u AS (
-      INSERT INTO users (email, name, active, created_by) VALUES ($1::text, $2::text, $3::boolean, $4::uuid) RETURNING ${COLUMNS}
-    ), a AS (
-      ${auditInsert} SELECT $4::uuid, 'user.create', 'user', u.id, $5::text, $6::jsonb FROM u
-    ) SELECT * FROM u`
-  }
-  const UPDATE = {
-    name: 'users_update',
-    text: `WITH u AS (
-      UPDATE users SET
-        email = coalesce($2::text, email),
-        name = CASE WHEN $3::boolean THEN $4::text ELSE name END,
-        active = coalesce($5::boolean, active),
-        version = version + 1,
-        updated_at = now()
-      WHERE id = $1::uuid AND ($6::int[] IS NULL OR version = ANY($6::int[]))
-      RETURNING ${COLUMNS}
-    ), a AS (
-      ${auditInsert} SELECT $7::uuid, 'user.update', 'user', u.id, $8::text, $9::jsonb FROM u
-    ) SELECT * FROM u`
-  }
-  const DELETE = {
-    name: 'users_delete',
-    text: `WITH u AS (
-      DELETE FROM users WHERE id = $1::uuid AND ($2::int[] IS NULL OR version = ANY($2::int[])) RETURNING ${COLUMNS}
-    ), a AS (
-      ${auditInsert} SELECT $3::uuid, 'user.delete', 'user', u.id, $4::text, '{}'::jsonb FROM u
-    ) SELECT * FROM u`
-  }
+  /** One statement: the change (CTE `u`, returning the user) and its audit row from `u`, so both commit or neither. */
+  const audited = (name: string, change: string, audit: string): { name: string, text: string } =>
+    ({ name, text: `WITH u AS (${change}), a AS (${auditInsert} SELECT ${audit} FROM u) SELECT * FROM u` })
+  const CREATE = audited('users_create',
+    `INSERT INTO users (email, name, active, created_by) VALUES ($1::text, $2::text, $3::boolean, $4::uuid) RETURNING ${COLUMNS}`,
+    "$4::uuid, 'user.create', 'user', u.id, $5::text, $6::jsonb")
+  const UPDATE = audited('users_update', `UPDATE users SET
+      email = coalesce($2::text, email),
+      name = CASE WHEN $3::boolean THEN $4::text ELSE name END,
+      active = coalesce($5::boolean, active),
+      version = version + 1,
+      updated_at = now()
+    WHERE id = $1::uuid AND ($6::int[] IS NULL OR version = ANY($6::int[]))
+    RETURNING ${COLUMNS}`, "$7::uuid, 'user.update', 'user', u.id, $8::text, $9::jsonb")
+  const DELETE = audited('users_delete',
+    `DELETE FROM users WHERE id = $1::uuid AND ($2::int[] IS NULL OR version = ANY($2::int[])) RETURNING ${COLUMNS}`,
+    "$3::uuid, 'user.delete', 'user', u.id, $4::text, '{}'::jsonb")
   const one = async (tx: Queryable, config: { name: string, text: string }, values: unknown[]): Promise<UserRow | null> =>
     (await tx.query<UserRow>({ ...config, values })).rows[0] ?? null
 

@@ -4,6 +4,7 @@ import { signCursor, verifyCursor } from './cursor.ts'
 import { nextLink } from './links.ts'
 import { createStatements, SEARCH_WINDOW, type ListSpec, type ListStatements, type PageQuery } from './statements.ts'
 
+export { CREATED_AT, textSort } from './statements.ts'
 export type { FilterField, ListSpec, ListStatements, PageQuery, SortField } from './statements.ts'
 
 export interface Page<R> {

@@ -57,19 +57,25 @@ export interface FilterField {
 export interface ListSpec {
   /** Names the list: the scope of its cursors and the prefix of its statements. */
   name: string
-  /** The FROM clause. */
-  from: string
+  /** The FROM clause (default: the table named like the list). */
+  from?: string
   /** The SELECT list, naming columns as the API does (`created_at AS "createdAt"`). */
   columns: string
-  /** The unique tie-breaker column, a uuid. */
-  id: string
+  /** The unique tie-breaker column, a uuid (default `id`). */
+  id?: string
   /** Sort fields by API name; `-name` sorts descending. */
   sorts: Record<string, SortField>
   /** The sort when none is asked for, e.g. `createdAt` or `-createdAt`. */
   defaultSort: string
-  /** Filters by query parameter name. */
-  filters: Record<string, FilterField>
+  /** Filters by query parameter name (default none). */
+  filters?: Record<string, FilterField>
 }
+
+/** The sort by creation time; its cursor key keeps the microseconds (`created_at::text`). */
+export const CREATED_AT: SortField = { expr: 'created_at', type: 'timestamptz', key: 'created_at::text' }
+
+/** A sort on a text expression. */
+export const textSort = (expr: string): SortField => ({ expr, type: 'text' })
 
 export interface PageQuery {
   limit: number
@@ -101,7 +107,8 @@ interface Shape {
 type ShapeKind = 'page' | 'window' | 'fallback' | 'count'
 
 /** The SQL of a list: one text per query shape, built once and kept (statement names `${spec.name}_<n>`). */
-export function createStatements (spec: ListSpec) {
+export function createStatements (list: ListSpec) {
+  const spec = { ...list, from: list.from ?? list.name, id: list.id ?? 'id', filters: list.filters ?? {} }
   const filterNames = Object.keys(spec.filters).sort()
   const shapes = new Map<string, Shape>()
   let statements = 0
