@@ -22,7 +22,7 @@ export async function databaseServer (config: Config, opts: { starting?: (dir: s
   if (url !== undefined) return { url, embedded: null }
   const dir = join(resolveFromRoot(config.DATA_DIR), 'postgres')
   opts.starting?.(dir)
-  const embedded = await startEmbeddedPostgres(dir, { port: config.EMBEDDED_PG_PORT, ...(opts.log === undefined ? {} : { log: opts.log }) })
+  const embedded = await startEmbeddedPostgres(dir, { port: config.EMBEDDED_PG_PORT, log: opts.log })
   return { url: embedded.url, embedded }
 }
 

@@ -9,14 +9,10 @@ declare module 'fastify' {
   }
 }
 
-/** The sessions service. The dummy hash (verified against for unknown emails) is made once, here, at start. */
+/** The sessions service, over the pool and the access tokens of plugins/auth.ts. */
 export default fp(async (app) => {
-  const { config } = app
-  app.decorate('sessions', createSessionsService({
-    db: app.db,
-    config,
-    tokens: app.auth,
-    log: app.log.child({ component: 'accounts' }),
-    dummyHash: await dummyHash(argon2Params(config))
-  }))
+  // Verified against when the email is unknown, at the configured cost: made once, here, at start.
+  const unknownEmailHash = await dummyHash(argon2Params(app.config))
+  const sessions = createSessionsService({ db: app.db, config: app.config, tokens: app.auth, log: app.log.child({ component: 'accounts' }), dummyHash: unknownEmailHash })
+  app.decorate('sessions', sessions)
 }, { name: 'sessions', dependencies: ['config', 'db', 'auth'] })

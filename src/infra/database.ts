@@ -33,8 +33,7 @@ export async function transaction<T> (db: Database, fn: (tx: PoolClient) => Prom
 
 /** The PostgreSQL error behind an error (walking `.cause`): its SQLSTATE and the constraint it names, if any. */
 export function constraint (err: unknown): { code?: string, constraint?: string } {
-  const e = err as { code?: string, constraint?: string, cause?: unknown } | null
-  if (e === null || typeof e !== 'object') return {}
+  const e = err as { code?: string, constraint?: string, cause?: unknown }
   return e.code === undefined && e.cause !== undefined ? constraint(e.cause) : e
 }
 
@@ -45,7 +44,7 @@ export function constraint (err: unknown): { code?: string, constraint?: string 
 export function violations (byConstraint: Record<string, () => Error>): (err: unknown) => unknown {
   return (err) => {
     const { code, constraint: name } = constraint(err)
-    const make = (code === '23505' || code === '23503') && name !== undefined ? byConstraint[name] : undefined
+    const make = code === '23505' || code === '23503' ? byConstraint[name as string] : undefined
     return make === undefined ? err : make()
   }
 }

@@ -60,7 +60,7 @@ export function invalidField (field: string, message: string, context: 'body' | 
 
 /** The message of an `invalidField` error (e.g. the password policy's reason), or undefined for any other error. */
 export function invalidFieldMessage (err: unknown): string | undefined {
-  return err instanceof Invalid ? (err as unknown as { validation: Array<{ message: string }> }).validation[0]?.message : undefined
+  return err instanceof Invalid ? (err as unknown as { validation: [{ message: string }] }).validation[0].message : undefined
 }
 
 /**

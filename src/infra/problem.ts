@@ -79,6 +79,7 @@ export function errorHandler (err: FastifyError & { retryAfter?: number }, reque
   if (status === 500 && isDatabaseUnavailable(err)) status = 503
   // THE place Retry-After is set: errors carry it (withRetryAfter); any other 503 says 5 seconds.
   if (typeof err.retryAfter === 'number') reply.header('retry-after', String(err.retryAfter))
+  else if (status === 503) reply.header('retry-after', '5')
 
   if (err.code === 'ROSTER_OVERLOADED') {
     // Load shedding is the system working: no stack, and no error-level noise while overloaded.
@@ -97,7 +98,6 @@ export function errorHandler (err: FastifyError & { retryAfter?: number }, reque
     return sendProblem(request, reply, 400, code, 'The request is not valid; see errors.', { errors: validationErrors(err) })
   }
   if (status === 503) {
-    if (!reply.hasHeader('retry-after')) reply.header('retry-after', '5')
     const detail = code === err.code ? err.message : 'The service is temporarily unavailable; try again shortly.'
     return sendProblem(request, reply, 503, code, detail)
   }
