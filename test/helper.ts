@@ -163,6 +163,7 @@ export interface LoggedEmail { to: string, subject: string, link: string, text: 
 export async function waitForEmail (app: TestApp, to: string, count = 1, timeout = 5000): Promise<LoggedEmail> {
   const sent = (): Array<Omit<LoggedEmail, 'token'>> => app.logs.lines.map((l) => l.email as Omit<LoggedEmail, 'token'> | undefined).filter((e) => e?.to === to) as Array<Omit<LoggedEmail, 'token'>>
   await waitUntil(() => sent().length >= count, { what: `email #${count} to ${to}`, timeout })
+    .catch(() => { throw new Error(`no email #${count} to ${to} within ${timeout} ms`) })
   const email = sent()[count - 1] as Omit<LoggedEmail, 'token'>
   return { ...email, token: new URL(email.link).searchParams.get('token') as string }
 }
