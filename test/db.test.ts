@@ -33,6 +33,9 @@ t.test('the drizzle schema declares the keys the migrations create', async (t) =
   t.ok(indexes(schema.sessions).includes('sessions_admin_id_idx'))
   t.ok(indexes(schema.refreshTokens).includes('refresh_tokens_session_id_idx'))
   t.ok(indexes(schema.accountTokens).includes('account_tokens_admin_id_idx'))
+  t.same(indexes(schema.auditEvents), ['audit_events_created_at_id_idx', 'audit_events_actor_idx', 'audit_events_target_idx', 'audit_events_action_idx'])
+  t.same(indexes(schema.emailOutbox), ['email_outbox_due_idx'])
+  t.same(indexes(schema.idempotencyKeys), ['idempotency_keys_expires_at_idx'])
   const fks = [schema.users, schema.sessions, schema.refreshTokens, schema.accountTokens]
     .flatMap((table) => getTableConfig(table).foreignKeys.map((fk) => getTableConfig(fk.reference().foreignTable).name))
   t.same(fks, ['admins', 'admins', 'sessions', 'admins'])
