@@ -2,7 +2,7 @@ import t from 'tap'
 import { join } from 'node:path'
 import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { createTestDatabase } from './helper.ts'
+import { createTestDatabase, waitUntil } from './helper.ts'
 import { spawnEntry } from './process.ts'
 import { freePort } from '../db/embedded.ts'
 
@@ -26,8 +26,7 @@ t.test('the server starts, answers, and exits 0 on SIGTERM', async (t) => {
   const databaseUrl = await createTestDatabase(t)
   const port = await freePort()
   const { child, done, output } = start('src/server.ts', { DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', NODE_ENV: 'test', LOG_LEVEL: 'info' })
-  const deadline = Date.now() + 30_000
-  while (!output().includes('Roster is up') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
+  await waitUntil(() => output().includes('Roster is up'), { what: 'the server to start', timeout: 30_000 })
   t.match(output(), new RegExp(`API docs at http://localhost:${port}/apidocs`))
   const res = await fetch(`http://127.0.0.1:${port}/health/ready`)
   t.equal(res.status, 200)

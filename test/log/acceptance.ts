@@ -7,6 +7,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { freePort } from '../../db/embedded.ts'
+import { waitUntil } from '../helper.ts'
 import { spawnCaptured } from '../process.ts'
 import { STREAM, type FirehosePeer } from './firehose-peer.ts'
 
@@ -72,8 +73,7 @@ export async function runAcceptance (opts: AcceptanceOptions): Promise<Acceptanc
   const state = { running: true }
   exited.then(() => { state.running = false }, () => {})
 
-  const deadline = Date.now() + 60_000
-  while (state.running && !run.stdout().includes('Roster is up') && Date.now() < deadline) await sleep(50)
+  await waitUntil(() => !state.running || run.stdout().includes('Roster is up'), { timeout: 60_000 }).catch(() => {}) // checked below
   if (!run.stdout().includes('Roster is up')) {
     child.kill('SIGKILL')
     throw new Error(`the server did not start: ${run.stderr()}`)
