@@ -7,13 +7,13 @@ declare module 'fastify' {
     /**
      * SECRET_KEY: keys Roster's own HMACs (list cursors, idempotency
      * fingerprints), never a token-signing key. Given, or generated once under
-     * DATA_DIR outside production (src/secret-key.ts).
+     * DATA_DIR outside production (src/infra/secret-key.ts).
      */
     secretKey: string
   }
 }
 
-/** Provides `app.secretKey` (src/secret-key.ts). */
+/** Provides `app.secretKey` (src/infra/secret-key.ts). */
 export default fp(async (app) => {
   const { config } = app
   app.decorate('secretKey', loadSecretKey({
