@@ -82,13 +82,13 @@ t.test('TRUST_PROXY forms', async (t) => {
   t.same(csv(' a, ,b '), ['a', 'b'])
 })
 
-t.test('README and .env.example document every variable', async (t) => {
+t.test('docs/configuration.md and .env.example document every variable', async (t) => {
   const { readFileSync } = await import('node:fs')
   const { ConfigSchema } = await import('../src/config.ts')
-  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+  const reference = readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8')
   const example = readFileSync(new URL('../.env.example', import.meta.url), 'utf8')
   for (const name of Object.keys(ConfigSchema.properties)) {
-    t.match(readme, `| \`${name}\` |`, `${name} in README`)
+    t.match(reference, `| \`${name}\` |`, `${name} in docs/configuration.md`)
     t.match(example, new RegExp(`^#?${name}=`, 'm'), `${name} in .env.example`)
   }
 })

@@ -2,7 +2,7 @@
  * The deployment files, checked for what matters: the GitHub workflows and
  * compose.yaml parse and have the structure the operations rely on, no secret
  * is written in them, and the Containerfile passes a real linter
- * (dockerfile-utils) and builds the image the README describes.
+ * (dockerfile-utils) and builds the image docs/operations.md describes.
  */
 import t from 'tap'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'

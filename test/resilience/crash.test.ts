@@ -94,7 +94,7 @@ t.test('the database crashes under a write load: fail fast with 503, recover alo
     DATABASE_URL: database.url,
     JWT_PRIVATE_KEY: generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
     JWT_ISSUER: 'http://roster.test',
-    // Outages on loopback are refused at once; this bounds any wait for a connection (see README, Resilience).
+    // Outages on loopback are refused at once; this bounds any wait for a connection (see docs/resilience.md).
     DB_CONNECTION_TIMEOUT: '1000',
     SHUTDOWN_TIMEOUT: '5000'
   }
