@@ -23,6 +23,8 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/confirm', {
     config: { public: true },
+    // Opening the link uses it up: HEAD (a link checker) must not, so it is a 405.
+    exposeHeadRoute: false,
     schema: {
       summary: 'Confirm an account or a new email address (the emailed link)',
       description: 'Answers an HTML page to a browser (Accept: text/html) and JSON otherwise. A link is single use; an expired, used or unknown one is 400.',
