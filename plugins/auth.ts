@@ -56,7 +56,7 @@ declare module '@fastify/jwt' {
 
 /** Who acts in an authenticated request: its admin, session and request id. */
 export function actorOf (request: FastifyRequest): Actor {
-  return { adminId: request.admin.id, sessionId: request.admin.sessionId, requestId: request.id }
+  return { adminId: request.admin.id, sessionId: request.admin.sessionId, requestId: request.id, ip: request.ip }
 }
 
 const BEARER = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/

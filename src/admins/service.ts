@@ -66,10 +66,11 @@ function createRules (deps: AdminsDeps, repository: AdminsRepository) {
      * the account's login lockout, so a stolen access token cannot be used to
      * guess the password faster than a login could.
      */
-    async verifyCurrentPassword (row: AdminRow, given: string | undefined, what: string): Promise<void> {
+    async verifyCurrentPassword (row: AdminRow, actor: Actor, given: string | undefined, what: string): Promise<void> {
       if (given === undefined) throw invalidField('currentPassword', `is required to ${what}`)
-      await sessions.checkAttempt(row.email)
-      if (!await verifyPassword(row.passwordHash, given)) throw new adminsErrors.WrongPassword()
+      await sessions.checkAttempt(row.email, actor.ip, async () => {
+        if (!await verifyPassword(row.passwordHash, given)) throw new adminsErrors.WrongPassword()
+      })
     },
 
     /** Records an audit event about an admin. */
@@ -182,7 +183,7 @@ function createProfile (deps: AdminsDeps, repository: AdminsRepository, rules: R
       if (newEmail !== undefined) rules.checkDomain(newEmail)
       if (newPassword !== undefined) rules.checkPassword(newPassword, { emails: [row.email, newEmail], names: [row.name, newName] })
       if (newEmail !== undefined || newPassword !== undefined) {
-        await rules.verifyCurrentPassword(row, body.currentPassword, newPassword !== undefined ? 'change the password' : 'change the email')
+        await rules.verifyCurrentPassword(row, actor, body.currentPassword, newPassword !== undefined ? 'change the password' : 'change the email')
       }
       if (newEmail !== undefined && await repository.emailInUse(newEmail, row.id)) throw new adminsErrors.EmailTaken()
       const passwordHash = newPassword === undefined ? undefined : await hashPassword(newPassword, rules.argon2)
@@ -194,7 +195,7 @@ function createProfile (deps: AdminsDeps, repository: AdminsRepository, rules: R
     /** Deletes the admin for real: its sessions and tokens go, users it created stay (createdBy becomes null). */
     async deleteMe (actor: Actor, currentPassword: string): Promise<void> {
       const row = await rules.current(actor)
-      await rules.verifyCurrentPassword(row, currentPassword, 'delete the account')
+      await rules.verifyCurrentPassword(row, actor, currentPassword, 'delete the account')
       const ended = await transaction(db, async (tx) => {
         const ended = await sessions.endAll(tx, row.id, 'deleted')
         await rules.audit(tx, actor.adminId, 'admin.delete', row.id, actor.requestId, { email: row.email, name: row.name })

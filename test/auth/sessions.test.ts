@@ -155,7 +155,7 @@ t.test('forged, expired and foreign tokens on /auth routes: 401 problem+json', a
 t.test('for an admin that no longer exists: no session, no row', async (t) => {
   const app = await build(t)
   const gone = '00000000-0000-4000-8000-000000000000'
-  const started = await app.sessions.repository.start({ adminId: gone, ttl: { idle: 60, absolute: 120 }, throttleKey: 'x@example.com' })
+  const started = await app.sessions.repository.start({ adminId: gone, ttl: { idle: 60, absolute: 120 }, throttle: { email: 'x@example.com', client: '127.0.0.1', policy: { threshold: 10, accountThreshold: 50, window: 900, duration: 900 } } })
   t.equal(started, null)
   t.equal((await app.pg.pool.query('SELECT count(*)::int AS n FROM sessions')).rows[0].n, 0)
   t.equal(await app.admins.repository.get(gone), null)
