@@ -123,7 +123,7 @@ const LOCKED_ROWS = `login_throttle WHERE email = $1 AND client IN ($2, '${ANY_C
  * milliseconds during which other instances' attempts may still undo the lock
  * (0: none can; all of SETTLE_SECONDS when it was locked concurrently).
  */
-const OTHERS_LATEST = `CASE WHEN last_attempt_by = $8::text THEN other_attempt_at ELSE last_attempt_at END`
+const OTHERS_LATEST = 'CASE WHEN last_attempt_by = $8::text THEN other_attempt_at ELSE last_attempt_at END'
 export const OUTCOME = `EXISTS (SELECT 1 FROM by_account) AS counted,
     coalesce((SELECT max(greatest(1, ceil(extract(epoch FROM locked_until - now())))) FROM ${LOCKED_ROWS}), $5)::int AS "retryAfter",
     coalesce((SELECT min(CASE WHEN ${OTHERS_LATEST} IS NULL THEN 0
