@@ -49,6 +49,7 @@ export const ConfigSchema = Type.Object({
   ACCESS_TOKEN_TTL: Int(900, 30, 86400, 'Access token lifetime in seconds.'),
   SESSION_IDLE_TTL: Int(604800, 60, 31536000, 'Seconds a session lives without a refresh.'),
   SESSION_ABSOLUTE_TTL: Int(2592000, 60, 31536000, 'Seconds a session lives at most.'),
+  REFRESH_REUSE_INTERVAL: Int(10, 0, 300, 'Seconds during which a refresh token already used may be presented again (a retry after a lost answer, concurrent refreshes) and still get a new pair for its session; presented later, it ends the session (0 = any second use ends it).'),
   SESSION_CACHE_TTL: Int(2000, 0, 5000, 'Milliseconds a live-session check is cached per instance (revocation bound is 5 s).'),
   ARGON2_MEMORY: Int(19456, 1024, 4194304, 'argon2id memory cost in KiB (OWASP: 19456).'),
   ARGON2_TIME: Int(2, 1, 100, 'argon2id iterations (OWASP: 2).'),

@@ -69,16 +69,21 @@ const START_REHASH = {
 /**
  * Exchanges a refresh token ($1, its hash) for a new one ($2) in one
  * statement: the token is marked used, its successor stored, the session's idle
- * expiry pushed out by $3 seconds (never past its absolute expiry).
+ * expiry pushed out by $3 seconds (never past its absolute expiry). A token
+ * used less than $4 seconds ago (REFRESH_REUSE_INTERVAL) is exchanged again,
+ * for a successor of its own: a client retrying a refresh whose answer it lost,
+ * or sending it twice at once, keeps its session. A concurrent exchange of the
+ * same token waits for the first one's row lock, then finds it used within the
+ * interval.
  */
 const ROTATE = {
   name: 'sessions_rotate',
   text: `
     WITH used AS (
-      UPDATE refresh_tokens r SET used_at = now()
+      UPDATE refresh_tokens r SET used_at = coalesce(r.used_at, now())
       FROM sessions s
-      WHERE r.token_hash = $1 AND r.used_at IS NULL AND s.id = r.session_id
-        AND ${live('s')}
+      WHERE r.token_hash = $1 AND s.id = r.session_id AND ${live('s')}
+        AND (r.used_at IS NULL OR ($4::int > 0 AND r.used_at > now() - make_interval(secs => $4::int)))
       RETURNING s.id AS sid, s.admin_id AS sub, s.expires_at
     ), fresh AS (
       INSERT INTO refresh_tokens (token_hash, session_id) SELECT $2, sid FROM used
@@ -88,7 +93,7 @@ const ROTATE = {
     )
     SELECT sid, sub FROM used`
 }
-/** A used refresh token presented again: its session is revoked (someone else holds a copy). */
+/** A refresh token presented again after the reuse interval: its session is revoked (someone else holds a copy). */
 const REVOKE_REUSED = {
   name: 'sessions_revoke_reused',
   text: `
@@ -163,11 +168,14 @@ export function createSessionsRepository (db: Database) {
       return rows[0] === undefined ? null : { sessionId: rows[0].id, refreshToken }
     },
 
-    /** See ROTATE; a token that was already used revokes its whole session. The caller answers 401 either way. */
-    async rotate (token: string, ttl: SessionTtl): Promise<Rotation> {
+    /**
+     * See ROTATE: a token used more than `reuseInterval` seconds ago revokes its
+     * whole session. The caller answers 401 either way.
+     */
+    async rotate (token: string, ttl: SessionTtl, reuseInterval: number): Promise<Rotation> {
       const hash = hashToken(token)
       const next = randomToken()
-      const { rows } = await db.query<{ sid: string, sub: string }>({ ...ROTATE, values: [hash, hashToken(next), ttl.idle] })
+      const { rows } = await db.query<{ sid: string, sub: string }>({ ...ROTATE, values: [hash, hashToken(next), ttl.idle, reuseInterval] })
       const row = rows[0]
       if (row !== undefined) return { ok: true, sessionId: row.sid, adminId: row.sub, refreshToken: next }
       const reused = await db.query<{ id: string }>({ ...REVOKE_REUSED, values: [hash] })

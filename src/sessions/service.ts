@@ -112,11 +112,11 @@ export function createSessionsService (deps: SessionsDeps) {
     },
 
     async refresh (refreshToken: string): Promise<TokenPairView> {
-      const rotation = await repository.rotate(refreshToken, ttl)
+      const rotation = await repository.rotate(refreshToken, ttl, config.REFRESH_REUSE_INTERVAL)
       if (!rotation.ok) {
         if (rotation.revokedSessionId !== null) {
           tokens.forgetSession(rotation.revokedSessionId)
-          log.warn({ sessionId: rotation.revokedSessionId }, 'a used refresh token was presented again: session revoked')
+          log.warn({ sessionId: rotation.revokedSessionId }, 'a used refresh token was presented again after REFRESH_REUSE_INTERVAL: session revoked')
         }
         throw new sessionsErrors.InvalidRefreshToken()
       }
