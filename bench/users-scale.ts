@@ -51,6 +51,7 @@ async function start () {
     SECRET_KEY: randomBytes(32).toString('base64url'),
     JWT_PRIVATE_KEY: generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
     MAIL_DISPATCHER: 'false',
+    METRICS_ENABLED: 'false',
     DATA_DIR: work
   }, '/dev/null')
   const fastify = Fastify(serverOptions(config))

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { AdminChangesBody, AdminSummaryView, AdminView, Confirmation, RegistrationBody } from '../../schemas/admins.ts'
 import type { AuditAction, AuditService } from '../audit/service.ts'
-import { csv, type Config } from '../config.ts'
+import { csv, registration, type Config } from '../config.ts'
 import type { MailService } from '../mail/service.ts'
 import type { SessionsService } from '../sessions/service.ts'
 import type { Actor } from '../infra/actor.ts'
@@ -116,7 +116,7 @@ function createRegistration (deps: AdminsDeps, repository: AdminsRepository, rul
      * A taken name is still a 409: names are public handles.
      */
     async register (body: RegistrationBody, requestId: string): Promise<AdminView> {
-      if (config.REGISTRATION === 'closed') throw new adminsErrors.RegistrationClosed()
+      if (registration(config) === 'closed') throw new adminsErrors.RegistrationClosed()
       rules.checkDomain(body.email)
       rules.checkPassword(body.password, { emails: [body.email], names: [body.name] })
       const passwordHash = await hashPassword(body.password, rules.argon2)
