@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import { build, createAdmin, fingerprint, loginAs } from './helper.ts'
 import { FORM } from '../src/infra/body.ts'
+import { clientErrorProblem } from '../src/infra/problem.ts'
 
 interface Doc { paths: Record<string, Record<string, { requestBody?: { content: Record<string, unknown> }, security?: unknown }>> }
 
@@ -153,10 +154,11 @@ t.test('errors before routing (431, 414, 400, 408) are problem+json with X-Reque
 
 t.test('token parameters are redacted from logged URLs whatever their encoding', async (t) => {
   const app = await build(t)
-  for (const query of ['%74oken=SECRET-A', 'TOKEN=SECRET-B', 'Token%5B%5D=SECRET-C', 'x=1&%74%6F%6B%65%6E=SECRET-D', '%zz=SECRET-E', 'refresh%5Ftoken=SECRET-F', 'to+ken=SECRET-G&+token+=SECRET-H']) {
+  t.equal(clientErrorProblem(new Error('who knows')).detail, 'The request is not valid HTTP (unreadable)')
+  for (const query of ['flag&%74oken=SECRET-A', 'TOKEN=SECRET-B', 'Token%5B%5D=SECRET-C', 'x=1&%74%6F%6B%65%6E=SECRET-D', '%zz=SECRET-E', 'refresh%5Ftoken=SECRET-F', 'to+ken=SECRET-G&+token+=SECRET-H']) {
     await app.inject({ url: `/auth/confirm?${query}` })
   }
   t.notMatch(app.logs.text(), /SECRET-[A-F]|SECRET-H/)
   t.match(app.logs.text(), /SECRET-G/, 'a parameter of another name stays (to ken)')
-  t.match(app.logs.text(), /"url":"\/auth\/confirm\?%74oken=\[redacted\]"/)
+  t.match(app.logs.text(), /"url":"\/auth\/confirm\?flag&%74oken=\[redacted\]"/)
 })

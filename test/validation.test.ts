@@ -7,7 +7,7 @@
  */
 import t from 'tap'
 import { createSigner } from 'fast-jwt'
-import { isDateTime } from '../src/infra/validation.ts'
+import { buildValidator, isDateTime } from '../src/infra/validation.ts'
 import { isEmail } from '../src/infra/email.ts'
 import { illFormedPath } from '../src/infra/body.ts'
 import { usersFixture } from './users/helpers.ts'
@@ -143,4 +143,23 @@ t.test('an access token whose claims are not Roster\'s is a 401, not a database 
     t.match(res.json(), { code: 'ROSTER_UNAUTHORIZED', detail: 'The access token does not name a session' })
   }
   t.equal((await app.inject({ url: '/auth/me', headers: { authorization: `Bearer ${sign({ sub: session.adminId, sid: session.sessionId, jti: 'j' })}` } })).statusCode, 200, 'the same signer, with Roster\'s claims')
+})
+
+t.test('the compilers: numbers in any coerced part, whatever the schema\'s shape', async (t) => {
+  const compile = buildValidator({}, { customOptions: { allErrors: true } })
+  const schema = { type: 'object', properties: { ratio: { type: 'number' }, n: { anyOf: [{ type: 'integer' }, { type: 'null' }] }, s: { type: 'string' } } }
+  const query = compile({ schema, httpPart: 'querystring' })
+  const ok = { ratio: '-0.5e3', n: '42', s: '1e400' }
+  t.equal(query(ok), true, 'plain decimals; a string stays a string')
+  t.same(ok, { ratio: -500, n: 42, s: '1e400' }, 'converted')
+  for (const [value, field] of [[{ ratio: '1e400' }, '/ratio'], [{ ratio: '.5' }, '/ratio'], [{ ratio: 'Infinity' }, '/ratio'], [{ n: '1.5' }, '/n'], [{ n: ['1', '0x1'] }, '/n']] as const) {
+    t.equal(query({ ...value }), false, JSON.stringify(value))
+    t.same(query.errors?.map((e) => e.instancePath), [field])
+  }
+  const body = compile({ schema, httpPart: 'body' })
+  t.equal(body({ ratio: '1' }), false, 'bodies are not converted')
+  t.equal(body({ s: 'x', nested: { deep: [Infinity] } }), false, 'not finite, however deep')
+  t.same(body.errors?.map((e) => e.instancePath), ['/nested/deep/0'])
+  t.equal(compile({ schema })({ ratio: 2 }), true, 'no part named: not converted, still checked')
+  t.equal(compile({ schema: { type: 'string' }, httpPart: 'params' })('x'), true, 'a part that is no object')
 })

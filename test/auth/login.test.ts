@@ -96,6 +96,7 @@ t.test('IPv6 clients are counted by their /64', async (t) => {
   t.equal(clientKey('2001:0DB8:0001:0002::9'), '2001:db8:1:2::/64')
   t.equal(clientKey('2001:db8::1'), '2001:db8:0:0::/64')
   t.equal(clientKey('::1'), '0:0:0:0::/64')
+  t.equal(clientKey('2001:db8:1::'), '2001:db8:1:0::/64')
   t.equal(clientKey('fe80::1%eth0'), 'fe80:0:0:0::/64')
   t.equal(clientKey('::ffff:192.0.2.7'), '192.0.2.7', 'IPv4-mapped is IPv4')
   t.equal(clientKey('192.0.2.7'), '192.0.2.7')
