@@ -137,6 +137,8 @@ const issuer = 'http://bench.invalid'
 
 const rosterPort = await freePort()
 const basePort = await freePort()
+// In production /metrics is served on a port of its own only.
+const metricsPort = await freePort()
 if (args.profile === true) await mkdir(profileDir, { recursive: true })
 const roster = startProcess([...(args.profile === true ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), join(rootDir, 'dist', 'src', 'server.js')], {
   NODE_ENV: 'production',
@@ -150,7 +152,9 @@ const roster = startProcess([...(args.profile === true ? ['--cpu-prof', '--cpu-p
   AUTH_RATE_LIMIT: '100000000',
   LOCKOUT_THRESHOLD: '1000',
   MIGRATE_ON_START: 'false',
-  METRICS_ENABLED: 'true'
+  REGISTRATION: 'closed',
+  METRICS_ENABLED: 'true',
+  METRICS_PORT: String(metricsPort)
 }, join(rootDir, 'bench', 'results', 'roster.log'))
 startProcess(['--import', 'tsx', join(rootDir, 'bench', 'baseline.ts')], {
   PORT: String(basePort),
@@ -249,7 +253,7 @@ for (let r = 0; r < (selected('POST /auth/login') ? ROUNDS : 0); r++) {
 }
 const loginRatio = median(loginRuns.map((l, i) => l.rps / (argonRuns[i] as number)))
 const rss = await rssMb(roster.pid as number)
-const metrics = await (await fetch(`${A}/metrics`)).text()
+const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
 const metric = (name: string): number => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(metrics)?.[1] ?? NaN) / 1024 / 1024
 
 // ---------------------------------------------------------------- report

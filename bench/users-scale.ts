@@ -51,6 +51,7 @@ async function start () {
     SECRET_KEY: randomBytes(32).toString('base64url'),
     JWT_PRIVATE_KEY: generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
     MAIL_DISPATCHER: 'false',
+    METRICS_ENABLED: 'false',
     DATA_DIR: work
   }, '/dev/null')
   const fastify = Fastify(serverOptions(config))
@@ -78,7 +79,7 @@ try {
   server = await start()
   const { port } = server.server.address() as { port: number }
   const base = `http://127.0.0.1:${port}`
-  const { sessionId } = await server.sessions.repository.start({ adminId, ttl: { idle: 3600, absolute: 3600 }, throttleKey: 'scale@example.com' }) as { sessionId: string }
+  const { sessionId } = await server.sessions.repository.start({ adminId, ttl: { idle: 3600, absolute: 3600 }, throttle: { email: 'scale@example.com', client: '127.0.0.1', policy: { threshold: 10, accountThreshold: 50, window: 900, duration: 900 } } }) as { sessionId: string }
   const headers = { authorization: `Bearer ${server.auth.issueAccessToken(adminId, sessionId).accessToken}` }
   const lister = server.users.repository.lister
 

@@ -56,10 +56,12 @@ declare module '@fastify/jwt' {
 
 /** Who acts in an authenticated request: its admin, session and request id. */
 export function actorOf (request: FastifyRequest): Actor {
-  return { adminId: request.admin.id, sessionId: request.admin.sessionId, requestId: request.id }
+  return { adminId: request.admin.id, sessionId: request.admin.sessionId, requestId: request.id, ip: request.ip }
 }
 
 const BEARER = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/
+/** `sub` and `sid` are uuids (the session check hands them to PostgreSQL as such). */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /**
  * Access tokens: EdDSA (Ed25519) JWTs through @fastify/jwt, header
@@ -134,6 +136,11 @@ export default fp(async (app) => {
     } catch {
       reply.header('www-authenticate', 'Bearer realm="roster", error="invalid_token"')
       throw new errors.Unauthorized('The access token is invalid or expired')
+    }
+    // Signed by a key we trust, yet not a token Roster makes (a key shared with another issuer, a bug).
+    if (typeof claims.sub !== 'string' || typeof claims.sid !== 'string' || !UUID.test(claims.sub) || !UUID.test(claims.sid)) {
+      reply.header('www-authenticate', 'Bearer realm="roster", error="invalid_token"')
+      throw new errors.Unauthorized('The access token does not name a session')
     }
     const now = Date.now()
     const cached = liveUntil.get(claims.sid)

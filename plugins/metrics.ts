@@ -4,6 +4,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { problems } from '../schemas/problem.ts'
 import { readPackage } from '../src/infra/version.ts'
 import { MetricsListener } from '../src/metrics/listener.ts'
+import { metricsPort } from '../src/config.ts'
 
 export interface Metrics {
   readonly registry: Registry
@@ -125,7 +126,8 @@ export default fp(async (app) => {
     }
   }))
 
-  if (config.METRICS_PORT === 0) {
+  const listenerPort = metricsPort(config)
+  if (listenerPort === 0) {
     app.get('/metrics', {
       config: { public: true, loadShedding: false, rateLimit: false },
       schema: {
@@ -147,7 +149,7 @@ export default fp(async (app) => {
   // A listener of its own (src/metrics/listener.ts): not behind the proxy, not in the API docs.
   const listener = new MetricsListener(async () => await registry.metrics(), registry.contentType, app.log)
   app.addHook('onReady', async () => {
-    port = await listener.listen(config.METRICS_PORT, config.HOST)
+    port = await listener.listen(listenerPort, config.HOST)
     app.log.info({ port }, 'metrics listening')
   })
   app.addHook('onClose', async () => { await listener.close() })

@@ -3,6 +3,8 @@ import { parseEnv } from 'node:util'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import envSchema from 'env-schema'
 import { Ajv, type ErrorObject } from 'ajv'
+import { MISSING_SECRET_KEY } from './infra/secret-key.ts'
+import { keyProblems } from './sessions/keys.ts'
 
 /**
  * Every setting of Roster, one environment variable each. This schema is the
@@ -15,6 +17,13 @@ const Int = (def: number, min: number, max: number, description: string) =>
 const Str = (description: string, extra: object = {}) => Type.String({ description, ...extra })
 const Enum = <T extends string>(values: readonly T[], def: T, description: string) =>
   Type.Unsafe<T>({ type: 'string', enum: values, default: def, description })
+
+/** REGISTRATION's values. */
+export const REGISTRATION_MODES = ['open', 'domain', 'closed'] as const
+export type Registration = typeof REGISTRATION_MODES[number]
+
+/** METRICS_PORT when NODE_ENV=production and it is not set. */
+export const PRODUCTION_METRICS_PORT = 9464
 
 export const ConfigSchema = Type.Object({
   NODE_ENV: Enum(['development', 'production', 'test'], 'development', 'Runtime environment. `production` requires a real JWT key.'),
@@ -49,13 +58,15 @@ export const ConfigSchema = Type.Object({
   ACCESS_TOKEN_TTL: Int(900, 30, 86400, 'Access token lifetime in seconds.'),
   SESSION_IDLE_TTL: Int(604800, 60, 31536000, 'Seconds a session lives without a refresh.'),
   SESSION_ABSOLUTE_TTL: Int(2592000, 60, 31536000, 'Seconds a session lives at most.'),
+  REFRESH_REUSE_INTERVAL: Int(10, 0, 300, 'Seconds during which a refresh token already used may be presented again (a retry after a lost answer, concurrent refreshes) and still get a new pair for its session; presented later, it ends the session (0 = any second use ends it).'),
   SESSION_CACHE_TTL: Int(2000, 0, 5000, 'Milliseconds a live-session check is cached per instance (revocation bound is 5 s).'),
   ARGON2_MEMORY: Int(19456, 1024, 4194304, 'argon2id memory cost in KiB (OWASP: 19456).'),
   ARGON2_TIME: Int(2, 1, 100, 'argon2id iterations (OWASP: 2).'),
   ARGON2_PARALLELISM: Int(1, 1, 16, 'argon2id parallelism (OWASP: 1).'),
-  REGISTRATION: Enum(['open', 'closed'], 'open', 'Whether POST /auth/register is open.'),
-  ADMIN_EMAIL_DOMAINS: Str('Comma-separated email domains allowed to register; empty = any.', { default: '' }),
-  LOCKOUT_THRESHOLD: Int(10, 1, 1000, 'Failed logins within LOCKOUT_WINDOW that lock an account.'),
+  REGISTRATION: Type.Optional(Type.Unsafe<Registration>({ type: 'string', enum: REGISTRATION_MODES, description: 'Who may register with POST /auth/register: `open` (anyone; ADMIN_EMAIL_DOMAINS, when set, limits the addresses), `domain` (only addresses at ADMIN_EMAIL_DOMAINS, which must be set), `closed` (nobody: admins are made with `npm run create-admin`). Default `open`; required when NODE_ENV=production.' })),
+  ADMIN_EMAIL_DOMAINS: Str('Comma-separated email domains allowed to register; empty = any (with REGISTRATION=open).', { default: '' }),
+  LOCKOUT_THRESHOLD: Int(10, 1, 1000, 'Failed logins for one email from one client address (IPv6: its /64) within LOCKOUT_WINDOW that lock that email for that address.'),
+  LOCKOUT_ACCOUNT_THRESHOLD: Int(50, 1, 100000, 'Failed logins for one email from all addresses within LOCKOUT_WINDOW that lock it for everyone (the ceiling against guessing from many addresses; keep it several times LOCKOUT_THRESHOLD).'),
   LOCKOUT_WINDOW: Int(900, 1, 86400, 'Seconds over which failed logins are counted.'),
   LOCKOUT_DURATION: Int(900, 1, 86400, 'Seconds an account stays locked.'),
   AUTH_RATE_LIMIT: Int(30, 1, 1_000_000_000, 'Requests per client IP per AUTH_RATE_WINDOW on each /auth route.'),
@@ -84,7 +95,7 @@ export const ConfigSchema = Type.Object({
   FIREHOSE_ENDPOINT: Type.Optional(Str('Firehose endpoint override (tests).', { pattern: '^https?://' })),
   FIREHOSE_BUFFER_BYTES: Int(16777216, 1048576, 1073741824, 'Most bytes of log lines held for Firehose while it is slow or unreachable; past it the oldest lines are dropped (the count is logged to stdout).'),
   METRICS_ENABLED: Bool(true, 'Serve Prometheus metrics.'),
-  METRICS_PORT: Int(0, 0, 65535, 'Serve /metrics on this separate port instead of the main one (0 = main port).'),
+  METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'Serve /metrics on this separate port instead of the main one (0 = main port). Default 0; 9464 when NODE_ENV=production, where 0 is refused.' })),
   PRESSURE_MAX_EVENT_LOOP_DELAY: Int(1000, 0, 600000, 'Answer 503 while the mean event-loop delay over a sample exceeds this many milliseconds (0 = off).'),
   PRESSURE_MAX_EVENT_LOOP_UTILIZATION: Type.Number({ default: 0, minimum: 0, maximum: 1, description: 'Answer 503 while event-loop utilisation exceeds this fraction, e.g. 0.98 (0 = off).' }),
   PRESSURE_MAX_HEAP_USED: Int(0, 0, 1_000_000_000_000, 'Answer 503 while the V8 heap in use exceeds this many bytes (0 = off).'),
@@ -156,11 +167,37 @@ function describe (e: ErrorObject, env: Record<string, string>): string {
 }
 
 /**
- * Reads `.env` (when present; real environment wins), resolves `NAME_FILE`
- * secrets and legacy names, validates everything at once.
- * Throws ConfigError listing every offending variable.
+ * What the variables are wrong about together, beyond each one's own schema:
+ * THE checks made before anything starts, for every process (`server`: those
+ * only the server needs, production's rules first among them). Read from the
+ * variables as given (`env`, empty ones dropped), so that they are reported
+ * with every schema problem at once.
  */
-export function loadConfig (processEnv: Env = process.env, dotEnvPath = '.env'): Config {
+export function startProblems (env: Record<string, string>, { server }: { server: boolean }): string[] {
+  const problems: string[] = []
+  const production = env.NODE_ENV === 'production'
+  if (env.REGISTRATION === 'domain' && csv(env.ADMIN_EMAIL_DOMAINS ?? '').length === 0) {
+    problems.push('REGISTRATION=domain needs ADMIN_EMAIL_DOMAINS: the domains whose addresses may register')
+  }
+  if (!server) return problems
+  if (production && env.REGISTRATION === undefined) {
+    problems.push('REGISTRATION must be set when NODE_ENV=production: open (anyone on the internet may register and become an admin), domain (only addresses at ADMIN_EMAIL_DOMAINS) or closed (admins are made with npm run create-admin)')
+  }
+  if (production && env.SECRET_KEY === undefined) problems.push(MISSING_SECRET_KEY)
+  problems.push(...keyProblems({ privateKey: env.JWT_PRIVATE_KEY, previousPublicKeys: env.JWT_PREVIOUS_PUBLIC_KEYS ?? '', production }))
+  if (production && env.METRICS_ENABLED !== 'false' && env.METRICS_PORT === '0') {
+    problems.push(`METRICS_PORT must not be 0 when NODE_ENV=production: metrics are served on a port of their own there, never on the API's (default ${PRODUCTION_METRICS_PORT})`)
+  }
+  return problems
+}
+
+/**
+ * Reads `.env` (when present; real environment wins), resolves `NAME_FILE`
+ * secrets and legacy names, validates everything at once: each variable, then
+ * startProblems (`server`: the server's too). Throws ConfigError listing every
+ * problem.
+ */
+export function loadConfig (processEnv: Env = process.env, dotEnvPath = '.env', { server = false }: { server?: boolean } = {}): Config {
   const problems: string[] = []
   const raw = dropEmpty(resolveFiles({ ...readDotEnv(dotEnvPath), ...processEnv }, problems))
   const data: Record<string, unknown> = { ...raw }
@@ -170,18 +207,32 @@ export function loadConfig (processEnv: Env = process.env, dotEnvPath = '.env'):
   } catch (err) {
     problems.push(...(err as { errors: ErrorObject[] }).errors.map((e) => describe(e, raw)))
   }
+  problems.push(...startProblems(raw, { server }))
   if (problems.length > 0 || config === undefined) throw new ConfigError(problems)
   return config
 }
 
-/** The configuration of a process (server, migrate): on a problem, says it on stderr and exits 1. */
-export function configOrExit (): Config {
+/**
+ * The configuration of a process (server, migrate): on a problem, says every
+ * one on stderr, in one line, and exits 1, before anything started.
+ */
+export function configOrExit (opts: { server?: boolean } = {}): Config {
   try {
-    return loadConfig()
+    return loadConfig(process.env, '.env', opts)
   } catch (err) {
     process.stderr.write(`roster: ${(err as ConfigError).message}\n`)
     process.exit(1)
   }
+}
+
+/** Who may register (REGISTRATION; `open` unless set, which production requires). */
+export function registration (config: Config): Registration {
+  return config.REGISTRATION ?? 'open'
+}
+
+/** The metrics listener's port (0: /metrics on the main port), METRICS_PORT or its default. */
+export function metricsPort (config: Config): number {
+  return config.METRICS_PORT ?? (config.NODE_ENV === 'production' ? PRODUCTION_METRICS_PORT : 0)
 }
 
 /** The PostgreSQL URL to use, or undefined for the embedded server. */

@@ -8,7 +8,8 @@ import { leaveSignalsToServer } from '../db/embedded.ts'
 
 /** The process: validate config, build, listen, drain on SIGTERM/SIGINT. */
 async function main (): Promise<void> {
-  const config = configOrExit()
+  // Every configuration problem, the server's included (production's secrets, keys, REGISTRATION), at once, before anything starts.
+  const config = configOrExit({ server: true })
   leaveSignalsToServer()
   const server = Fastify(serverOptions(config)).withTypeProvider<TypeBoxTypeProvider>()
 

@@ -93,6 +93,7 @@ t.test('compose.yaml: postgres with volume and healthcheck, one-shot migrate, ap
   t.equal(app.environment.POSTGRES_HOST, 'postgres', 'the migrate/app environment is shared (YAML merge)')
   t.equal(app.environment.MAIL_HOST, 'mailpit')
   t.ok(Number(app.environment.METRICS_PORT) > 0, 'metrics on a port of their own, not through nginx')
+  t.ok(['open', 'domain', 'closed'].includes(app.environment.REGISTRATION), 'registration chosen explicitly, as production requires')
   const grace = Number(/^(\d+)s$/.exec(app.stop_grace_period)?.[1]) * 1000
   t.ok(grace > Number(app.environment.SHUTDOWN_TIMEOUT), 'the drain ends before compose would SIGKILL')
 

@@ -134,11 +134,16 @@ t.test('through nginx: requests pass, the client IP is the one nginx saw, a forg
   t.match(JSON.parse(tooLarge.body), { status: 413, code: 'ROSTER_BODY_TOO_LARGE' })
   t.equal(app.logs.lines.filter((l) => (l.req as { url?: string } | undefined)?.url === '/test/body').length, bodyRequests, 'the app never saw it')
 
-  // /metrics is not served to the outside.
-  const metrics = await send(port, '/metrics')
-  t.equal(metrics.status, 404)
-  t.match(JSON.parse(metrics.body), { code: 'ROSTER_ROUTE_NOT_FOUND' })
-  t.equal((await send(appPort, '/metrics')).status, 200, 'while the app itself serves it')
+  // Nothing under /metrics is served to the outside, however the path is written.
+  for (const path of ['/metrics', '/metrics/', '/metrics?x=1', '/metrics/x', '//metrics', '/./metrics', '/%6detrics', '/%6Detrics/', '/x/../metrics', '/metrics;a', '/metricsfoo']) {
+    for (const method of ['GET', 'HEAD', 'POST']) {
+      const metrics = await send(port, path, { method })
+      t.equal(metrics.status, 404, `${method} ${path}`)
+      if (method === 'GET') t.match(JSON.parse(metrics.body), { code: 'ROSTER_ROUTE_NOT_FOUND' })
+    }
+  }
+  t.equal((await send(appPort, '/metrics')).status, 200, 'while the app itself serves it (METRICS_PORT=0, outside production)')
+  t.equal((await send(appPort, '/metrics/')).status, 200, 'at /metrics/ too: which is why nginx blocks the prefix')
 
   // The app gone: nginx answers 503 problem+json with Retry-After.
   await app.close()

@@ -22,6 +22,17 @@ t.test('a bad configuration is one clear message and exit code 1', async (t) => 
   t.notMatch(run.stderr, /\bat .*\.ts:\d+/, 'no stack trace')
 })
 
+t.test('production without its settings: every problem in one line, before PostgreSQL starts', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'roster-production-'))
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  const run = await start('src/server.ts', { NODE_ENV: 'production', DATA_DIR: dataDir, DATABASE_URL: '', LOG_LEVEL: 'info' }).done
+  t.equal(run.code, 1)
+  t.equal(run.stderr.split('\n').filter(Boolean).length, 1, 'one line')
+  t.match(run.stderr, /^roster: invalid configuration: REGISTRATION must be set when NODE_ENV=production: open .*; SECRET_KEY \(or SECRET_KEY_FILE\) is required .*; JWT_PRIVATE_KEY \(or JWT_PRIVATE_KEY_FILE\) is required/)
+  t.equal(run.stdout, '', 'nothing started, nothing logged')
+  t.notOk(existsSync(join(dataDir, 'postgres')), 'no embedded PostgreSQL was started')
+})
+
 t.test('the server starts, answers, and exits 0 on SIGTERM', async (t) => {
   const databaseUrl = await createTestDatabase(t)
   const port = await freePort()

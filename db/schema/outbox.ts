@@ -9,7 +9,7 @@ import { pgTable, uuid, text, timestamp, integer, jsonb, index } from 'drizzle-o
  */
 export const emailOutbox = pgTable('email_outbox', {
   id: uuid().primaryKey().default(sql`gen_random_uuid()`),
-  /** Template name: confirm_account | confirm_email | reset_password. */
+  /** Template name: confirm_account | confirm_email | reset_password | register_existing. */
   template: text().notNull(),
   recipient: text().notNull(),
   /** Template data (name, token, ...). `token` is removed once sent or failed. */

@@ -6,7 +6,7 @@ import type { AUDIT_SORTS } from '../../schemas/audit.ts'
 
 export type AuditAction =
   | 'user.create' | 'user.update' | 'user.delete'
-  | 'admin.register' | 'admin.confirm' | 'admin.update' | 'admin.email_change' | 'admin.password_change' | 'admin.password_reset' | 'admin.delete'
+  | 'admin.register' | 'admin.register_attempt' | 'admin.confirm' | 'admin.update' | 'admin.email_change' | 'admin.password_change' | 'admin.password_reset' | 'admin.delete'
 
 export interface AuditEvent {
   /** The acting admin, or null for the system / an anonymous request (e.g. registration, password reset). */

@@ -75,6 +75,18 @@ generated once and kept in \`DATA_DIR/jwt-ed25519.pem\`; unset with
 \`openssl genpkey -algorithm ed25519\`). During a key rotation, the old public key
 goes into \`JWT_PREVIOUS_PUBLIC_KEYS\` so that tokens it signed still verify.
 
+## Production
+
+With \`NODE_ENV=production\` the server also requires, before it starts anything
+(no PostgreSQL started, no migration run), and reports every missing piece in
+the same one-line message: \`SECRET_KEY\` and \`JWT_PRIVATE_KEY\` (usable Ed25519
+keys, as is every key in \`JWT_PREVIOUS_PUBLIC_KEYS\`, in any environment);
+\`REGISTRATION\` set explicitly, since \`open\` lets anyone on the internet become an
+admin (\`domain\` with \`ADMIN_EMAIL_DOMAINS\`, or \`closed\` and
+\`npm run create-admin\`); and metrics on a port of their own (\`METRICS_PORT\`
+defaults to 9464 there, and 0 is refused). \`npm run migrate\` and
+\`npm run create-admin\` check only what they use.
+
 ## Variables
 
 In the tables, an empty default means unset; "(empty)" is the empty string.`

@@ -3,4 +3,6 @@ export interface Actor {
   adminId: string
   sessionId: string
   requestId: string
+  /** The client's address (request.ip: the socket's peer, or what TRUST_PROXY trusts). */
+  ip: string
 }

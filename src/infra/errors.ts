@@ -17,6 +17,7 @@ export const errors = {
   PreconditionRequired: createError('ROSTER_PRECONDITION_REQUIRED', '%s', 428),
   Unprocessable: createError('ROSTER_UNPROCESSABLE', '%s', 422),
   TooManyRequests: createError('ROSTER_TOO_MANY_REQUESTS', '%s', 429),
+  UnsupportedMediaType: createError('ROSTER_UNSUPPORTED_MEDIA_TYPE', '%s', 415),
   ServiceUnavailable: createError('ROSTER_SERVICE_UNAVAILABLE', '%s', 503),
   InvalidCursor: createError('ROSTER_INVALID_CURSOR', '%s', 400),
   IdempotencyKeyReused: createError('ROSTER_IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used with another request; use a new key for a new request', 422),
@@ -52,6 +53,7 @@ const Invalid = createError('ROSTER_VALIDATION_FAILED', 'The request is not vali
  * for rules a JSON schema cannot express: password policy, a required currentPassword.
  */
 export function invalidField (field: string, message: string, context: 'body' | 'querystring' = 'body'): Error {
+  // `field` is a JSON pointer below the part, without its leading slash: `password`, `items/0/name`.
   return Object.assign(new Invalid(), {
     validation: [{ instancePath: `/${field}`, keyword: 'policy', params: {}, message, schemaPath: '#' }],
     validationContext: context

@@ -2,7 +2,7 @@ import type { SessionView } from '../../schemas/sessions.ts'
 import { hashToken, randomToken } from '../infra/crypto.ts'
 import type { Database, Queryable } from '../infra/database.ts'
 import { iso } from '../infra/sql.ts'
-import { ATTEMPT, attemptParams, RETRY_AFTER, type LockoutPolicy } from './throttle.ts'
+import { ATTEMPT, attemptParams, giveBack, OUTCOME, type LockoutPolicy } from './throttle.ts'
 
 export interface SessionTtl {
   /** seconds */
@@ -12,6 +12,9 @@ export interface SessionTtl {
 }
 
 export type SessionInfo = Omit<SessionView, 'current'>
+
+/** A counted (or refused) attempt: see OUTCOME in ./throttle.ts. */
+export interface Attempt { counted: boolean, retryAfter: number, settlesIn: number }
 
 export type Rotation =
   | { ok: true, sessionId: string, adminId: string, refreshToken: string }
@@ -29,23 +32,23 @@ const IS_LIVE = { name: 'sessions_is_live', text: `SELECT s.id FROM sessions s W
 const ATTEMPT_LOGIN = {
   name: 'sessions_attempt_login',
   text: `WITH ${ATTEMPT}
-    SELECT EXISTS (SELECT 1 FROM attempt) AS counted, ${RETRY_AFTER} AS "retryAfter",
-      a.id, a.password_hash AS "passwordHash", a.confirmed_at IS NOT NULL AS confirmed
+    SELECT ${OUTCOME}, a.id, a.password_hash AS "passwordHash", a.confirmed_at IS NOT NULL AS confirmed
     FROM (SELECT 1) AS one LEFT JOIN admins a ON lower(a.email) = $1`
 }
 const COUNT_ATTEMPT = {
   name: 'sessions_count_attempt',
-  text: `WITH ${ATTEMPT}
-    SELECT EXISTS (SELECT 1 FROM attempt) AS counted, ${RETRY_AFTER}::int AS "retryAfter"`
+  text: `WITH ${ATTEMPT} SELECT ${OUTCOME}`
 }
+const GIVE_BACK = { name: 'sessions_give_back_attempt', text: `WITH ${giveBack('$1', '$2', '$3')} SELECT 1` }
 const CLEAR_ATTEMPTS = { name: 'sessions_clear_attempts', text: 'DELETE FROM login_throttle WHERE email = $1' }
 
 /**
- * A login's writes in one statement: the session, its first refresh token, the
- * end of the email's failed-login count and (the `_rehash` variant), when the
+ * A login's writes in one statement: the session, its first refresh token, its
+ * attempt given back to the lockout and (the `_rehash` variant), when the
  * stored hash was made with other argon2 parameters, the upgraded hash.
  * Parameters: $1 admin, $2 user agent, $3 ip, $4 idle and $5 absolute ttl,
- * $6 refresh token hash, $7 throttle key; $8 new and $9 old hash.
+ * $6 refresh token hash, $7 email and $8 client throttle keys, $9 the account
+ * lockout threshold; $10 new and $11 old hash.
  */
 const start = (rehash: string): string => `
     WITH s AS (
@@ -55,29 +58,32 @@ const start = (rehash: string): string => `
       RETURNING id
     ), r AS (
       INSERT INTO refresh_tokens (token_hash, session_id) SELECT $6, id FROM s
-    ), t AS (
-      DELETE FROM login_throttle WHERE email = $7
-    )${rehash}
+    ), ${giveBack('$7', '$8', '$9')}${rehash}
     SELECT id FROM s`
 const START = { name: 'sessions_start', text: start('') }
 const START_REHASH = {
   name: 'sessions_start_rehash',
-  text: start(', rehash AS (UPDATE admins SET password_hash = $8 WHERE id = $1 AND password_hash = $9)')
+  text: start(', rehash AS (UPDATE admins SET password_hash = $10 WHERE id = $1 AND password_hash = $11)')
 }
 
 /**
  * Exchanges a refresh token ($1, its hash) for a new one ($2) in one
  * statement: the token is marked used, its successor stored, the session's idle
- * expiry pushed out by $3 seconds (never past its absolute expiry).
+ * expiry pushed out by $3 seconds (never past its absolute expiry). A token
+ * used less than $4 seconds ago (REFRESH_REUSE_INTERVAL) is exchanged again,
+ * for a successor of its own: a client retrying a refresh whose answer it lost,
+ * or sending it twice at once, keeps its session. A concurrent exchange of the
+ * same token waits for the first one's row lock, then finds it used within the
+ * interval.
  */
 const ROTATE = {
   name: 'sessions_rotate',
   text: `
     WITH used AS (
-      UPDATE refresh_tokens r SET used_at = now()
+      UPDATE refresh_tokens r SET used_at = coalesce(r.used_at, now())
       FROM sessions s
-      WHERE r.token_hash = $1 AND r.used_at IS NULL AND s.id = r.session_id
-        AND ${live('s')}
+      WHERE r.token_hash = $1 AND s.id = r.session_id AND ${live('s')}
+        AND (r.used_at IS NULL OR ($4::int > 0 AND r.used_at > now() - make_interval(secs => $4::int)))
       RETURNING s.id AS sid, s.admin_id AS sub, s.expires_at
     ), fresh AS (
       INSERT INTO refresh_tokens (token_hash, session_id) SELECT $2, sid FROM used
@@ -87,7 +93,7 @@ const ROTATE = {
     )
     SELECT sid, sub FROM used`
 }
-/** A used refresh token presented again: its session is revoked (someone else holds a copy). */
+/** A refresh token presented again after the reuse interval: its session is revoked (someone else holds a copy). */
 const REVOKE_REUSED = {
   name: 'sessions_revoke_reused',
   text: `
@@ -126,29 +132,34 @@ export function createSessionsRepository (db: Database) {
       return (await db.query({ ...IS_LIVE, values: [sessionId, adminId] })).rows.length === 1
     },
 
-    /** Counts a login attempt against `key` and reads the account with that email (nulls when none). */
-    async attemptLogin (key: string, policy: LockoutPolicy): Promise<{ counted: boolean, retryAfter: number, id: string | null, passwordHash: string | null, confirmed: boolean | null }> {
-      const { rows } = await db.query<{ counted: boolean, retryAfter: number, id: string | null, passwordHash: string | null, confirmed: boolean | null }>({ ...ATTEMPT_LOGIN, values: attemptParams(key, policy) })
+    /** Counts a login attempt of `email` from `client` (by this `instance`) and reads the account with that email (nulls when none). */
+    async attemptLogin (email: string, client: string, policy: LockoutPolicy, instance: string): Promise<Attempt & { id: string | null, passwordHash: string | null, confirmed: boolean | null }> {
+      const { rows } = await db.query<Attempt & { id: string | null, passwordHash: string | null, confirmed: boolean | null }>({ ...ATTEMPT_LOGIN, values: attemptParams(email, client, policy, instance) })
       return rows[0] as NonNullable<typeof rows[0]>
     },
 
-    /** Counts an attempt; when the key is locked nothing is counted and `retryAfter` says for how many seconds still. */
-    async countAttempt (key: string, policy: LockoutPolicy): Promise<{ counted: boolean, retryAfter: number }> {
-      const { rows } = await db.query<{ counted: boolean, retryAfter: number }>({ ...COUNT_ATTEMPT, values: attemptParams(key, policy) })
-      return rows[0] as { counted: boolean, retryAfter: number }
+    /** Counts an attempt; when a key is locked nothing is counted, and the answer says for how long (see OUTCOME). */
+    async countAttempt (email: string, client: string, policy: LockoutPolicy, instance: string): Promise<Attempt> {
+      const { rows } = await db.query<Attempt>({ ...COUNT_ATTEMPT, values: attemptParams(email, client, policy, instance) })
+      return rows[0] as Attempt
     },
 
-    /** A correct password: the failed attempts of `key` are forgotten. */
-    async clearAttempts (key: string, tx: Queryable = db): Promise<void> {
-      await tx.query({ ...CLEAR_ATTEMPTS, values: [key] })
+    /** A correct password: its attempt is given back (see giveBack). */
+    async giveBack (email: string, client: string, policy: LockoutPolicy): Promise<void> {
+      await db.query({ ...GIVE_BACK, values: [email, client, policy.accountThreshold] })
+    },
+
+    /** The password was proven and changed (or the account deleted): every count of `email` is forgotten. */
+    async clearAttempts (email: string, tx: Queryable = db): Promise<void> {
+      await tx.query({ ...CLEAR_ATTEMPTS, values: [email] })
     },
 
     /** Starts a session with its first refresh token (see START); null when the admin no longer exists. */
-    async start (opts: { adminId: string, ttl: SessionTtl, throttleKey: string, userAgent?: string | undefined, ip?: string | undefined, rehash?: { from: string, to: string } | undefined }): Promise<{ sessionId: string, refreshToken: string } | null> {
+    async start (opts: { adminId: string, ttl: SessionTtl, throttle: { email: string, client: string, policy: LockoutPolicy }, userAgent?: string | undefined, ip?: string | undefined, rehash?: { from: string, to: string } | undefined }): Promise<{ sessionId: string, refreshToken: string } | null> {
       const refreshToken = randomToken()
       const values = [
         opts.adminId, opts.userAgent?.slice(0, 512) ?? null, opts.ip ?? null, Math.min(opts.ttl.idle, opts.ttl.absolute), opts.ttl.absolute,
-        hashToken(refreshToken), opts.throttleKey
+        hashToken(refreshToken), opts.throttle.email, opts.throttle.client, opts.throttle.policy.accountThreshold
       ]
       const { rows } = opts.rehash === undefined
         ? await db.query<{ id: string }>({ ...START, values })
@@ -157,11 +168,14 @@ export function createSessionsRepository (db: Database) {
       return rows[0] === undefined ? null : { sessionId: rows[0].id, refreshToken }
     },
 
-    /** See ROTATE; a token that was already used revokes its whole session. The caller answers 401 either way. */
-    async rotate (token: string, ttl: SessionTtl): Promise<Rotation> {
+    /**
+     * See ROTATE: a token used more than `reuseInterval` seconds ago revokes its
+     * whole session. The caller answers 401 either way.
+     */
+    async rotate (token: string, ttl: SessionTtl, reuseInterval: number): Promise<Rotation> {
       const hash = hashToken(token)
       const next = randomToken()
-      const { rows } = await db.query<{ sid: string, sub: string }>({ ...ROTATE, values: [hash, hashToken(next), ttl.idle] })
+      const { rows } = await db.query<{ sid: string, sub: string }>({ ...ROTATE, values: [hash, hashToken(next), ttl.idle, reuseInterval] })
       const row = rows[0]
       if (row !== undefined) return { ok: true, sessionId: row.sid, adminId: row.sub, refreshToken: next }
       const reused = await db.query<{ id: string }>({ ...REVOKE_REUSED, values: [hash] })

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
 import type { LoginBody, TokenPairView } from '../../schemas/sessions.ts'
 import { SESSIONS_LISTED } from '../../schemas/sessions.ts'
@@ -8,8 +10,8 @@ import { normaliseEmail } from '../infra/email.ts'
 import { errors } from '../infra/errors.ts'
 import { argon2Params, hashPassword, needsRehash, verifyPassword } from '../infra/passwords.ts'
 import { locked, sessionsErrors } from './errors.ts'
-import { createSessionsRepository, type SessionInfo, type SessionTtl } from './repository.ts'
-import type { LockoutPolicy } from './throttle.ts'
+import { createSessionsRepository, type Attempt, type SessionInfo, type SessionTtl } from './repository.ts'
+import { clientKey, SETTLE_SECONDS, type LockoutPolicy } from './throttle.ts'
 
 /** What sessions need of the access tokens (plugins/auth.ts). */
 export interface AccessTokens {
@@ -37,7 +39,44 @@ export function createSessionsService (deps: SessionsDeps) {
   const repository = createSessionsRepository(db)
   const argon2 = argon2Params(config)
   const ttl: SessionTtl = { idle: config.SESSION_IDLE_TTL, absolute: config.SESSION_ABSOLUTE_TTL }
-  const lockout: LockoutPolicy = { threshold: config.LOCKOUT_THRESHOLD, window: config.LOCKOUT_WINDOW, duration: config.LOCKOUT_DURATION }
+  const lockout: LockoutPolicy = {
+    threshold: config.LOCKOUT_THRESHOLD,
+    accountThreshold: config.LOCKOUT_ACCOUNT_THRESHOLD,
+    window: config.LOCKOUT_WINDOW,
+    duration: config.LOCKOUT_DURATION
+  }
+
+  /** This instance, as the lockout's rows name who counted an attempt. */
+  const instance = randomUUID()
+  /** Attempts this instance is counting or checking, by email. */
+  const checking = new Map<string, number>()
+
+  /**
+   * Runs `work` for an attempt on `email`: counts it (`attempt`, one
+   * statement), then `work` with the counted row. A lock that attempts being
+   * checked may still undo (./throttle.ts: this instance's own, or other
+   * instances' counted in the last SETTLE_SECONDS) is waited out, the statement
+   * run again now and then, until the attempt is counted or the lock is final:
+   * then the lockout's 429.
+   */
+  async function attempting<A extends Attempt, T> (email: string, attempt: () => Promise<A>, work: (row: A) => Promise<T>): Promise<T> {
+    checking.set(email, (checking.get(email) ?? 0) + 1)
+    try {
+      const deadline = Date.now() + (SETTLE_SECONDS + 1) * 1000
+      let row = await attempt()
+      const undoable = (): boolean => row.settlesIn > 0 || (checking.get(email) as number) > 1
+      for (let pause = 20; !row.counted && undoable() && Date.now() < deadline; pause = Math.min(pause * 2, 500)) {
+        await sleep(pause * (0.5 + Math.random()))
+        row = await attempt()
+      }
+      if (!row.counted) throw locked(row.retryAfter)
+      return await work(row)
+    } finally {
+      const left = (checking.get(email) as number) - 1
+      if (left === 0) checking.delete(email)
+      else checking.set(email, left)
+    }
+  }
 
   function pair (adminId: string, sessionId: string, refreshToken: string): TokenPairView {
     const { accessToken, expiresIn } = tokens.issueAccessToken(adminId, sessionId)
@@ -49,34 +88,35 @@ export function createSessionsService (deps: SessionsDeps) {
 
     /**
      * Two statements around one argon2 verify: the first counts the attempt
-     * (lockout) and reads the account; the second starts the session. An
-     * unknown email verifies against the dummy hash, so it costs the same and
-     * fails the same way as a wrong password.
+     * (lockout) and reads the account; the second starts the session and gives
+     * the attempt back. An unknown email verifies against the dummy hash, so it
+     * costs the same and fails the same way as a wrong password.
      */
     async login (body: LoginBody, meta: { userAgent?: string | undefined, ip: string }): Promise<TokenPairView> {
-      const key = normaliseEmail(body.email)
-      const row = await repository.attemptLogin(key, lockout)
-      if (!row.counted) throw locked(row.retryAfter)
-      const stored = row.passwordHash ?? dummyHash
-      const verified = await verifyPassword(stored, body.password)
-      if (!verified || row.id === null) throw new sessionsErrors.InvalidCredentials()
-      if (row.confirmed !== true) {
-        await repository.clearAttempts(key)
-        throw new sessionsErrors.NotConfirmed()
-      }
-      const rehash = needsRehash(stored, argon2) ? { from: stored, to: await hashPassword(body.password, argon2) } : undefined
-      const session = await repository.start({ adminId: row.id, ttl, throttleKey: key, userAgent: meta.userAgent, ip: meta.ip, rehash })
-      /* c8 ignore next -- the account was deleted between the two statements of this login (start's null is tested on its own) */
-      if (session === null) throw new sessionsErrors.InvalidCredentials()
-      return pair(row.id, session.sessionId, session.refreshToken)
+      const email = normaliseEmail(body.email)
+      const client = clientKey(meta.ip)
+      return await attempting(email, async () => await repository.attemptLogin(email, client, lockout, instance), async (row) => {
+        const stored = row.passwordHash ?? dummyHash
+        const verified = await verifyPassword(stored, body.password)
+        if (!verified || row.id === null) throw new sessionsErrors.InvalidCredentials()
+        if (row.confirmed !== true) {
+          await repository.giveBack(email, client, lockout)
+          throw new sessionsErrors.NotConfirmed()
+        }
+        const rehash = needsRehash(stored, argon2) ? { from: stored, to: await hashPassword(body.password, argon2) } : undefined
+        const session = await repository.start({ adminId: row.id, ttl, throttle: { email, client, policy: lockout }, userAgent: meta.userAgent, ip: meta.ip, rehash })
+        /* c8 ignore next -- the account was deleted between the two statements of this login (start's null is tested on its own) */
+        if (session === null) throw new sessionsErrors.InvalidCredentials()
+        return pair(row.id, session.sessionId, session.refreshToken)
+      })
     },
 
     async refresh (refreshToken: string): Promise<TokenPairView> {
-      const rotation = await repository.rotate(refreshToken, ttl)
+      const rotation = await repository.rotate(refreshToken, ttl, config.REFRESH_REUSE_INTERVAL)
       if (!rotation.ok) {
         if (rotation.revokedSessionId !== null) {
           tokens.forgetSession(rotation.revokedSessionId)
-          log.warn({ sessionId: rotation.revokedSessionId }, 'a used refresh token was presented again: session revoked')
+          log.warn({ sessionId: rotation.revokedSessionId }, 'a used refresh token was presented again after REFRESH_REUSE_INTERVAL: session revoked')
         }
         throw new sessionsErrors.InvalidRefreshToken()
       }
@@ -100,13 +140,13 @@ export function createSessionsService (deps: SessionsDeps) {
     },
 
     /**
-     * Counts a password try for an account's email against its login lockout
-     * (a sensitive change verifying currentPassword); throws the lockout 429
-     * while it is locked.
+     * Counts a password try for an account's email from the actor's address
+     * against its login lockout (a sensitive change verifying currentPassword),
+     * then runs `check` (the verification); throws the lockout 429 while it is locked.
      */
-    async checkAttempt (email: string): Promise<void> {
-      const attempt = await repository.countAttempt(normaliseEmail(email), lockout)
-      if (!attempt.counted) throw locked(attempt.retryAfter)
+    async checkAttempt<T> (email: string, ip: string, check: () => Promise<T>): Promise<T> {
+      const key = normaliseEmail(email)
+      return await attempting(key, async () => await repository.countAttempt(key, clientKey(ip), lockout, instance), check)
     },
 
     /** Forgets the failed attempts of an email (its password was just proven or changed). */
