@@ -2,20 +2,22 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import { bearer } from '../../schemas/common.ts'
 import { problems } from '../../schemas/problem.ts'
 import { Session, SessionId, SESSIONS_LISTED } from '../../schemas/sessions.ts'
-import { actorOf } from '../../plugins/auth.ts'
+import { adminActorOf } from '../../plugins/auth.ts'
 
 /** GET /auth/sessions, DELETE /auth/sessions/{id}: the admin's own sessions. */
 const plugin: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/sessions', {
+    config: { permission: 'self' },
     schema: {
       summary: 'List your live sessions',
       description: `Your sessions that have not ended, most recently used first (at most ${SESSIONS_LISTED}).`,
       security: bearer,
       response: { 200: Type.Array(Session), ...problems(429) }
     }
-  }, async (request) => await app.sessions.list(actorOf(request)))
+  }, async (request) => await app.sessions.list(adminActorOf(request)))
 
   app.delete('/sessions/:id', {
+    config: { permission: 'self' },
     schema: {
       summary: 'End one of your sessions',
       description: 'Its access tokens stop working on every instance within 5 s, its refresh token at once. A session that is not yours, or has ended, is 404.',
@@ -25,7 +27,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
       response: { 204: Type.Null({ description: 'The session has ended' }), ...problems(404, 413, 415, 429) }
     }
   }, async (request, reply) => {
-    await app.sessions.end(actorOf(request), request.params.id)
+    await app.sessions.end(adminActorOf(request), request.params.id)
     return await reply.code(204).send(null)
   })
 }

@@ -43,6 +43,13 @@ const TEMPLATES: Record<EmailTemplate, TemplateText> = {
     intro: 'Someone (hopefully you) asked to reset the password of your Roster account. Open the link below to choose a new one.',
     action: 'Choose a new password',
     ignore: 'If you did not ask for this, ignore this email; your password stays as it was.'
+  },
+  invitation: {
+    subject: 'You are invited to Roster',
+    path: '/auth/invitations/accept',
+    intro: 'You are invited to become an admin of Roster. Open the link below within 72 hours to choose your name and password.',
+    action: 'Accept the invitation',
+    ignore: 'If you did not expect this, ignore this email; no account is made without the link.'
   }
 }
 

@@ -1,3 +1,4 @@
+import type { Role } from '../../schemas/admins.ts'
 import type { SessionView } from '../../schemas/sessions.ts'
 import { hashToken, randomToken } from '../infra/crypto.ts'
 import type { Database, Queryable } from '../infra/database.ts'
@@ -14,13 +15,19 @@ export interface SessionTtl {
 export type SessionInfo = Omit<SessionView, 'current'>
 
 export type Rotation =
-  | { ok: true, sessionId: string, adminId: string, refreshToken: string }
+  | { ok: true, sessionId: string, adminId: string, refreshToken: string, authTime: number }
   | { ok: false, revokedSessionId: string | null }
 
 /** THE live-session condition: not revoked, and within both its idle and absolute lifetime (`s` the sessions row's alias). */
 const live = (s: string): string => `${s}.revoked_at IS NULL AND ${s}.expires_at > now() AND ${s}.idle_expires_at > now()`
 
-const IS_LIVE = { name: 'sessions_is_live', text: `SELECT s.id FROM sessions s WHERE s.id = $1 AND s.admin_id = $2 AND ${live('s')} LIMIT 1` }
+/** The session check of every authenticated request: live, and its admin's role and MFA state read with it. */
+const LIVE_SESSION = {
+  name: 'sessions_live',
+  text: `SELECT a.role, a.totp_enabled_at IS NOT NULL AS mfa FROM sessions s JOIN admins a ON a.id = s.admin_id
+    WHERE s.id = $1 AND s.admin_id = $2 AND ${live('s')} LIMIT 1`
+}
+const LIVE_IDS = { name: 'sessions_live_ids', text: `SELECT s.id FROM sessions s WHERE s.admin_id = $1 AND ${live('s')}` }
 
 /**
  * A login's first statement: counts the attempt (lockout, ./throttle.ts) and
@@ -30,8 +37,20 @@ const ATTEMPT_LOGIN = {
   name: 'sessions_attempt_login',
   text: `WITH ${ATTEMPT}
     SELECT EXISTS (SELECT 1 FROM attempt) AS counted, ${RETRY_AFTER} AS "retryAfter",
-      a.id, a.password_hash AS "passwordHash", a.confirmed_at IS NOT NULL AS confirmed
+      a.id, a.password_hash AS "passwordHash", a.confirmed_at IS NOT NULL AS confirmed, a.totp_enabled_at IS NOT NULL AS mfa
     FROM (SELECT 1) AS one LEFT JOIN admins a ON lower(a.email) = $1`
+}
+/**
+ * The second step of a login with MFA, first statement: counts the code's
+ * attempt against the email's lockout ($1, from the mfa_token) and reads the
+ * admin's TOTP state ($5).
+ */
+const ATTEMPT_MFA = {
+  name: 'sessions_attempt_mfa',
+  text: `WITH ${ATTEMPT}
+    SELECT EXISTS (SELECT 1 FROM attempt) AS counted, ${RETRY_AFTER} AS "retryAfter",
+      a.id, a.totp_secret AS "totpSecret", a.totp_last_step::float8 AS "lastStep", a.totp_enabled_at IS NOT NULL AS mfa
+    FROM (SELECT 1) AS one LEFT JOIN admins a ON a.id = $5::uuid`
 }
 const COUNT_ATTEMPT = {
   name: 'sessions_count_attempt',
@@ -41,21 +60,26 @@ const COUNT_ATTEMPT = {
 const CLEAR_ATTEMPTS = { name: 'sessions_clear_attempts', text: 'DELETE FROM login_throttle WHERE email = $1' }
 
 /**
- * A login's writes in one statement: the session, its first refresh token, the
- * end of the email's failed-login count and (the `_rehash` variant), when the
- * stored hash was made with other argon2 parameters, the upgraded hash.
- * Parameters: $1 admin, $2 user agent, $3 ip, $4 idle and $5 absolute ttl,
- * $6 refresh token hash, $7 throttle key; $8 new and $9 old hash.
+ * A session and its first refresh token, for the admin rows of `source`.
+ * Parameters: $2 user agent, $3 ip, $4 idle and $5 absolute ttl, $6 refresh token hash.
  */
-const start = (rehash: string): string => `
-    WITH s AS (
+const session = (source: string): string => `s AS (
       INSERT INTO sessions (admin_id, user_agent, ip, idle_expires_at, expires_at)
       SELECT id, $2::text, $3::text, now() + make_interval(secs => $4::int), now() + make_interval(secs => $5::int)
-      FROM admins WHERE id = $1
+      FROM ${source}
       RETURNING id
     ), r AS (
       INSERT INTO refresh_tokens (token_hash, session_id) SELECT $6, id FROM s
-    ), t AS (
+    )`
+
+/**
+ * A login's writes in one statement: the session, its first refresh token, the
+ * end of the email's failed-login count and (the `_rehash` variant), when the
+ * stored hash was made with other argon2 parameters, the upgraded hash.
+ * Parameters: $1 admin, session()'s, $7 throttle key; $8 new and $9 old hash.
+ */
+const start = (rehash: string): string => `
+    WITH ${session('admins WHERE id = $1')}, t AS (
       DELETE FROM login_throttle WHERE email = $7
     )${rehash}
     SELECT id FROM s`
@@ -64,6 +88,40 @@ const START_REHASH = {
   name: 'sessions_start_rehash',
   text: start(', rehash AS (UPDATE admins SET password_hash = $8 WHERE id = $1 AND password_hash = $9)')
 }
+/** A password upgraded to the configured argon2 parameters at a login that goes on with its second factor. */
+const REHASH = { name: 'sessions_rehash', text: 'UPDATE admins SET password_hash = $2 WHERE id = $1 AND password_hash = $3' }
+
+/**
+ * The second step of a login with MFA, its writes in one statement: the
+ * mfa_token's jti ($8, expiring at $9) is recorded (single use: a second
+ * completion with it finds it there), the second factor is used up ($10: the
+ * TOTP time step, accepted only when newer than the last one, so a code is
+ * accepted once; or a recovery code's hash), and only then the session starts
+ * and the email's failed-login count ends. Parameters otherwise as START.
+ */
+const startWithSecondFactor = (factor: 'totp' | 'recovery'): string => {
+  const used = factor === 'totp'
+    ? `UPDATE admins SET totp_last_step = $10::bigint
+        WHERE id = $1 AND totp_enabled_at IS NOT NULL AND (totp_last_step IS NULL OR totp_last_step < $10::bigint) AND EXISTS (SELECT 1 FROM j)
+        RETURNING id`
+    : `UPDATE mfa_recovery_codes SET used_at = now()
+        WHERE admin_id = $1 AND code_hash = $10::text AND used_at IS NULL AND EXISTS (SELECT 1 FROM j)
+        RETURNING admin_id AS id`
+  // A recovery code that is not the admin's leaves the mfa_token usable (a TOTP code was checked before this statement).
+  const valid = factor === 'totp' ? 'true' : 'EXISTS (SELECT 1 FROM mfa_recovery_codes WHERE admin_id = $1 AND code_hash = $10::text AND used_at IS NULL)'
+  return `
+    WITH j AS (
+      INSERT INTO mfa_token_uses (jti, expires_at) SELECT $8::uuid, to_timestamp($9::float8) WHERE ${valid}
+      ON CONFLICT (jti) DO NOTHING RETURNING jti
+    ), factor AS (
+      ${used}
+    ), ${session('factor')}, t AS (
+      DELETE FROM login_throttle WHERE email = $7 AND EXISTS (SELECT 1 FROM s)
+    )
+    SELECT id FROM s`
+}
+const START_TOTP = { name: 'sessions_start_totp', text: startWithSecondFactor('totp') }
+const START_RECOVERY = { name: 'sessions_start_recovery', text: startWithSecondFactor('recovery') }
 
 /**
  * Exchanges a refresh token ($1, its hash) for a new one ($2) in one
@@ -78,14 +136,14 @@ const ROTATE = {
       FROM sessions s
       WHERE r.token_hash = $1 AND r.used_at IS NULL AND s.id = r.session_id
         AND ${live('s')}
-      RETURNING s.id AS sid, s.admin_id AS sub, s.expires_at
+      RETURNING s.id AS sid, s.admin_id AS sub, s.expires_at, floor(extract(epoch FROM s.authenticated_at))::int AS "authTime"
     ), fresh AS (
       INSERT INTO refresh_tokens (token_hash, session_id) SELECT $2, sid FROM used
     ), touched AS (
       UPDATE sessions SET last_used_at = now(), idle_expires_at = least(now() + make_interval(secs => $3::int), used.expires_at)
       FROM used WHERE sessions.id = used.sid
     )
-    SELECT sid, sub FROM used`
+    SELECT sid, sub, "authTime" FROM used`
 }
 /** A used refresh token presented again: its session is revoked (someone else holds a copy). */
 const REVOKE_REUSED = {
@@ -116,20 +174,39 @@ const LIST = {
     ORDER BY s.last_used_at DESC, s.id DESC LIMIT $2`
 }
 
+export interface LoginAttempt { counted: boolean, retryAfter: number, id: string | null, passwordHash: string | null, confirmed: boolean | null, mfa: boolean | null }
+export interface MfaAttempt { counted: boolean, retryAfter: number, id: string | null, totpSecret: string | null, lastStep: number | null, mfa: boolean | null }
+
 /**
  * Sessions, their refresh tokens and the failed-login counters. Every function
  * is one named statement, on the pool or on the caller's transaction `tx`.
  */
 export function createSessionsRepository (db: Database) {
   return {
-    async isLive (sessionId: string, adminId: string): Promise<boolean> {
-      return (await db.query({ ...IS_LIVE, values: [sessionId, adminId] })).rows.length === 1
+    /** A live session's admin's role and MFA state; null when the session is not live (or not this admin's). */
+    async liveSession (sessionId: string, adminId: string): Promise<{ role: Role, mfa: boolean } | null> {
+      return (await db.query<{ role: Role, mfa: boolean }>({ ...LIVE_SESSION, values: [sessionId, adminId] })).rows[0] ?? null
+    },
+
+    /** The ids of an admin's live sessions (to forget their cached checks after a role change). */
+    async liveIds (adminId: string, tx: Queryable = db): Promise<string[]> {
+      return (await tx.query<{ id: string }>({ ...LIVE_IDS, values: [adminId] })).rows.map((r) => r.id)
     },
 
     /** Counts a login attempt against `key` and reads the account with that email (nulls when none). */
-    async attemptLogin (key: string, policy: LockoutPolicy): Promise<{ counted: boolean, retryAfter: number, id: string | null, passwordHash: string | null, confirmed: boolean | null }> {
-      const { rows } = await db.query<{ counted: boolean, retryAfter: number, id: string | null, passwordHash: string | null, confirmed: boolean | null }>({ ...ATTEMPT_LOGIN, values: attemptParams(key, policy) })
-      return rows[0] as NonNullable<typeof rows[0]>
+    async attemptLogin (key: string, policy: LockoutPolicy): Promise<LoginAttempt> {
+      const { rows } = await db.query<LoginAttempt>({ ...ATTEMPT_LOGIN, values: attemptParams(key, policy) })
+      return rows[0] as LoginAttempt
+    },
+
+    /** Counts a second-factor attempt against `key` and reads the admin's TOTP state (nulls when the admin is gone). */
+    async attemptMfa (key: string, adminId: string, policy: LockoutPolicy): Promise<MfaAttempt> {
+      const { rows } = await db.query<MfaAttempt>({ ...ATTEMPT_MFA, values: [...attemptParams(key, policy), adminId] })
+      return rows[0] as MfaAttempt
+    },
+
+    async rehash (adminId: string, from: string, to: string): Promise<void> {
+      await db.query({ ...REHASH, values: [adminId, to, from] })
     },
 
     /** Counts an attempt; when the key is locked nothing is counted and `retryAfter` says for how many seconds still. */
@@ -157,13 +234,29 @@ export function createSessionsRepository (db: Database) {
       return rows[0] === undefined ? null : { sessionId: rows[0].id, refreshToken }
     },
 
+    /**
+     * Starts a session after a verified second factor (see startWithSecondFactor): null when the mfa_token
+     * was used already, the TOTP step is not newer than the last accepted one, or the recovery code is not
+     * one of the admin's unused ones.
+     */
+    async startWithSecondFactor (opts: { adminId: string, ttl: SessionTtl, throttleKey: string, userAgent?: string | undefined, ip?: string | undefined, jti: string, expiresAt: number, factor: { step: number } | { recoveryCodeHash: string } }): Promise<{ sessionId: string, refreshToken: string } | null> {
+      const refreshToken = randomToken()
+      const totp = 'step' in opts.factor
+      const values = [
+        opts.adminId, opts.userAgent?.slice(0, 512) ?? null, opts.ip ?? null, Math.min(opts.ttl.idle, opts.ttl.absolute), opts.ttl.absolute,
+        hashToken(refreshToken), opts.throttleKey, opts.jti, opts.expiresAt, 'step' in opts.factor ? opts.factor.step : opts.factor.recoveryCodeHash
+      ]
+      const { rows } = await db.query<{ id: string }>({ ...(totp ? START_TOTP : START_RECOVERY), values })
+      return rows[0] === undefined ? null : { sessionId: rows[0].id, refreshToken }
+    },
+
     /** See ROTATE; a token that was already used revokes its whole session. The caller answers 401 either way. */
     async rotate (token: string, ttl: SessionTtl): Promise<Rotation> {
       const hash = hashToken(token)
       const next = randomToken()
-      const { rows } = await db.query<{ sid: string, sub: string }>({ ...ROTATE, values: [hash, hashToken(next), ttl.idle] })
+      const { rows } = await db.query<{ sid: string, sub: string, authTime: number }>({ ...ROTATE, values: [hash, hashToken(next), ttl.idle] })
       const row = rows[0]
-      if (row !== undefined) return { ok: true, sessionId: row.sid, adminId: row.sub, refreshToken: next }
+      if (row !== undefined) return { ok: true, sessionId: row.sid, adminId: row.sub, refreshToken: next, authTime: row.authTime }
       const reused = await db.query<{ id: string }>({ ...REVOKE_REUSED, values: [hash] })
       return { ok: false, revokedSessionId: reused.rows[0]?.id ?? null }
     },
