@@ -64,7 +64,7 @@ t.test('tokens carry the documented header and claims', async (t) => {
   const header = JSON.parse(Buffer.from(h, 'base64url').toString())
   const payload = JSON.parse(Buffer.from(p, 'base64url').toString())
   t.same(header, { alg: 'EdDSA', typ: 'at+jwt', kid: app.auth.keys.kid })
-  t.same(Object.keys(payload).sort(), ['aud', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub'])
+  t.same(Object.keys(payload).sort(), ['aud', 'auth_time', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub'])
   t.equal(payload.sub, admin.id)
   t.equal(payload.sid, sessionId)
   t.equal(payload.iss, 'https://roster.example.com')

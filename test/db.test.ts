@@ -13,7 +13,7 @@ t.test('migrations run at start, exactly once, even when instances race', async 
   const [a, b] = await Promise.all([build(t, { databaseUrl }), build(t, { databaseUrl })])
   t.equal(await appliedMigrations(a.pg.pool), shippedMigrations())
   const { rows } = await b.pg.pool.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
-  t.same(rows.map((r) => r.tablename), ['account_tokens', 'admins', 'audit_events', 'email_outbox', 'idempotency_keys', 'login_throttle', 'refresh_tokens', 'sessions', 'users'])
+  t.same(rows.map((r) => r.tablename), ['account_tokens', 'admins', 'api_client_secrets', 'api_clients', 'audit_events', 'email_outbox', 'idempotency_keys', 'invitations', 'login_throttle', 'mfa_recovery_codes', 'mfa_token_uses', 'refresh_tokens', 'sessions', 'users'])
 })
 
 t.test('emails and names are unique case-insensitively', async (t) => {

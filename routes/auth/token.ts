@@ -59,10 +59,11 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/token', {
     config: { public: true },
     errorHandler: oauthErrors,
-    // The RFC's encoding only: a JSON body is a 415 before it is parsed.
-    onRequest: async (request) => {
+    // The RFC's encoding only: a JSON body is a 415 before it is parsed (after the rate limit).
+    preParsing: async (request, _reply, payload) => {
       const type = request.headers['content-type']
       if (type !== undefined && !type.toLowerCase().startsWith(FORM)) throw new errors.UnsupportedMediaType(`POST /auth/token takes ${FORM} (RFC 6749 §4.4.2)`)
+      return payload
     },
     schema: {
       summary: 'Get an access token for an API client (client credentials)',
