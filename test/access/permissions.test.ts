@@ -5,7 +5,7 @@
  * ROSTER_FORBIDDEN naming the permission, the others get past the check.
  */
 import t from 'tap'
-import { build, createAdmin, loginAs, type TestSession } from '../helper.ts'
+import { build, createAdmin, loginAs, type TestAdmin } from '../helper.ts'
 import { clientToken, createClient } from './helpers.ts'
 import { ROLE_PERMISSIONS } from '../../src/admins/permissions.ts'
 import { ROLES, SCOPES } from '../../schemas/admins.ts'
@@ -14,7 +14,7 @@ interface Operation { 'x-permission'?: string, description?: string, security?: 
 
 t.test('each operation × each role and API client: 403 exactly where the permission table says', async (t) => {
   const app = await build(t, { env: { AUTH_RATE_LIMIT: '100000000', LOCKOUT_THRESHOLD: '1000' } })
-  const admins = Object.fromEntries(await Promise.all(ROLES.map(async (role) => [role, await createAdmin(app, { role })] as const)))
+  const admins = Object.fromEntries(await Promise.all(ROLES.map(async (role) => [role, await createAdmin(app, { role })] as const))) as Record<typeof ROLES[number], TestAdmin>
   const owner = await loginAs(app, admins.owner)
   // One client per scope: each is "with the scope" for its own and "without" for the others.
   const clients = await Promise.all(SCOPES.map(async (scope) => ({ scope, headers: await clientToken(app, await createClient(app, owner, [scope], `only ${scope}`)) })))
