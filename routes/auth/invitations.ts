@@ -81,8 +81,8 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
       response: {
         200: { description: 'Admin created (HTML form)', content: { 'text/html': { schema: Html } } },
         201: Admin,
-        ...problems(403, 429),
-        ...problemOrHtml(400, 409)
+        ...problems(429),
+        ...problemOrHtml(400, 403, 409)
       }
     }
   }, async (request, reply) => {
