@@ -252,7 +252,7 @@ export default fp(async (app) => {
     if (!allows(principal, permission)) {
       throw new errors.Forbidden(permission === 'self'
         ? 'This route is for admins, on their own account: an API client cannot use it'
-        : `This needs the permission ${permission}, which your ${principal.kind === 'admin' ? `role (${principal.role})` : 'API client\'s token scopes'} does not include`)
+        : `This needs the permission ${permission}, which ${principal.kind === 'admin' ? `your role (${principal.role}) does not include` : 'this API client\'s token does not carry (scope)'}`)
     }
     if (config.MFA_REQUIRED && principal.kind === 'admin' && !principal.mfa && routeConfig.beforeMfa !== true) {
       throw new errors.MfaEnrolmentRequired()

@@ -41,7 +41,7 @@ export const ConfigSchema = Type.Object({
   DB_STATEMENT_TIMEOUT: Int(5000, 100, 3600000, 'Server-side statement timeout in milliseconds.'),
   MIGRATE_ON_START: Bool(true, 'Apply pending migrations when the server starts.'),
 
-  SECRET_KEY: Type.Optional(Str('Secret for Roster\'s own HMACs (list cursors, idempotency fingerprints); never a token signing key. Required in production; unset elsewhere, generated once and kept in DATA_DIR/secret-key.', { minLength: 16 })),
+  SECRET_KEY: Type.Optional(Str('Secret for Roster\'s own HMACs (list cursors, idempotency fingerprints) and the key encrypting TOTP secrets (changing it voids them); never a token signing key. Required in production; unset elsewhere, generated once and kept in DATA_DIR/secret-key.', { minLength: 16 })),
   JWT_PRIVATE_KEY: Type.Optional(Str('Ed25519 private key (PKCS#8 PEM) signing access tokens. Required in production.')),
   JWT_PREVIOUS_PUBLIC_KEYS: Str('Ed25519 public keys (SPKI PEM, concatenated) that still verify during a rotation.', { default: '' }),
   JWT_ISSUER: Type.Optional(Str('`iss` of access tokens. Default PUBLIC_URL.')),

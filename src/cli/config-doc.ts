@@ -69,6 +69,12 @@ refuses to start (\`SECRET_KEY (or SECRET_KEY_FILE) is required when
 NODE_ENV=production\`): every instance must share it, or a cursor made by one is
 refused by the next. The app exposes it as \`app.secretKey\` (plugins/secret-key.ts).
 
+It also derives (HKDF-SHA-256) the AES-256-GCM key that encrypts the admins'
+TOTP secrets at rest ([two-factor login](admin-accounts.md#two-factor-login-totp)).
+So, unlike cursors, these do not survive a change of \`SECRET_KEY\`: after one,
+every admin with two-factor login must log in with a recovery code, disable it
+and enrol again. Keep the key as long as the database.
+
 \`JWT_PRIVATE_KEY\` follows the same rule: unset outside production, a key is
 generated once and kept in \`DATA_DIR/jwt-ed25519.pem\`; unset with
 \`NODE_ENV=production\`, the service refuses to start (generate one with
