@@ -186,7 +186,8 @@ export default fp(async (app) => {
   /** Who the token's holder is (a client with every scope it holds), or null when its session ended or its client is gone. */
   async function lookup (claims: AccessTokenClaims): Promise<Principal | null> {
     if (typeof claims.client_id === 'string') {
-      const scopes = claims.client_id === claims.sub ? await clients.liveScopes(claims.client_id) : null
+      // A client's token: `sub` is the client (so is client_id, which marks the kind).
+      const scopes = await clients.liveScopes(claims.sub)
       return scopes === null ? null : { kind: 'client', id: claims.sub, scopes: scopes as Scope[] }
     }
     if (typeof claims.sid !== 'string') return null
@@ -197,7 +198,7 @@ export default fp(async (app) => {
   /** What this token may do: an admin's with its auth_time, a client's narrowed to the scopes the token was granted. */
   function narrow (found: Principal, claims: AccessTokenClaims): Principal {
     if (found.kind === 'admin') return { ...found, authTime: typeof claims.auth_time === 'number' ? claims.auth_time : null }
-    const granted = String(claims.scope ?? '').split(' ')
+    const granted = String(claims.scope).split(' ')
     return { ...found, scopes: found.scopes.filter((s) => granted.includes(s)) }
   }
 
@@ -235,7 +236,7 @@ export default fp(async (app) => {
     } catch {
       throw invalidToken(reply, 'The access token is invalid or expired')
     }
-    const key = typeof claims.client_id === 'string' ? `c:${claims.client_id}` : `s:${String(claims.sid)}`
+    const key = typeof claims.client_id === 'string' ? `c:${claims.sub}` : `s:${String(claims.sid)}`
     const now = Date.now()
     const cached = cache.get(key)
     let found = cached !== undefined && cached.sub === claims.sub && cached.until > now ? cached.principal : null

@@ -5,7 +5,7 @@ import { problems } from '../../schemas/problem.ts'
 import { OAuthError } from '../../src/clients/errors.ts'
 import type { ClientCredentials } from '../../src/clients/service.ts'
 import { errors } from '../../src/infra/errors.ts'
-import { errorHandler } from '../../src/infra/problem.ts'
+import { errorHandler, validationErrors } from '../../src/infra/problem.ts'
 
 const FORM = 'application/x-www-form-urlencoded'
 const BASIC = /^Basic +([A-Za-z0-9+/]+=*)$/i
@@ -40,7 +40,7 @@ function credentialsOf (request: FastifyRequest<{ Body: TokenRequestBody }>): Cl
 function oauthErrors (err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   let oauth: OAuthError | undefined
   if (err instanceof OAuthError) oauth = err
-  else if (err.validation !== undefined || err.statusCode === 400) oauth = new OAuthError('invalid_request', err.validation !== undefined ? `${err.validationContext ?? 'body'}${err.validation[0]?.instancePath ?? ''} ${err.validation[0]?.message ?? 'is not valid'}` : err.message)
+  else if (err.validation !== undefined) oauth = new OAuthError('invalid_request', validationErrors(err).map((e) => `${e.path.replace(/^\/body\//, '')} ${e.message}`).join('; '))
   if (oauth === undefined) return errorHandler(err, request, reply)
   request.log.info({ error: oauth.error, detail: oauth.description }, 'token request refused')
   if (oauth.error === 'invalid_client') reply.header('www-authenticate', 'Basic realm="roster", charset="UTF-8"')

@@ -41,6 +41,7 @@ export function createMfaService ({ db, audit, sessions, box, issuer }: MfaDeps)
       const row = await state(actor)
       if (row.enabled) throw new mfaErrors.AlreadyEnabled()
       const secret = newTotpSecret()
+      /* c8 ignore next -- activated by a concurrent request since the read above */
       if (!await repository.start(actor.id, box.seal(secret, actor.id))) throw new mfaErrors.AlreadyEnabled()
       return { secret: base32(secret), otpauth_uri: otpauthUri(secret, issuer, row.email), algorithm: TOTP.algorithm, digits: TOTP.digits, period: TOTP.period }
     },
@@ -54,6 +55,7 @@ export function createMfaService ({ db, audit, sessions, box, issuer }: MfaDeps)
       if (step === null) throw invalidField('code', 'does not match the secret: check the clock of your device and the secret you entered')
       const codes = newRecoveryCodes()
       await transaction(db, async (tx) => {
+        /* c8 ignore next -- activated, or restarted with another secret, by a concurrent request since the read above */
         if (!await repository.activate(tx, actor.id, step, row.secret as string)) throw new mfaErrors.AlreadyEnabled()
         await repository.replaceRecoveryCodes(tx, actor.id, codes.map(recoveryCodeHash))
         await audit.record(tx, { actor: { type: 'admin', id: actor.id }, action: 'admin.mfa_enable', targetType: 'admin', targetId: actor.id, requestId: actor.requestId, changes: { mfa: 'totp' } })

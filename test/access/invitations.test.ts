@@ -23,6 +23,9 @@ t.test('invite → email → accept: a confirmed admin with the invited role; si
   t.match(page.body, /<form method="post" action="accept">/)
   t.match(page.headers['content-security-policy'], /default-src 'none'/)
 
+  const invalid = await app.inject({ method: 'POST', url: '/auth/invitations/accept', payload: { token: email.token, name: 'd' } })
+  t.equal(invalid.statusCode, 400)
+  t.match(invalid.json(), { code: 'ROSTER_VALIDATION_FAILED' })
   const weak = await app.inject({ method: 'POST', url: '/auth/invitations/accept', payload: { token: email.token, name: 'dee', password: 'password1234' } })
   t.equal(weak.statusCode, 400, 'a common password is refused, the link stays usable')
   const accepted = await app.inject({ method: 'POST', url: '/auth/invitations/accept', payload: { token: email.token, name: 'dee', password: PASSWORD } })

@@ -4,6 +4,7 @@ import { build, createAdmin, loginAs } from '../helper.ts'
 import { authenticator, enrolTotp, loginWithMfa } from './helpers.ts'
 import { base32, hotp, matchingStep, otpauthUri, timeStep } from '../../src/infra/totp.ts'
 import { createSecretBox } from '../../src/infra/secret-box.ts'
+import { hashPassword } from '../../src/infra/passwords.ts'
 
 t.test('TOTP agrees with an independent implementation (otpauth): codes, skew, URI', async (t) => {
   const secret = Buffer.from('12345678901234567890')
@@ -21,6 +22,7 @@ t.test('TOTP agrees with an independent implementation (otpauth): codes, skew, U
   t.equal(matchingStep(secret, theirs.generate({ timestamp: now - 60_000 }), null, now), null, 'two steps behind is not')
   t.equal(matchingStep(secret, theirs.generate({ timestamp: now }), step, now), null, 'a code of a step already used is not')
   t.equal(base32(secret), new OTPAuth.Secret({ buffer: new Uint8Array(secret).buffer }).base32)
+  for (const [plain, encoded] of [['f', 'MY'], ['fo', 'MZXQ'], ['foo', 'MZXW6'], ['foob', 'MZXW6YQ'], ['fooba', 'MZXW6YTB']]) t.equal(base32(Buffer.from(plain as string)), encoded, `RFC 4648 §10: ${plain}`)
   const parsed = OTPAuth.URI.parse(otpauthUri(secret, 'Roster', 'ann@example.com')) as OTPAuth.TOTP
   t.match(parsed, { issuer: 'Roster', label: 'ann@example.com', algorithm: 'SHA1', digits: 6, period: 30 })
   t.equal(parsed.secret.base32, base32(secret))
@@ -144,6 +146,25 @@ t.test('wrong codes count towards the lockout; an expired or forged mfa_token is
   await app.pg.pool.query('DELETE FROM login_throttle')
   t.equal((await app.inject({ method: 'POST', url: '/auth/login/mfa', payload: { mfa_token: token, code: '000000' } })).json().code, 'ROSTER_INVALID_MFA_TOKEN', 'the admin is gone')
   t.equal(await app.mfa.repository.purgeTokenUses(), 0)
+})
+
+t.test('disabling with a current code; a password upgraded at a login that goes on with its code', async (t) => {
+  const app = await build(t, { env: { AUTH_RATE_LIMIT: '100000' } })
+  const admin = await createAdmin(app)
+  const s = await loginAs(app, admin)
+  const { totp } = await enrolTotp(app, s)
+  const weaker = await hashPassword(admin.password, { memoryCost: 2048, timeCost: 1, parallelism: 1 })
+  await app.pg.pool.query('UPDATE admins SET password_hash = $2 WHERE id = $1', [admin.id, weaker])
+  const first = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: admin.email, password: admin.password } })
+  t.ok('mfa_token' in first.json())
+  const { rows: [row] } = await app.pg.pool.query('SELECT password_hash FROM admins WHERE id = $1', [admin.id])
+  t.not(row.password_hash, weaker, 'rehashed at the configured cost')
+  const off = await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', headers: s.headers, payload: { code: totp.generate() } })
+  t.equal(off.statusCode, 204)
+  // A token issued before auth_time existed (an upgrade): it works, but never counts as a recent login.
+  const legacy = { authorization: `Bearer ${app.jwt.sign({ sub: admin.id, sid: s.sessionId, jti: 'legacy' })}` }
+  t.equal((await app.inject({ url: '/auth/me', headers: legacy })).statusCode, 200)
+  t.equal((await app.inject({ method: 'DELETE', url: '/auth/me', headers: legacy, payload: { currentPassword: admin.password } })).json().code, 'ROSTER_REAUTHENTICATION_REQUIRED')
 })
 
 t.test('MFA_REQUIRED: an admin without MFA can only enrol, read their account and log out', async (t) => {

@@ -55,6 +55,7 @@ t.test('create-admin refuses bad input with one clear line and exit code 1', asy
     [['--email', 'a@example.com', '--name', 'ann', '--admin'], PASSWORD, env, /Unknown option '--admin'[\s\S]*usage:/],
     [['--email', 'not-an-address', '--name', 'a b'], PASSWORD, env, /^roster: email must be a valid email address; name must be 3 to 32 letters/],
     [['--email', 'a@example.com', '--name', 'a b'], PASSWORD, env, /^roster: name must be 3 to 32 letters/],
+    [['--email', 'a@example.com', '--name', 'ann', '--role', 'root'], PASSWORD, env, /^roster: role must be one of owner, admin, viewer\n[\s\S]*usage:/],
     [['--email', 'a@example.com', '--name', 'ann'], 'password1234', env, /password is too common/],
     [['--email', 'a@example.com', '--name', 'ann'], '', env, /password must be at least 12 characters/],
     [['--email', 'a@example.com', '--name', 'ann'], new Error('the passwords differ'), env, /^roster: the passwords differ\n$/],
