@@ -6,10 +6,9 @@ import { problems } from '../../schemas/problem.ts'
 import { isLinkError } from '../../src/admins/errors.ts'
 import { acceptedPage, errorPage, invitationFormPage } from '../../src/admins/pages.ts'
 import { invalidFieldMessage } from '../../src/infra/errors.ts'
+import { acceptForms, FORM } from '../../src/infra/forms.ts'
 import { sendHtml, wantsHtml } from '../../src/infra/html.ts'
 import { actorOf } from '../../plugins/auth.ts'
-
-const FORM = 'application/x-www-form-urlencoded'
 
 /**
  * /auth/invitations: owners invite admins by email; the emailed link opens
@@ -19,11 +18,7 @@ const FORM = 'application/x-www-form-urlencoded'
 const plugin: FastifyPluginAsyncTypebox = async (app) => {
   const manage = { permission: 'invitations:manage' as const }
   // Only in this file's context: the invitation page's form posts urlencoded.
-  app.addContentTypeParser(FORM, { parseAs: 'string' }, (_request, body, done) => {
-    const fields: Record<string, string> = {}
-    for (const [k, v] of new URLSearchParams(body as string)) fields[k] = v
-    done(null, fields)
-  })
+  acceptForms(app)
 
   app.post('/invitations', {
     config: manage,

@@ -4,10 +4,9 @@ import { problems } from '../../schemas/problem.ts'
 import { isLinkError } from '../../src/admins/errors.ts'
 import { errorPage, resetDonePage, resetFormPage } from '../../src/admins/pages.ts'
 import { invalidFieldMessage } from '../../src/infra/errors.ts'
+import { acceptForms, FORM } from '../../src/infra/forms.ts'
 import { sendHtml, wantsHtml } from '../../src/infra/html.ts'
 import { acceptEmail } from './_accepted.ts'
-
-const FORM = 'application/x-www-form-urlencoded'
 
 /**
  * POST /auth/password/forgot, and the reset link's page: GET /auth/password/reset
@@ -16,11 +15,7 @@ const FORM = 'application/x-www-form-urlencoded'
  */
 const plugin: FastifyPluginAsyncTypebox = async (app) => {
   // Only in this file's context: the reset page's form posts urlencoded.
-  app.addContentTypeParser(FORM, { parseAs: 'string' }, (_request, body, done) => {
-    const fields: Record<string, string> = {}
-    for (const [k, v] of new URLSearchParams(body as string)) fields[k] = v
-    done(null, fields)
-  })
+  acceptForms(app)
 
   acceptEmail(app, '/password/forgot', {
     summary: 'Ask for a password reset email',

@@ -5,9 +5,9 @@ import { problems } from '../../schemas/problem.ts'
 import { OAuthError } from '../../src/clients/errors.ts'
 import type { ClientCredentials } from '../../src/clients/service.ts'
 import { errors } from '../../src/infra/errors.ts'
+import { acceptForms, FORM } from '../../src/infra/forms.ts'
 import { errorHandler, validationErrors } from '../../src/infra/problem.ts'
 
-const FORM = 'application/x-www-form-urlencoded'
 const BASIC = /^Basic +([A-Za-z0-9+/]+=*)$/i
 
 /** RFC 6749 §2.3.1: HTTP Basic with the form-urlencoded client id and secret, or the client_id and client_secret fields; never both. */
@@ -50,11 +50,7 @@ function oauthErrors (err: FastifyError, request: FastifyRequest, reply: Fastify
 /** POST /auth/token: API clients get access tokens (OAuth 2.0 client credentials, RFC 6749 §4.4). */
 const plugin: FastifyPluginAsyncTypebox = async (app) => {
   // Only in this file's context: the token endpoint takes form bodies, as RFC 6749 requires.
-  app.addContentTypeParser(FORM, { parseAs: 'string' }, (_request, body, done) => {
-    const fields: Record<string, string> = {}
-    for (const [k, v] of new URLSearchParams(body as string)) fields[k] = v
-    done(null, fields)
-  })
+  acceptForms(app)
 
   app.post('/token', {
     config: { public: true },
