@@ -52,6 +52,17 @@ export const MfaLogin = Type.Object({
 }, { additionalProperties: false, description: 'The mfa_token and exactly one of code or recovery_code.' })
 export type MfaLoginBody = Static<typeof MfaLogin>
 
+export const Reauthentication = Type.Object({
+  password: Type.Optional(GivenPassword),
+  code: Type.Optional(TotpCode)
+}, { additionalProperties: false, description: 'Your password (without two-factor login) or a current code of your authenticator app (with it).' })
+
+export const AccessToken = Type.Object({
+  access_token: Type.String({ description: 'A new access token of the same session, with auth_time now.' }),
+  token_type: Type.Literal('Bearer'),
+  expires_in: Type.Integer()
+}, { additionalProperties: false })
+
 export const SessionId = Type.Object({ id: Uuid })
 
 export const Jwks = Type.Object({

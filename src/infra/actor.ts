@@ -25,6 +25,6 @@ export const STEP_UP_MAX_AGE = 300
  */
 export function requireRecentLogin (actor: AdminActor, now = Date.now()): void {
   if (actor.authTime === null || now / 1000 - actor.authTime > STEP_UP_MAX_AGE) {
-    throw Object.assign(new errors.ReauthenticationRequired(`This change needs a login within the last ${STEP_UP_MAX_AGE / 60} minutes: log in again (with your second factor, if you have one) and retry with the new access token`), { stepUp: true })
+    throw Object.assign(new errors.ReauthenticationRequired(`This change needs a login within the last ${STEP_UP_MAX_AGE / 60} minutes: confirm it is you with POST /auth/reauthenticate (your password, or a current code with two-factor login), or log in again, and retry with the new access token`), { stepUp: true })
   }
 }

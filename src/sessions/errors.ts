@@ -10,6 +10,7 @@ export const sessionsErrors = {
   LoginLocked: createError('ROSTER_LOGIN_LOCKED', 'Too many failed logins for this email: try again in %s seconds', 429),
   InvalidRefreshToken: createError('ROSTER_INVALID_REFRESH_TOKEN', 'The refresh token is invalid, expired or already used', 401),
   InvalidMfaToken: createError('ROSTER_INVALID_MFA_TOKEN', 'The mfa_token is invalid, expired or already used: log in again with POST /auth/login', 401),
+  WrongPassword: createError('ROSTER_WRONG_PASSWORD', 'The password is wrong', 401),
   InvalidMfaCode: createError('ROSTER_INVALID_MFA_CODE', 'The code is wrong, or was already used', 401)
 }
 

@@ -27,6 +27,22 @@ const LIVE_SESSION = {
   text: `SELECT a.role, a.totp_enabled_at IS NOT NULL AS mfa FROM sessions s JOIN admins a ON a.id = s.admin_id
     WHERE s.id = $1 AND s.admin_id = $2 AND ${live('s')} LIMIT 1`
 }
+/** What a step-up checks: the admin's password hash and TOTP state. */
+const FACTORS = {
+  name: 'sessions_factors',
+  text: 'SELECT email, password_hash AS "passwordHash", totp_secret AS "totpSecret", totp_last_step::float8 AS "lastStep", totp_enabled_at IS NOT NULL AS mfa FROM admins WHERE id = $1'
+}
+/** A step-up: the session's authentication time is now; with TOTP only when the code's step ($3) is newer than the last. */
+const REAUTHENTICATE = {
+  name: 'sessions_reauthenticate',
+  text: `WITH f AS (
+      UPDATE admins SET totp_last_step = $3::bigint
+      WHERE id = $1 AND $3::bigint IS NOT NULL AND (totp_last_step IS NULL OR totp_last_step < $3::bigint) RETURNING id
+    )
+    UPDATE sessions s SET authenticated_at = now()
+    WHERE s.id = $2 AND s.admin_id = $1 AND ${live('s')} AND ($3::bigint IS NULL OR EXISTS (SELECT 1 FROM f))
+    RETURNING floor(extract(epoch FROM s.authenticated_at))::int AS "authTime"`
+}
 const LIVE_IDS = { name: 'sessions_live_ids', text: `SELECT s.id FROM sessions s WHERE s.admin_id = $1 AND ${live('s')}` }
 
 /**
@@ -186,6 +202,15 @@ export function createSessionsRepository (db: Database) {
     /** A live session's admin's role and MFA state; null when the session is not live (or not this admin's). */
     async liveSession (sessionId: string, adminId: string): Promise<{ role: Role, mfa: boolean } | null> {
       return (await db.query<{ role: Role, mfa: boolean }>({ ...LIVE_SESSION, values: [sessionId, adminId] })).rows[0] ?? null
+    },
+
+    async factors (adminId: string): Promise<{ email: string, passwordHash: string, totpSecret: string | null, lastStep: number | null, mfa: boolean } | null> {
+      return (await db.query<{ email: string, passwordHash: string, totpSecret: string | null, lastStep: number | null, mfa: boolean }>({ ...FACTORS, values: [adminId] })).rows[0] ?? null
+    },
+
+    /** Records a step-up in the session (using up the TOTP step, when given); its new authentication time, or null. */
+    async reauthenticate (adminId: string, sessionId: string, step: number | null): Promise<number | null> {
+      return (await db.query<{ authTime: number }>({ ...REAUTHENTICATE, values: [adminId, sessionId, step] })).rows[0]?.authTime ?? null
     },
 
     /** The ids of an admin's live sessions (to forget their cached checks after a role change). */

@@ -110,6 +110,34 @@ export function createSessionsService (deps: SessionsDeps) {
       return pair(row.id, session.sessionId, session.refreshToken)
     },
 
+    /**
+     * Step-up without a new login: the password (an admin without MFA) or a
+     * fresh TOTP code (with MFA; accepted once) proves the admin is still
+     * there. Wrong ones count towards the lockout. Answers an access token of
+     * the same session whose auth_time is now.
+     */
+    async reauthenticate (actor: AdminActor, body: { password?: string | undefined, code?: string | undefined }): Promise<{ access_token: string, token_type: 'Bearer', expires_in: number }> {
+      const row = await repository.factors(actor.id)
+      /* c8 ignore next -- an admin deleted between the session check and this read (its sessions go with it) */
+      if (row === null) throw new errors.Unauthorized('The session of this access token has ended')
+      const given = row.mfa ? body.code : body.password
+      if (given === undefined) throw invalidField(row.mfa ? 'code' : 'password', row.mfa ? 'is required: a current code of your authenticator app' : 'is required')
+      const attempt = await repository.countAttempt(normaliseEmail(row.email), lockout)
+      if (!attempt.counted) throw locked(attempt.retryAfter)
+      let step: number | null = null
+      if (row.mfa) {
+        step = matchingStep(totpSecrets.open(row.totpSecret as string, actor.id), given, row.lastStep)
+        if (step === null) throw new sessionsErrors.InvalidMfaCode()
+      } else if (!await verifyPassword(row.passwordHash, given)) {
+        throw new sessionsErrors.WrongPassword()
+      }
+      const authTime = await repository.reauthenticate(actor.id, actor.sessionId, step)
+      if (authTime === null) throw new sessionsErrors.InvalidMfaCode()
+      await repository.clearAttempts(normaliseEmail(row.email))
+      const { accessToken, expiresIn } = tokens.issueAccessToken(actor.id, actor.sessionId, authTime)
+      return { access_token: accessToken, token_type: 'Bearer', expires_in: expiresIn }
+    },
+
     async refresh (refreshToken: string): Promise<TokenPairView> {
       const rotation = await repository.rotate(refreshToken, ttl)
       if (!rotation.ok) {

@@ -209,4 +209,23 @@ t.test('step-up: sensitive changes need a login within 5 minutes', async (t) => 
   t.equal((await app.inject({ method: 'PATCH', url: '/auth/me', headers: old, payload: { name: 'renamed' } })).statusCode, 200, 'a name change needs no step-up')
   const fresh = await loginAs(app, admin)
   t.equal((await app.inject({ method: 'POST', url: '/auth/clients', headers: fresh.headers, payload: { name: 'x', scopes: ['users:read'] } })).statusCode, 201, 'after a new login')
+
+  // Or a fresh proof in the same session: the password, or with MFA a code.
+  const reauth = (headers: { authorization: string }, payload: Record<string, string>) => app.inject({ method: 'POST', url: '/auth/reauthenticate', headers, payload })
+  t.equal((await reauth(old, {})).statusCode, 400, 'the password is required')
+  const wrong = await reauth(old, { password: 'not the password at all' })
+  t.equal(wrong.statusCode, 401)
+  t.equal(wrong.json().code, 'ROSTER_WRONG_PASSWORD')
+  const stepped = await reauth(old, { password: admin.password })
+  t.equal(stepped.statusCode, 200)
+  const steppedHeaders = { authorization: `Bearer ${stepped.json().access_token}` }
+  t.equal((await app.inject({ method: 'POST', url: '/auth/clients', headers: steppedHeaders, payload: { name: 'y', scopes: ['users:read'] } })).statusCode, 201, 'a step-up in the same session')
+  t.same((await app.pg.pool.query('SELECT count(*)::int AS n FROM login_throttle')).rows, [{ n: 0 }], 'the right password cleared the wrong one')
+
+  const { totp } = await enrolTotp(app, fresh)
+  t.equal((await reauth(fresh.headers, { password: admin.password })).statusCode, 400, 'with MFA, a code is required')
+  const code = totp.generate()
+  t.equal((await reauth(fresh.headers, { code: code === '000000' ? '111111' : '000000' })).json().code, 'ROSTER_INVALID_MFA_CODE')
+  t.equal((await reauth(fresh.headers, { code })).statusCode, 200)
+  t.equal((await reauth(fresh.headers, { code })).statusCode, 401, 'a code is accepted once')
 })
