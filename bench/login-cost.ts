@@ -47,8 +47,9 @@ await pool.end()
 // The proxy: counts Sync ('S') and simple Query ('Q') messages from the service to PostgreSQL.
 let roundTrips = 0
 const upstream = new URL(postgres.url)
+const target = { port: Number(upstream.port), host: upstream.hostname }
 const proxy = createServer((client: Socket) => {
-  const server = connect(Number(upstream.port), upstream.hostname)
+  const server = connect(target.port, target.host)
   let started = false
   let buffer = Buffer.alloc(0)
   client.on('data', (chunk: Buffer) => {
