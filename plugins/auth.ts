@@ -214,7 +214,8 @@ export default fp(async (app) => {
         continue
       }
       const schema = route.schema as { description?: string, hide?: boolean, 'x-permission'?: string } | undefined
-      if (schema === undefined || schema.hide === true) continue
+      // A GET's automatic HEAD route shares its schema: document each schema once.
+      if (schema === undefined || schema.hide === true || schema['x-permission'] !== undefined) continue
       schema['x-permission'] = access
       schema.description = [schema.description, describeAccess(access)].filter((d) => d !== undefined).join(' ')
     }
