@@ -11,7 +11,7 @@ const INSERT = { name: 'clients_insert', text: 'INSERT INTO api_clients (name, s
 const GET = { name: 'clients_get', text: `SELECT ${COLUMNS} FROM api_clients c WHERE c.id = $1` }
 const LOCK = { name: 'clients_lock', text: 'SELECT (SELECT count(*)::int FROM api_client_secrets WHERE client_id = c.id) AS secrets FROM api_clients c WHERE c.id = $1 FOR UPDATE' }
 const LIST = { name: 'clients_list', text: `SELECT ${COLUMNS} FROM api_clients c ORDER BY c.created_at, c.id LIMIT $1` }
-const DELETE = { name: 'clients_delete', text: 'DELETE FROM api_clients WHERE id = $1 RETURNING name' }
+const DELETE = { name: 'clients_delete', text: 'DELETE FROM api_clients WHERE id = $1' }
 const ADD_SECRET = {
   name: 'clients_add_secret',
   text: `INSERT INTO api_client_secrets (client_id, secret_hash) VALUES ($1, $2)
@@ -37,8 +37,9 @@ export function createClientsRepository (db: Database) {
       return ((await tx.query<{ id: string }>({ ...INSERT, values: [values.name, values.scopes, values.createdBy] })).rows[0] as { id: string }).id
     },
 
-    async get (id: string, tx: Queryable = db): Promise<ClientView | null> {
-      return (await tx.query<ClientView>({ ...GET, values: [id] })).rows[0] ?? null
+    /** A client that exists (the caller made or locked it). */
+    async get (id: string, tx: Queryable = db): Promise<ClientView> {
+      return (await tx.query<ClientView>({ ...GET, values: [id] })).rows[0] as ClientView
     },
 
     /** Locks a client's row until the transaction ends; its number of secrets, or null when there is no such client. */
@@ -50,8 +51,9 @@ export function createClientsRepository (db: Database) {
       return (await db.query<ClientView>({ ...LIST, values: [limit] })).rows
     },
 
-    async remove (tx: Queryable, id: string): Promise<string | null> {
-      return (await tx.query<{ name: string }>({ ...DELETE, values: [id] })).rows[0]?.name ?? null
+    /** Deletes a client (its secrets go with it). */
+    async remove (tx: Queryable, id: string): Promise<void> {
+      await tx.query({ ...DELETE, values: [id] })
     },
 
     async addSecret (tx: Queryable, clientId: string, secretHash: string): Promise<{ id: string, createdAt: string, lastUsedAt: string | null }> {

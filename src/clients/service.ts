@@ -49,7 +49,7 @@ export function createClientsService ({ db, audit, tokens }: ClientsDeps) {
         await record(tx, actor, 'client.create', id, { name: body.name, scopes: body.scopes })
         return id
       })
-      return { ...await repository.get(id) as ClientView, client_secret: secret }
+      return { ...await repository.get(id), client_secret: secret }
     },
 
     list: async (): Promise<ClientView[]> => await repository.list(CLIENTS_LISTED),

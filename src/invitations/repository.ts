@@ -46,6 +46,7 @@ export function createInvitationsRepository (db: Database) {
     },
     /** Uses up a pending invitation; null when it is unknown, expired, revoked or used. */
     async accept (tx: Queryable, token: string): Promise<InvitationView | null> {
+      /* c8 ignore next -- null only when used or revoked since peek() (see the service) */
       return (await tx.query<InvitationView>({ ...ACCEPT, values: [hashToken(token)] })).rows[0] ?? null
     }
   }

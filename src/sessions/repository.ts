@@ -190,6 +190,15 @@ const LIST = {
     ORDER BY s.last_used_at DESC, s.id DESC LIMIT $2`
 }
 
+/** Where and for how long a session starts. */
+export interface SessionStart { adminId: string, ttl: SessionTtl, throttleKey: string, userAgent?: string | undefined, ip?: string | undefined }
+
+/** The parameters $1–$7 of a statement that starts a session (START and startWithSecondFactor). */
+const sessionValues = (opts: SessionStart, refreshToken: string): unknown[] => [
+  opts.adminId, opts.userAgent?.slice(0, 512) ?? null, opts.ip ?? null, Math.min(opts.ttl.idle, opts.ttl.absolute), opts.ttl.absolute,
+  hashToken(refreshToken), opts.throttleKey
+]
+
 export interface LoginAttempt { counted: boolean, retryAfter: number, id: string | null, passwordHash: string | null, confirmed: boolean | null, mfa: boolean | null }
 export interface MfaAttempt { counted: boolean, retryAfter: number, id: string | null, totpSecret: string | null, lastStep: number | null, mfa: boolean | null }
 
@@ -205,11 +214,13 @@ export function createSessionsRepository (db: Database) {
     },
 
     async factors (adminId: string): Promise<{ email: string, passwordHash: string, totpSecret: string | null, lastStep: number | null, mfa: boolean } | null> {
+      /* c8 ignore next -- null only for an admin deleted since its session check (see the service) */
       return (await db.query<{ email: string, passwordHash: string, totpSecret: string | null, lastStep: number | null, mfa: boolean }>({ ...FACTORS, values: [adminId] })).rows[0] ?? null
     },
 
     /** Records a step-up in the session (using up the TOTP step, when given); its new authentication time, or null. */
     async reauthenticate (adminId: string, sessionId: string, step: number | null): Promise<number | null> {
+      /* c8 ignore next -- null only when the step was used, or the session ended, since the service's checks */
       return (await db.query<{ authTime: number }>({ ...REAUTHENTICATE, values: [adminId, sessionId, step] })).rows[0]?.authTime ?? null
     },
 
@@ -246,12 +257,9 @@ export function createSessionsRepository (db: Database) {
     },
 
     /** Starts a session with its first refresh token (see START); null when the admin no longer exists. */
-    async start (opts: { adminId: string, ttl: SessionTtl, throttleKey: string, userAgent?: string | undefined, ip?: string | undefined, rehash?: { from: string, to: string } | undefined }): Promise<{ sessionId: string, refreshToken: string } | null> {
+    async start (opts: SessionStart & { rehash?: { from: string, to: string } | undefined }): Promise<{ sessionId: string, refreshToken: string } | null> {
       const refreshToken = randomToken()
-      const values = [
-        opts.adminId, opts.userAgent?.slice(0, 512) ?? null, opts.ip ?? null, Math.min(opts.ttl.idle, opts.ttl.absolute), opts.ttl.absolute,
-        hashToken(refreshToken), opts.throttleKey
-      ]
+      const values = sessionValues(opts, refreshToken)
       const { rows } = opts.rehash === undefined
         ? await db.query<{ id: string }>({ ...START, values })
         : await db.query<{ id: string }>({ ...START_REHASH, values: [...values, opts.rehash.to, opts.rehash.from] })
@@ -264,13 +272,10 @@ export function createSessionsRepository (db: Database) {
      * was used already, the TOTP step is not newer than the last accepted one, or the recovery code is not
      * one of the admin's unused ones.
      */
-    async startWithSecondFactor (opts: { adminId: string, ttl: SessionTtl, throttleKey: string, userAgent?: string | undefined, ip?: string | undefined, jti: string, expiresAt: number, factor: { step: number } | { recoveryCodeHash: string } }): Promise<{ sessionId: string, refreshToken: string } | null> {
+    async startWithSecondFactor (opts: SessionStart & { jti: string, expiresAt: number, factor: { step: number } | { recoveryCodeHash: string } }): Promise<{ sessionId: string, refreshToken: string } | null> {
       const refreshToken = randomToken()
       const totp = 'step' in opts.factor
-      const values = [
-        opts.adminId, opts.userAgent?.slice(0, 512) ?? null, opts.ip ?? null, Math.min(opts.ttl.idle, opts.ttl.absolute), opts.ttl.absolute,
-        hashToken(refreshToken), opts.throttleKey, opts.jti, opts.expiresAt, 'step' in opts.factor ? opts.factor.step : opts.factor.recoveryCodeHash
-      ]
+      const values = [...sessionValues(opts, refreshToken), opts.jti, opts.expiresAt, 'step' in opts.factor ? opts.factor.step : opts.factor.recoveryCodeHash]
       const { rows } = await db.query<{ id: string }>({ ...(totp ? START_TOTP : START_RECOVERY), values })
       return rows[0] === undefined ? null : { sessionId: rows[0].id, refreshToken }
     },

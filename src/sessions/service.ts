@@ -132,6 +132,7 @@ export function createSessionsService (deps: SessionsDeps) {
         throw new sessionsErrors.WrongPassword()
       }
       const authTime = await repository.reauthenticate(actor.id, actor.sessionId, step)
+      /* c8 ignore next -- the code's step was used by a concurrent request, or the session ended, since the read above */
       if (authTime === null) throw new sessionsErrors.InvalidMfaCode()
       await repository.clearAttempts(normaliseEmail(row.email))
       const { accessToken, expiresIn } = tokens.issueAccessToken(actor.id, actor.sessionId, authTime)

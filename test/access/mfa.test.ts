@@ -70,6 +70,7 @@ t.test('enrol → login with a code → replay refused → recovery code → dis
   t.equal(hashes.length, 10)
   t.notOk(hashes.some((h) => codes.includes(h.code_hash)), 'recovery codes are stored hashed')
   t.equal((await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers: s.headers })).statusCode, 409, 'already active')
+  t.equal((await app.inject({ method: 'POST', url: '/auth/mfa/totp/verify', headers: s.headers, payload: { code: totp.generate() } })).json().code, 'ROSTER_MFA_ALREADY_ENABLED')
   t.equal((await app.inject({ url: '/auth/me', headers: s.headers })).json().mfa, true)
 
   // Login: the password answers an mfa_token, which is no bearer token.
@@ -125,7 +126,8 @@ t.test('enrol → login with a code → replay refused → recovery code → dis
 t.test('wrong codes count towards the lockout; an expired or forged mfa_token is refused', async (t) => {
   const app = await build(t, { env: { AUTH_RATE_LIMIT: '100000', LOCKOUT_THRESHOLD: '3' } })
   const admin = await createAdmin(app)
-  await enrolTotp(app, await loginAs(app, admin))
+  const s = await loginAs(app, admin)
+  await enrolTotp(app, s)
   const login = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: admin.email, password: admin.password } })
   const token = login.json().mfa_token as string
   const statuses: number[] = []
@@ -135,6 +137,7 @@ t.test('wrong codes count towards the lockout; an expired or forged mfa_token is
   t.equal(locked.statusCode, 429)
   t.ok(Number(locked.headers['retry-after']) > 0)
   t.equal((await app.inject({ method: 'POST', url: '/auth/login', payload: { email: admin.email, password: admin.password } })).statusCode, 429, 'and so is the password')
+  t.equal((await app.inject({ method: 'POST', url: '/auth/reauthenticate', headers: s.headers, payload: { code: '000000' } })).statusCode, 429, 'and a step-up')
 
   const [h, p, sig] = token.split('.') as [string, string, string]
   const payload = JSON.parse(Buffer.from(p, 'base64url').toString())
