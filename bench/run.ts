@@ -118,7 +118,7 @@ process.on('SIGINT', () => { cleanup().then(() => process.exit(130), () => proce
 await runMigrations(pool)
 log(`loading ${USERS} users…`)
 const { rows: [admin] } = await pool.query<{ id: string }>(
-  'INSERT INTO admins (email, name, password_hash, confirmed_at) VALUES ($1, $2, $3, now()) RETURNING id',
+  'INSERT INTO admins (email, name, password_hash, confirmed_at, role) VALUES ($1, $2, $3, now(), \'owner\') RETURNING id',
   ['bench@example.com', 'bench', await hashPassword(PASSWORD, ARGON2)]
 )
 const adminId = (admin as { id: string }).id

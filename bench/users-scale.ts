@@ -64,7 +64,7 @@ try {
   await runMigrations(pool)
   log(`loading ${USERS} users…`)
   const started = Date.now()
-  const { rows: [admin] } = await pool.query<{ id: string }>("INSERT INTO admins (email, name, password_hash, confirmed_at) VALUES ('scale@example.com', 'scale', 'x', now()) RETURNING id")
+  const { rows: [admin] } = await pool.query<{ id: string }>("INSERT INTO admins (email, name, password_hash, confirmed_at, role) VALUES ('scale@example.com', 'scale', 'x', now(), 'owner') RETURNING id")
   const adminId = (admin as { id: string }).id
   // Names: a first name from a small list plus a random hex part, so that some substrings are common and others rare.
   await pool.query(`
@@ -80,7 +80,7 @@ try {
   const { port } = server.server.address() as { port: number }
   const base = `http://127.0.0.1:${port}`
   const { sessionId } = await server.sessions.repository.start({ adminId, ttl: { idle: 3600, absolute: 3600 }, throttle: { email: 'scale@example.com', client: '127.0.0.1', policy: { threshold: 10, accountThreshold: 50, window: 900, duration: 900 } } }) as { sessionId: string }
-  const headers = { authorization: `Bearer ${server.auth.issueAccessToken(adminId, sessionId).accessToken}` }
+  const headers = { authorization: `Bearer ${server.auth.issueAccessToken(adminId, sessionId, Math.floor(Date.now() / 1000)).accessToken}` }
   const lister = server.users.repository.lister
 
   /** A cursor at `position` rows into the list in this sort order. */

@@ -1,29 +1,37 @@
 import fp from 'fastify-plugin'
 import fastifyJwt, { type TokenOrHeader } from '@fastify/jwt'
+import { createSigner, createVerifier } from 'fast-jwt'
 import { randomUUID } from 'node:crypto'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import { loadKeys, type KeySet } from '../src/sessions/keys.ts'
-import type { Actor } from '../src/infra/actor.ts'
+import type { Actor, AdminActor } from '../src/infra/actor.ts'
 import { createSessionsRepository } from '../src/sessions/repository.ts'
+import { createClientsRepository } from '../src/clients/repository.ts'
+import { allows, describeAccess, isPermission, type Access, type Principal } from '../src/admins/permissions.ts'
 import { errors } from '../src/infra/errors.ts'
 import { publicUrl } from '../src/config.ts'
 import { resolveFromRoot } from '../src/infra/paths.ts'
-
-/** The authenticated admin of a request. */
-export interface AuthAdmin {
-  id: string
-  sessionId: string
-}
+import type { Scope } from '../schemas/admins.ts'
 
 export interface AccessTokenClaims {
   sub: string
-  sid: string
   jti: string
   iat: number
   exp: number
   iss: string
   aud: string
+  /** Admin tokens: the session. */
+  sid?: string
+  /** Admin tokens: when the admin last proved who they are (login or a fresh code), seconds since the epoch. */
+  auth_time?: number
+  /** API client tokens (RFC 9068 §2.2): the client, also `sub`; its presence tells a client's token from an admin's. */
+  client_id?: string
+  /** API client tokens: the granted scopes, space-separated. */
+  scope?: string
 }
+
+/** What an mfa_token carries: the admin, and the throttle key (normalised email) its codes count against. */
+export interface MfaTokenClaims { sub: string, jti: string, email: string, exp: number }
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -31,44 +39,76 @@ declare module 'fastify' {
       keys: KeySet
       issuer: string
       audience: string
-      /** Signs an access token for a session: `{ access_token, expires_in }`. */
-      issueAccessToken: (adminId: string, sessionId: string) => { accessToken: string, expiresIn: number }
-      /** Forget cached liveness of a session on this instance (other instances forget within SESSION_CACHE_TTL). */
+      /** Signs an admin's access token for a session: `{ accessToken, expiresIn }`. */
+      issueAccessToken: (adminId: string, sessionId: string, authTime: number) => { accessToken: string, expiresIn: number }
+      /** Signs an API client's access token with its granted scopes. */
+      issueClientToken: (clientId: string, scopes: readonly string[]) => { accessToken: string, expiresIn: number }
+      /** The single-purpose token between a login's password and its second factor (5 min; never a bearer token). */
+      mfaTokens: { issue: (adminId: string, email: string) => string, verify: (token: string) => MfaTokenClaims | null, ttl: number }
+      /**
+       * THE forget path: drops this instance's cached check of a session (logout, role change, admin
+       * deletion) or of an API client (deletion); other instances drop theirs within SESSION_CACHE_TTL.
+       */
       forgetSession: (sessionId: string) => void
+      forgetClient: (clientId: string) => void
     }
   }
   interface FastifyRequest {
-    /** Set on every authenticated route; routes with `config: { public: true }` skip authentication. */
-    admin: AuthAdmin
+    /** Who calls, on every route that is not `public` (plugins/auth.ts). */
+    principal: Principal
   }
   interface FastifyContextConfig {
     /** The route needs no access token. */
     public?: boolean
+    /** What the route needs (src/admins/permissions.ts); every route that is not public declares one. */
+    permission?: Exclude<Access, 'public'>
+    /** With MFA_REQUIRED=true, an admin without MFA may still use this route (enrolment, their account, logout). */
+    beforeMfa?: boolean
   }
 }
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
-    payload: { sub: string, sid: string, jti: string }
+    payload: Record<string, unknown>
     user: AccessTokenClaims
   }
 }
 
-/** Who acts in an authenticated request: its admin, session and request id. */
+/** Who acts in an authenticated request (an admin or an API client), for the audit log. */
 export function actorOf (request: FastifyRequest): Actor {
-  return { adminId: request.admin.id, sessionId: request.admin.sessionId, requestId: request.id, ip: request.ip }
+  const p = request.principal
+  return p.kind === 'admin' ? adminActorOf(request) : { type: 'client', id: p.id, requestId: request.id, ip: request.ip }
+}
+
+/** The admin acting on a `self` route (those never let an API client through). */
+export function adminActorOf (request: FastifyRequest): AdminActor {
+  const p = request.principal
+  /* c8 ignore next -- `self` routes refuse API clients in the hook */
+  if (p.kind !== 'admin') throw new errors.Forbidden('This route is for admins')
+  return { type: 'admin', id: p.id, sessionId: p.sessionId, authTime: p.authTime, requestId: request.id, ip: request.ip }
 }
 
 const BEARER = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/
-/** `sub` and `sid` are uuids (the session check hands them to PostgreSQL as such). */
+/** `sub` and `sid` are uuids (the checks hand them to PostgreSQL as such). */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+const MFA_TTL = 300
+
+function invalidToken (reply: FastifyReply, detail: string): Error {
+  reply.header('www-authenticate', 'Bearer realm="roster", error="invalid_token"')
+  return new errors.Unauthorized(detail)
+}
 
 /**
  * Access tokens: EdDSA (Ed25519) JWTs through @fastify/jwt, header
  * `typ: at+jwt` and `kid`; verification pins the algorithm, typ, iss and aud
  * and picks the key by kid among the current and previous keys. Every route is
- * authenticated unless it says `config: { public: true }`; the token's session
- * must still be live (checked in Postgres, cached for at most SESSION_CACHE_TTL).
+ * authenticated unless it says `config: { public: true }`: an admin's token
+ * must belong to a live session (whose admin's role and MFA state are read
+ * with it), a client's to a client that still exists; both checks are cached
+ * for at most SESSION_CACHE_TTL. Then THE permission check: the route's
+ * declared permission against the admin's role or the client's scopes (403
+ * ROSTER_FORBIDDEN naming it). A route that declares neither `public` nor a
+ * permission stops the app from starting.
  */
 export default fp(async (app) => {
   const { config } = app
@@ -99,32 +139,95 @@ export default fp(async (app) => {
       allowedIss: issuer,
       allowedAud: audience,
       checkTyp: 'at+jwt',
-      requiredClaims: ['sub', 'sid', 'jti', 'iat', 'exp', 'iss', 'aud'],
+      requiredClaims: ['sub', 'jti', 'iat', 'exp', 'iss', 'aud'],
       cache: 10_000,
       // Only reached with an Authorization header (the hook answers its absence itself).
       extractToken: (request: FastifyRequest) => BEARER.exec(request.headers.authorization as string)?.[1]
     }
   })
 
+  // The mfa_token: another typ and audience, so it is never accepted as an access token (nor one as it).
+  const mfaAudience = `${audience}#mfa`
+  const signMfa = createSigner({ key: keys.privatePem, algorithm: 'EdDSA', iss: issuer, aud: mfaAudience, expiresIn: MFA_TTL * 1000, kid: keys.kid, header: { alg: 'EdDSA', typ: 'mfa+jwt' } })
+  const verifyMfa = createVerifier({ key: keys.verifying[0]?.pem as string, algorithms: ['EdDSA'], allowedIss: issuer, allowedAud: mfaAudience, checkTyp: 'mfa+jwt', requiredClaims: ['sub', 'jti', 'email', 'exp'] })
+
   const sessions = createSessionsRepository(app.db)
-  // sessionId -> its admin and the time (ms) until which it is known to be live
-  const liveUntil = new Map<string, { sub: string, until: number }>()
+  const clients = createClientsRepository(app.db)
+  // `s:<session id>` / `c:<client id>` -> what the check found and the time (ms) until which it holds
+  const cache = new Map<string, { sub: string, until: number, principal: Principal }>()
   const cacheTtl = config.SESSION_CACHE_TTL
 
   app.decorate('auth', {
     keys,
     issuer,
     audience,
-    issueAccessToken (adminId: string, sessionId: string) {
-      const accessToken = app.jwt.sign({ sub: adminId, sid: sessionId, jti: randomUUID() })
+    issueAccessToken (adminId: string, sessionId: string, authTime: number) {
+      const accessToken = app.jwt.sign({ sub: adminId, sid: sessionId, auth_time: authTime, jti: randomUUID() })
       return { accessToken, expiresIn: config.ACCESS_TOKEN_TTL }
     },
-    forgetSession (sessionId: string) { liveUntil.delete(sessionId) }
+    issueClientToken (clientId: string, scopes: readonly string[]) {
+      const accessToken = app.jwt.sign({ sub: clientId, client_id: clientId, scope: scopes.join(' '), jti: randomUUID() })
+      return { accessToken, expiresIn: config.ACCESS_TOKEN_TTL }
+    },
+    mfaTokens: {
+      ttl: MFA_TTL,
+      issue: (adminId: string, email: string) => signMfa({ sub: adminId, email, jti: randomUUID() }),
+      verify (token: string): MfaTokenClaims | null {
+        try {
+          return verifyMfa(token) as MfaTokenClaims
+        } catch {
+          return null
+        }
+      }
+    },
+    forgetSession (sessionId: string) { cache.delete(`s:${sessionId}`) },
+    forgetClient (clientId: string) { cache.delete(`c:${clientId}`) }
   })
-  app.decorateRequest('admin', null as unknown as AuthAdmin)
+  app.decorateRequest('principal', null as never)
+
+  /** Who the token's holder is (a client with every scope it holds), or null when its session ended or its client is gone. */
+  async function lookup (claims: AccessTokenClaims): Promise<Principal | null> {
+    if (typeof claims.client_id === 'string') {
+      // A client's token: `sub` is the client (so is client_id, which marks the kind).
+      const scopes = await clients.liveScopes(claims.sub)
+      return scopes === null ? null : { kind: 'client', id: claims.sub, scopes: scopes as Scope[] }
+    }
+    const sid = claims.sid as string
+    const live = await sessions.liveSession(sid, claims.sub)
+    return live === null ? null : { kind: 'admin', id: claims.sub, sessionId: sid, role: live.role, mfa: live.mfa, authTime: null }
+  }
+
+  /** What this token may do: an admin's with its auth_time, a client's narrowed to the scopes the token was granted. */
+  function narrow (found: Principal, claims: AccessTokenClaims): Principal {
+    if (found.kind === 'admin') return { ...found, authTime: typeof claims.auth_time === 'number' ? claims.auth_time : null }
+    const granted = String(claims.scope).split(' ')
+    return { ...found, scopes: found.scopes.filter((s) => granted.includes(s)) }
+  }
+
+  // Every route declares what it needs; checked once all are registered (some are made public by their own plugin's hook).
+  const routes: RouteOptions[] = []
+  app.addHook('onRoute', (route) => { routes.push(route) })
+  app.addHook('onReady', async () => {
+    const undeclared: string[] = []
+    for (const route of routes) {
+      const access: Access | undefined = route.config?.public === true ? 'public' : route.config?.permission
+      if (access === undefined || (access !== 'public' && access !== 'self' && !isPermission(access))) {
+        undeclared.push(`${String(route.method)} ${route.url}`)
+        continue
+      }
+      const schema = route.schema as { description?: string, hide?: boolean, 'x-permission'?: string } | undefined
+      // A GET's automatic HEAD route shares its schema: document each schema once.
+      if (schema === undefined || schema.hide === true || schema['x-permission'] !== undefined) continue
+      schema['x-permission'] = access
+      schema.description = [schema.description, describeAccess(access)].filter((d) => d !== undefined).join(' ')
+    }
+    routes.length = 0
+    if (undeclared.length > 0) throw new Error(`routes without a declared access (config.public or config.permission): ${undeclared.join(', ')}`)
+  })
 
   app.addHook('onRequest', async (request, reply) => {
-    if (request.routeOptions.config.public === true || request.is404) return
+    const routeConfig = request.routeOptions.config
+    if (routeConfig.public === true || request.is404) return
     reply.header('cache-control', 'no-store')
     if (request.headers.authorization === undefined) {
       reply.header('www-authenticate', 'Bearer realm="roster"')
@@ -134,25 +237,34 @@ export default fp(async (app) => {
     try {
       claims = await request.jwtVerify<AccessTokenClaims>()
     } catch {
-      reply.header('www-authenticate', 'Bearer realm="roster", error="invalid_token"')
-      throw new errors.Unauthorized('The access token is invalid or expired')
+      throw invalidToken(reply, 'The access token is invalid or expired')
     }
+    const client = typeof claims.client_id === 'string'
     // Signed by a key we trust, yet not a token Roster makes (a key shared with another issuer, a bug).
-    if (typeof claims.sub !== 'string' || typeof claims.sid !== 'string' || !UUID.test(claims.sub) || !UUID.test(claims.sid)) {
-      reply.header('www-authenticate', 'Bearer realm="roster", error="invalid_token"')
-      throw new errors.Unauthorized('The access token does not name a session')
+    if (typeof claims.sub !== 'string' || !UUID.test(claims.sub) || (!client && (typeof claims.sid !== 'string' || !UUID.test(claims.sid)))) {
+      throw invalidToken(reply, 'The access token names no session or API client Roster would issue')
     }
+    const key = client ? `c:${claims.sub}` : `s:${claims.sid as string}`
     const now = Date.now()
-    const cached = liveUntil.get(claims.sid)
-    if (cached === undefined || cached.sub !== claims.sub || cached.until <= now) {
-      if (!await sessions.isLive(claims.sid, claims.sub)) {
-        reply.header('www-authenticate', 'Bearer realm="roster", error="invalid_token"')
-        throw new errors.Unauthorized('The session of this access token has ended')
-      }
+    const cached = cache.get(key)
+    let found = cached !== undefined && cached.sub === claims.sub && cached.until > now ? cached.principal : null
+    if (found === null) {
+      found = await lookup(claims)
+      if (found === null) throw invalidToken(reply, client ? 'The API client of this access token no longer exists' : 'The session of this access token has ended')
       /* c8 ignore next -- a memory bound, reached only with more than 100,000 sessions in use within the cache TTL */
-      if (liveUntil.size > 100_000) liveUntil.clear()
-      liveUntil.set(claims.sid, { sub: claims.sub, until: now + cacheTtl })
+      if (cache.size > 100_000) cache.clear()
+      cache.set(key, { sub: claims.sub, until: now + cacheTtl, principal: found })
     }
-    request.admin = { id: claims.sub, sessionId: claims.sid }
+    const principal = narrow(found, claims)
+    request.principal = principal
+    const permission = routeConfig.permission as Exclude<Access, 'public'>
+    if (!allows(principal, permission)) {
+      throw new errors.Forbidden(permission === 'self'
+        ? 'This route is for admins, on their own account: an API client cannot use it'
+        : `This needs the permission ${permission}, which ${principal.kind === 'admin' ? `your role (${principal.role}) does not include` : 'this API client\'s token does not carry (scope)'}`)
+    }
+    if (config.MFA_REQUIRED && principal.kind === 'admin' && !principal.mfa && routeConfig.beforeMfa !== true) {
+      throw new errors.MfaEnrolmentRequired()
+    }
   })
 }, { name: 'auth', dependencies: ['config', 'db'] })

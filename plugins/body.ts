@@ -15,7 +15,8 @@ declare module 'fastify' {
  * refused), and no string in it may hold a lone surrogate. Forms
  * (`application/x-www-form-urlencoded`) only on a route that says
  * `config: { formBody: true }`, which also lists the type in its OpenAPI
- * `consumes`: elsewhere, as for any other media type (`text/plain`, XML,
+ * `consumes` (unless the route lists its own): the reset page, the invitation
+ * page and OAuth's token endpoint. Elsewhere, as for any other media type (`text/plain`, XML,
  * multipart), 415. So no cross-site HTML form can post to a JSON route.
  */
 export default fp(async (app) => {
@@ -49,7 +50,8 @@ export default fp(async (app) => {
     }
   })
 
+  // A form route takes JSON too unless its schema's `consumes` says otherwise (POST /auth/token: forms only).
   app.addHook('onRoute', (route) => {
-    if (route.config?.formBody === true) route.schema = { ...route.schema, consumes: ['application/json', FORM] }
+    if (route.config?.formBody === true && route.schema?.consumes === undefined) route.schema = { ...route.schema, consumes: ['application/json', FORM] }
   })
 }, { name: 'body' })

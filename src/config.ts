@@ -19,7 +19,7 @@ const Enum = <T extends string>(values: readonly T[], def: T, description: strin
   Type.Unsafe<T>({ type: 'string', enum: values, default: def, description })
 
 /** REGISTRATION's values. */
-export const REGISTRATION_MODES = ['open', 'domain', 'closed'] as const
+export const REGISTRATION_MODES = ['open', 'domain', 'invite', 'closed'] as const
 export type Registration = typeof REGISTRATION_MODES[number]
 
 /** METRICS_PORT when NODE_ENV=production and it is not set. */
@@ -50,7 +50,7 @@ export const ConfigSchema = Type.Object({
   DB_STATEMENT_TIMEOUT: Int(5000, 100, 3600000, 'Server-side statement timeout in milliseconds.'),
   MIGRATE_ON_START: Bool(true, 'Apply pending migrations when the server starts.'),
 
-  SECRET_KEY: Type.Optional(Str('Secret for Roster\'s own HMACs (list cursors, idempotency fingerprints); never a token signing key. Required in production; unset elsewhere, generated once and kept in DATA_DIR/secret-key.', { minLength: 16 })),
+  SECRET_KEY: Type.Optional(Str('Secret for Roster\'s own HMACs (list cursors, idempotency fingerprints) and the key encrypting TOTP secrets (changing it voids them); never a token signing key. Required in production; unset elsewhere, generated once and kept in DATA_DIR/secret-key.', { minLength: 16 })),
   JWT_PRIVATE_KEY: Type.Optional(Str('Ed25519 private key (PKCS#8 PEM) signing access tokens. Required in production.')),
   JWT_PREVIOUS_PUBLIC_KEYS: Str('Ed25519 public keys (SPKI PEM, concatenated) that still verify during a rotation.', { default: '' }),
   JWT_ISSUER: Type.Optional(Str('`iss` of access tokens. Default PUBLIC_URL.')),
@@ -63,8 +63,10 @@ export const ConfigSchema = Type.Object({
   ARGON2_MEMORY: Int(19456, 1024, 4194304, 'argon2id memory cost in KiB (OWASP: 19456).'),
   ARGON2_TIME: Int(2, 1, 100, 'argon2id iterations (OWASP: 2).'),
   ARGON2_PARALLELISM: Int(1, 1, 16, 'argon2id parallelism (OWASP: 1).'),
-  REGISTRATION: Type.Optional(Type.Unsafe<Registration>({ type: 'string', enum: REGISTRATION_MODES, description: 'Who may register with POST /auth/register: `open` (anyone; ADMIN_EMAIL_DOMAINS, when set, limits the addresses), `domain` (only addresses at ADMIN_EMAIL_DOMAINS, which must be set), `closed` (nobody: admins are made with `npm run create-admin`). Default `open`; required when NODE_ENV=production.' })),
+  REGISTRATION: Type.Optional(Type.Unsafe<Registration>({ type: 'string', enum: REGISTRATION_MODES, description: 'Who may become an admin: `open` (anyone registers with POST /auth/register; ADMIN_EMAIL_DOMAINS, when set, limits the addresses), `domain` (only addresses at ADMIN_EMAIL_DOMAINS, which must be set), `invite` (only through an owner\'s invitation), `closed` (no registration, no invitations: admins are made with `npm run create-admin`). Default `open`; required when NODE_ENV=production.' })),
+  REGISTRATION_ROLE: Enum(['admin', 'viewer'] as const, 'viewer', 'The role of a self-registered admin (the first admin to confirm becomes an owner whatever this says).'),
   ADMIN_EMAIL_DOMAINS: Str('Comma-separated email domains allowed to register; empty = any (with REGISTRATION=open).', { default: '' }),
+  MFA_REQUIRED: Bool(false, 'Require two-factor login: an admin without TOTP can only enrol, read their account and log out (recommended in production).'),
   LOCKOUT_THRESHOLD: Int(10, 1, 1000, 'Failed logins for one email from one client address (IPv6: its /64) within LOCKOUT_WINDOW that lock that email for that address.'),
   LOCKOUT_ACCOUNT_THRESHOLD: Int(50, 1, 100000, 'Failed logins for one email from all addresses within LOCKOUT_WINDOW that lock it for everyone (the ceiling against guessing from many addresses; keep it several times LOCKOUT_THRESHOLD).'),
   LOCKOUT_WINDOW: Int(900, 1, 86400, 'Seconds over which failed logins are counted.'),
@@ -181,7 +183,7 @@ export function startProblems (env: Record<string, string>, { server }: { server
   }
   if (!server) return problems
   if (production && env.REGISTRATION === undefined) {
-    problems.push('REGISTRATION must be set when NODE_ENV=production: open (anyone on the internet may register and become an admin), domain (only addresses at ADMIN_EMAIL_DOMAINS) or closed (admins are made with npm run create-admin)')
+    problems.push('REGISTRATION must be set when NODE_ENV=production: open (anyone on the internet may register and become an admin), domain (only addresses at ADMIN_EMAIL_DOMAINS), invite (only through an owner\'s invitation) or closed (admins are made with npm run create-admin)')
   }
   if (production && env.SECRET_KEY === undefined) problems.push(MISSING_SECRET_KEY)
   problems.push(...keyProblems({ privateKey: env.JWT_PRIVATE_KEY, previousPublicKeys: env.JWT_PREVIOUS_PUBLIC_KEYS ?? '', production }))

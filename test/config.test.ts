@@ -123,5 +123,5 @@ t.test('production: the server refuses to start until registration, secrets and 
 t.test('REGISTRATION=domain needs ADMIN_EMAIL_DOMAINS', async (t) => {
   t.throws(() => loadConfig({ REGISTRATION: 'domain' }, NO_DOTENV), /REGISTRATION=domain needs ADMIN_EMAIL_DOMAINS/)
   t.equal(registration(loadConfig({ REGISTRATION: 'domain', ADMIN_EMAIL_DOMAINS: 'example.com' }, NO_DOTENV)), 'domain')
-  t.throws(() => loadConfig({ REGISTRATION: 'invite-only' }, NO_DOTENV), /REGISTRATION: must be one of open, domain, closed/)
+  t.throws(() => loadConfig({ REGISTRATION: 'invite-only' }, NO_DOTENV), /REGISTRATION: must be one of open, domain, invite, closed/)
 })

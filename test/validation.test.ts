@@ -137,10 +137,10 @@ t.test('bodies are never coerced to the schema\'s types; query strings are', asy
 t.test('an access token whose claims are not Roster\'s is a 401, not a database error', async (t) => {
   const { app, session } = await usersFixture(t)
   const sign = createSigner({ key: app.auth.keys.privatePem, algorithm: 'EdDSA', kid: app.auth.keys.kid, header: { alg: 'EdDSA', typ: 'at+jwt' }, iss: app.auth.issuer, aud: app.auth.audience, expiresIn: 60_000 })
-  for (const claims of [{ sub: session.adminId, sid: 'not-a-uuid' }, { sub: 'x', sid: session.sessionId }, { sub: session.adminId, sid: 42 }]) {
-    const res = await app.inject({ url: '/auth/me', headers: { authorization: `Bearer ${sign({ ...claims, jti: 'j' })}` } })
+  for (const claims of [{ sub: session.adminId, sid: 'not-a-uuid' }, { sub: 'x', sid: session.sessionId }, { sub: session.adminId, sid: 42 }, { sub: 'x', client_id: 'x', scope: 'users:read' }]) {
+    const res = await app.inject({ url: '/users', headers: { authorization: `Bearer ${sign({ ...claims, jti: 'j' })}` } })
     t.equal(res.statusCode, 401, JSON.stringify(claims))
-    t.match(res.json(), { code: 'ROSTER_UNAUTHORIZED', detail: 'The access token does not name a session' })
+    t.match(res.json(), { code: 'ROSTER_UNAUTHORIZED', detail: 'The access token names no session or API client Roster would issue' })
   }
   t.equal((await app.inject({ url: '/auth/me', headers: { authorization: `Bearer ${sign({ sub: session.adminId, sid: session.sessionId, jti: 'j' })}` } })).statusCode, 200, 'the same signer, with Roster\'s claims')
 })

@@ -13,7 +13,9 @@ export const sessions = pgTable('sessions', {
   idleExpiresAt: timestamp({ withTimezone: true, mode: 'date' }).notNull(),
   expiresAt: timestamp({ withTimezone: true, mode: 'date' }).notNull(),
   revokedAt: timestamp({ withTimezone: true, mode: 'date' }),
-  revokedReason: text()
+  revokedReason: text(),
+  /** When the admin last proved who they are in this session (login, or a fresh code): the access token's auth_time. */
+  authenticatedAt: timestamp({ withTimezone: true, mode: 'date' }).notNull().defaultNow()
 }, (t) => [
   index('sessions_admin_id_idx').on(t.adminId)
 ])

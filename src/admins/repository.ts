@@ -1,4 +1,4 @@
-import type { ADMIN_SORTS, AdminView } from '../../schemas/admins.ts'
+import type { ADMIN_SORTS, AdminView, Role } from '../../schemas/admins.ts'
 import { hashToken, randomToken } from '../infra/crypto.ts'
 import { violations, type Database, type Queryable } from '../infra/database.ts'
 import { CREATED_AT, textSort, type ListSpec } from '../infra/paging/lister.ts'
@@ -34,11 +34,12 @@ export const TOKEN_TTL: Record<TokenPurpose, number> = {
   reset_password: 3600
 }
 
-const COLUMNS = `id, email, name, password_hash AS "passwordHash", confirmed_at IS NOT NULL AS confirmed, pending_email AS "pendingEmail", ${iso('created_at')} AS "createdAt", ${iso('updated_at')} AS "updatedAt"`
+const COLUMNS = `id, email, name, password_hash AS "passwordHash", confirmed_at IS NOT NULL AS confirmed, pending_email AS "pendingEmail",
+  role, totp_enabled_at IS NOT NULL AS mfa, ${iso('created_at')} AS "createdAt", ${iso('updated_at')} AS "updatedAt"`
 
 const INSERT = {
   name: 'admins_insert',
-  text: `INSERT INTO admins (email, name, password_hash, confirmed_at) VALUES ($1, $2, $3, CASE WHEN $4::boolean THEN now() END) RETURNING ${COLUMNS}`
+  text: `INSERT INTO admins (email, name, password_hash, confirmed_at, role) VALUES ($1, $2, $3, CASE WHEN $4::boolean THEN now() END, $5) RETURNING ${COLUMNS}`
 }
 /**
  * A registration in one statement: inserts the admin unless an admin has the
@@ -50,12 +51,24 @@ const REGISTER = {
   text: `WITH existing AS (
       SELECT id, email, name FROM admins WHERE lower(email) = lower($1) FOR UPDATE
     ), created AS (
-      INSERT INTO admins (email, name, password_hash) SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM existing)
+      INSERT INTO admins (email, name, password_hash, role) SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM existing)
       RETURNING ${COLUMNS}
     )
     SELECT (SELECT row_to_json(created) FROM created) AS created, (SELECT row_to_json(existing) FROM existing) AS existing,
       EXISTS (SELECT 1 FROM admins WHERE lower(name) = lower($2)) AS "nameTaken"`
 }
+/** Arbitrary constant: the advisory lock that serialises "is there an owner yet?" (the first confirmed admin becomes one). */
+const FIRST_OWNER_LOCK = 7_264_829_114
+const LOCK_FIRST_OWNER = { name: 'admins_lock_first_owner', text: `SELECT pg_advisory_xact_lock(${FIRST_OWNER_LOCK})` }
+const PROMOTE_FIRST_OWNER = {
+  name: 'admins_promote_first_owner',
+  text: `UPDATE admins SET role = 'owner', updated_at = now()
+    WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM admins WHERE role = 'owner' AND confirmed_at IS NOT NULL AND id <> $1)
+    RETURNING id`
+}
+/** The owners, locked: changes that could leave none (demotion, deletion) serialise on them. */
+const LOCK_OWNERS = { name: 'admins_lock_owners', text: 'SELECT id FROM admins WHERE role = \'owner\' ORDER BY id FOR UPDATE' }
+const SET_ROLE = { name: 'admins_set_role', text: `UPDATE admins SET role = $2, updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}` }
 const GET = { name: 'admins_get', text: `SELECT ${COLUMNS} FROM admins WHERE id = $1` }
 const UPDATE = {
   name: 'admins_update',
@@ -106,7 +119,7 @@ export const adminsConflict = violations({
  */
 export const ADMINS_LIST: ListSpec = {
   name: 'admins',
-  columns: `id, email, name, confirmed_at IS NOT NULL AS confirmed, ${iso('created_at')} AS "createdAt"`,
+  columns: `id, email, name, confirmed_at IS NOT NULL AS confirmed, role, ${iso('created_at')} AS "createdAt"`,
   sorts: { createdAt: CREATED_AT, email: textSort('email'), name: textSort('name') } satisfies Record<typeof ADMIN_SORTS[number], unknown>,
   defaultSort: 'createdAt'
 }
@@ -120,9 +133,9 @@ export function createAdminsRepository (db: Database) {
     (await tx.query<AdminRow>({ ...config, values })).rows[0] ?? null
 
   return {
-    async insert (tx: Queryable, values: { email: string, name: string, passwordHash: string, confirmed: boolean }): Promise<AdminRow> {
+    async insert (tx: Queryable, values: { email: string, name: string, passwordHash: string, confirmed: boolean, role: Role }): Promise<AdminRow> {
       try {
-        return await one(tx, INSERT, [values.email, values.name, values.passwordHash, values.confirmed]) as AdminRow
+        return await one(tx, INSERT, [values.email, values.name, values.passwordHash, values.confirmed, values.role]) as AdminRow
       } catch (err) {
         throw adminsConflict(err)
       }
@@ -132,10 +145,10 @@ export function createAdminsRepository (db: Database) {
      * Registers an unconfirmed admin (see REGISTER): the new row, or the admin
      * already holding the email; a taken name is a 409 either way.
      */
-    async register (tx: Queryable, values: { email: string, name: string, passwordHash: string }): Promise<{ created: AdminRow } | { existing: { id: string, email: string, name: string } }> {
+    async register (tx: Queryable, values: { email: string, name: string, passwordHash: string, role: Role }): Promise<{ created: AdminRow } | { existing: { id: string, email: string, name: string } }> {
       let row: { created: AdminRow | null, existing: { id: string, email: string, name: string } | null, nameTaken: boolean }
       try {
-        row = (await tx.query<typeof row>({ ...REGISTER, values: [values.email, values.name, values.passwordHash] })).rows[0] as typeof row
+        row = (await tx.query<typeof row>({ ...REGISTER, values: [values.email, values.name, values.passwordHash, values.role] })).rows[0] as typeof row
       } catch (err) {
         throw adminsConflict(err)
       }
@@ -158,6 +171,21 @@ export function createAdminsRepository (db: Database) {
       } catch (err) {
         throw adminsConflict(err)
       }
+    },
+
+    /** Makes the admin an owner when no other confirmed owner exists (the first admin to confirm); true when it did. */
+    async promoteIfFirstOwner (tx: Queryable, id: string): Promise<boolean> {
+      await tx.query(LOCK_FIRST_OWNER)
+      return (await tx.query({ ...PROMOTE_FIRST_OWNER, values: [id] })).rows.length === 1
+    },
+
+    /** Locks the owners' rows until the transaction ends; answers their ids. */
+    async lockOwners (tx: Queryable): Promise<string[]> {
+      return (await tx.query<{ id: string }>(LOCK_OWNERS)).rows.map((r) => r.id)
+    },
+
+    async setRole (tx: Queryable, id: string, role: Role): Promise<AdminRow | null> {
+      return await one(tx, SET_ROLE, [id, role])
     },
 
     /** True when another admin already uses this email (its current address). */

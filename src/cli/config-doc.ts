@@ -69,6 +69,12 @@ refuses to start (\`SECRET_KEY (or SECRET_KEY_FILE) is required when
 NODE_ENV=production\`): every instance must share it, or a cursor made by one is
 refused by the next. The app exposes it as \`app.secretKey\` (plugins/secret-key.ts).
 
+It also derives (HKDF-SHA-256) the AES-256-GCM key that encrypts the admins'
+TOTP secrets at rest ([two-factor login](admin-accounts.md#two-factor-login-totp)).
+So, unlike cursors, these do not survive a change of \`SECRET_KEY\`: after one,
+every admin with two-factor login must log in with a recovery code, disable it
+and enrol again. Keep the key as long as the database.
+
 \`JWT_PRIVATE_KEY\` follows the same rule: unset outside production, a key is
 generated once and kept in \`DATA_DIR/jwt-ed25519.pem\`; unset with
 \`NODE_ENV=production\`, the service refuses to start (generate one with
@@ -82,10 +88,12 @@ With \`NODE_ENV=production\` the server also requires, before it starts anything
 the same one-line message: \`SECRET_KEY\` and \`JWT_PRIVATE_KEY\` (usable Ed25519
 keys, as is every key in \`JWT_PREVIOUS_PUBLIC_KEYS\`, in any environment);
 \`REGISTRATION\` set explicitly, since \`open\` lets anyone on the internet become an
-admin (\`domain\` with \`ADMIN_EMAIL_DOMAINS\`, or \`closed\` and
-\`npm run create-admin\`); and metrics on a port of their own (\`METRICS_PORT\`
-defaults to 9464 there, and 0 is refused). \`npm run migrate\` and
-\`npm run create-admin\` check only what they use.
+admin (\`domain\` with \`ADMIN_EMAIL_DOMAINS\`, \`invite\` for owners'
+invitations only, or \`closed\` and \`npm run create-admin\`); and metrics on a
+port of their own (\`METRICS_PORT\` defaults to 9464 there, and 0 is refused).
+\`npm run migrate\` and \`npm run create-admin\` check only what they use.
+\`MFA_REQUIRED=true\` is recommended there (not enforced): an admin without
+two-factor login can then do nothing but enrol.
 
 ## Variables
 

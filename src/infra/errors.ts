@@ -11,13 +11,17 @@ export const errors = {
   MethodNotAllowed: createError('ROSTER_METHOD_NOT_ALLOWED', 'Method %s is not allowed on %s', 405),
   Unauthorized: createError('ROSTER_UNAUTHORIZED', '%s', 401),
   Forbidden: createError('ROSTER_FORBIDDEN', '%s', 403),
+  /** Step-up (src/infra/actor.ts): the change needs a recent login. */
+  ReauthenticationRequired: createError('ROSTER_REAUTHENTICATION_REQUIRED', '%s', 401),
+  /** MFA_REQUIRED=true and the admin has not enrolled yet. */
+  MfaEnrolmentRequired: createError('ROSTER_MFA_ENROLMENT_REQUIRED', 'Two-factor login is required here: enrol with POST /auth/mfa/totp and POST /auth/mfa/totp/verify first', 403),
   Conflict: createError('ROSTER_CONFLICT', '%s', 409),
   BadRequest: createError('ROSTER_BAD_REQUEST', '%s', 400),
+  UnsupportedMediaType: createError('ROSTER_UNSUPPORTED_MEDIA_TYPE', '%s', 415),
   PreconditionFailed: createError('ROSTER_PRECONDITION_FAILED', '%s', 412),
   PreconditionRequired: createError('ROSTER_PRECONDITION_REQUIRED', '%s', 428),
   Unprocessable: createError('ROSTER_UNPROCESSABLE', '%s', 422),
   TooManyRequests: createError('ROSTER_TOO_MANY_REQUESTS', '%s', 429),
-  UnsupportedMediaType: createError('ROSTER_UNSUPPORTED_MEDIA_TYPE', '%s', 415),
   ServiceUnavailable: createError('ROSTER_SERVICE_UNAVAILABLE', '%s', 503),
   InvalidCursor: createError('ROSTER_INVALID_CURSOR', '%s', 400),
   IdempotencyKeyReused: createError('ROSTER_IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used with another request; use a new key for a new request', 422),

@@ -27,7 +27,7 @@ export function validationErrors (err: FastifyError): Array<{ path: string, mess
  * OpenAPI document lists every status a route really answers: 400 when
  * anything is validated, 400/413/415 when it takes a body (any method but GET
  * and HEAD may be sent one), 414 when it has path parameters, 401 when it
- * needs a token. Routes without a response schema (third-party UI routes) are left alone.
+ * needs a token, 403 when it needs a permission. Routes without a response schema (third-party UI routes) are left alone.
  */
 export function documentImpliedErrors (route: RouteOptions): void {
   const schema = route.schema as { body?: unknown, querystring?: unknown, params?: unknown, headers?: unknown, response?: Record<string, unknown> } | undefined
@@ -39,7 +39,8 @@ export function documentImpliedErrors (route: RouteOptions): void {
   if (schema.querystring !== undefined || schema.params !== undefined || schema.headers !== undefined) implied.push(400)
   // A path parameter longer than the router's maxParamLength is refused before routing.
   if (route.url.includes(':')) implied.push(414)
-  if (route.config?.public !== true) implied.push(401)
+  // Every authenticated route declares a permission (plugins/auth.ts): one the caller may lack.
+  if (route.config?.public !== true) implied.push(401, 403)
   schema.response = { ...problems(...implied), ...schema.response }
 }
 
@@ -97,6 +98,8 @@ export function errorHandler (err: FastifyError & { retryAfter?: number }, reque
   // THE place Retry-After is set: errors carry it (withRetryAfter); any other 503 says 5 seconds.
   if (typeof err.retryAfter === 'number') reply.header('retry-after', String(err.retryAfter))
   else if (status === 503) reply.header('retry-after', '5')
+  // Step-up (src/infra/actor.ts): RFC 9470's challenge.
+  if (err.code === 'ROSTER_REAUTHENTICATION_REQUIRED') reply.header('www-authenticate', 'Bearer realm="roster", error="insufficient_user_authentication", max_age=300')
 
   if (err.code === 'ROSTER_OVERLOADED') {
     // Load shedding is the system working: no stack, and no error-level noise while overloaded.

@@ -132,16 +132,18 @@ export const OUTCOME = `EXISTS (SELECT 1 FROM by_account) AS counted,
 /**
  * A correct password gives its attempt back (CTEs; the email, client and
  * account threshold are the caller's placeholders): the client key is
- * forgotten; the account key counts one less and unlocks below its threshold
- * (a row at 0 stays until pruned: deleting it here would lose a concurrent
- * give-back). Rows are locked client key first, as ATTEMPT does (the account
- * CTE reads `forgotten`, which makes it run first), so that the two never deadlock.
+ * forgotten; the account key counts `attempts` less (a login with a second
+ * factor gives back 2: its password's and its code's) and unlocks below its
+ * threshold (a row at 0 stays until pruned: deleting it here would lose a
+ * concurrent give-back). Only when the SQL condition `when` holds (the session
+ * started). Rows are locked client key first, as ATTEMPT does (the account CTE
+ * reads `forgotten`, which makes it run first), so that the two never deadlock.
  */
-export const giveBack = (email: string, client: string, accountThreshold: string): string => `forgotten AS (
-    DELETE FROM login_throttle WHERE email = ${email} AND client = ${client} RETURNING 1
+export const giveBack = (email: string, client: string, accountThreshold: string, attempts: 1 | 2, when = 'true'): string => `forgotten AS (
+    DELETE FROM login_throttle WHERE email = ${email} AND client = ${client} AND ${when} RETURNING 1
   ), given_back AS (
-    UPDATE login_throttle SET failures = greatest(failures - 1, 0),
-      locked_until = CASE WHEN failures - 1 < ${accountThreshold}::int THEN NULL ELSE locked_until END
+    UPDATE login_throttle SET failures = greatest(failures - ${attempts}, 0),
+      locked_until = CASE WHEN failures - ${attempts} < ${accountThreshold}::int THEN NULL ELSE locked_until END
     FROM (SELECT count(*) FROM forgotten) AS client_first
-    WHERE email = ${email} AND client = '${ANY_CLIENT}'
+    WHERE email = ${email} AND client = '${ANY_CLIENT}' AND ${when}
   )`

@@ -31,14 +31,14 @@ t.test('npm run create-admin: the program reads the password from stdin and crea
   const stdout = child.stdout()
   const stderr = child.stderr()
   t.equal(code, 0, stderr)
-  t.match(stdout, /^roster: admin root <root@example.com> created and confirmed \(id [0-9a-f-]{36}\)\n$/)
+  t.match(stdout, /^roster: admin root <root@example.com> created and confirmed, role owner \(id [0-9a-f-]{36}\)\n$/)
   t.notOk(stdout.includes(PASSWORD) || stderr.includes(PASSWORD), 'the password is not echoed')
 
   const app = await build(t, { databaseUrl, env: { REGISTRATION: 'closed' } })
   const login = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: 'root@example.com', password: PASSWORD } })
   t.equal(login.statusCode, 200, 'it logs in at once, registration closed or not')
-  const { rows } = await app.pg.pool.query('SELECT action, actor_id, request_id, changes FROM audit_events')
-  t.same(rows, [{ action: 'admin.register', actor_id: null, request_id: 'create-admin', changes: { email: 'root@example.com', name: 'root', confirmed: true } }])
+  const { rows } = await app.pg.pool.query('SELECT action, actor_type, actor_id, request_id, changes FROM audit_events')
+  t.same(rows, [{ action: 'admin.register', actor_type: null, actor_id: null, request_id: 'create-admin', changes: { email: 'root@example.com', name: 'root', confirmed: true, role: 'owner' } }])
 
   const again = await run(['--email', 'ROOT@example.com', '--name', 'root2'], { DATABASE_URL: databaseUrl, MIGRATE_ON_START: 'false' })
   t.equal(again.code, 1)
@@ -55,6 +55,7 @@ t.test('create-admin refuses bad input with one clear line and exit code 1', asy
     [['--email', 'a@example.com', '--name', 'ann', '--admin'], PASSWORD, env, /Unknown option '--admin'[\s\S]*usage:/],
     [['--email', 'not-an-address', '--name', 'a b'], PASSWORD, env, /^roster: email must be a valid email address; name must be 3 to 32 letters/],
     [['--email', 'a@example.com', '--name', 'a b'], PASSWORD, env, /^roster: name must be 3 to 32 letters/],
+    [['--email', 'a@example.com', '--name', 'ann', '--role', 'root'], PASSWORD, env, /^roster: role must be one of owner, admin, viewer\n[\s\S]*usage:/],
     [['--email', 'a@example.com', '--name', 'ann'], 'password1234', env, /password is too common/],
     [['--email', 'a@example.com', '--name', 'ann'], '', env, /password must be at least 12 characters/],
     [['--email', 'a@example.com', '--name', 'ann'], new Error('the passwords differ'), env, /^roster: the passwords differ\n$/],

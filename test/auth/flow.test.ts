@@ -95,10 +95,11 @@ t.test('register → unconfirmed 403 → confirm → login → me → refresh �
 
   // the audit log holds the register and the confirm, without secrets
   const { rows: audit } = await app.pg.pool.query('SELECT actor_id, action, target_id, request_id, changes FROM audit_events ORDER BY created_at')
-  t.same(audit.map((a) => a.action), ['admin.register', 'admin.confirm'])
+  t.same(audit.map((a) => a.action), ['admin.register', 'admin.confirm', 'admin.role_change'], 'the first admin to confirm becomes an owner')
+  t.same(audit[2].changes, { role: 'owner', reason: 'first admin' })
   t.equal(audit[0].target_id, admin.id)
   t.equal(audit[0].request_id, reg.headers['x-request-id'])
-  t.same(audit[0].changes, { email: 'Ann@Example.com', name: 'ann' })
+  t.same(audit[0].changes, { email: 'Ann@Example.com', name: 'ann', role: 'viewer' })
   t.notMatch(JSON.stringify(audit), /horse|argon2/)
 
   // no secret in any log line (the log transport's own email line aside)

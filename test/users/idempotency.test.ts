@@ -119,4 +119,5 @@ t.test('expired keys are purged at start; a failed purge is only logged', async 
 
   const unmigrated = await build(t, { env: { MIGRATE_ON_START: 'false' } })
   t.ok(unmigrated.logs.lines.some((l) => l.msg === 'could not delete expired idempotency keys' && l.level === 40), 'logged as a warning, start goes on')
+  t.ok(unmigrated.logs.lines.some((l) => l.msg === 'could not delete expired mfa_token uses' && l.level === 40), 'so are the used mfa_tokens\' (plugins/mfa.ts)')
 })
