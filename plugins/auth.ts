@@ -3,9 +3,12 @@ import fastifyJwt, { type TokenOrHeader } from '@fastify/jwt'
 import { randomUUID } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import { loadKeys, type KeySet } from '../src/sessions/keys.ts'
+import { createKeyring, type Keyring } from '../src/sessions/keyring.ts'
+import { endedPayloads, LiveSessionCache, SESSIONS_ENDED_CHANNEL } from '../src/sessions/live-cache.ts'
 import type { Actor } from '../src/infra/actor.ts'
 import { createSessionsRepository } from '../src/sessions/repository.ts'
-import { errors } from '../src/infra/errors.ts'
+import { isDatabaseUnavailable } from '../src/infra/database.ts'
+import { errors, withLogReason } from '../src/infra/errors.ts'
 import { publicUrl } from '../src/config.ts'
 import { resolveFromRoot } from '../src/infra/paths.ts'
 
@@ -28,13 +31,16 @@ export interface AccessTokenClaims {
 declare module 'fastify' {
   interface FastifyInstance {
     auth: {
+      /** This instance's own keys (JWT_PRIVATE_KEY, JWT_PREVIOUS_PUBLIC_KEYS). */
       keys: KeySet
+      /** The keys of the whole fleet (src/sessions/keyring.ts): what verifies here, and the JWKS. */
+      keyring: Keyring
       issuer: string
       audience: string
       /** Signs an access token for a session: `{ access_token, expires_in }`. */
       issueAccessToken: (adminId: string, sessionId: string) => { accessToken: string, expiresIn: number }
-      /** Forget cached liveness of a session on this instance (other instances forget within SESSION_CACHE_TTL). */
-      forgetSession: (sessionId: string) => void
+      /** Forgets the cached liveness of ended sessions here at once, and on every other instance through NOTIFY. */
+      forgetSessions: (sessionIds: string[]) => Promise<void>
     }
   }
   interface FastifyRequest {
@@ -61,12 +67,24 @@ export function actorOf (request: FastifyRequest): Actor {
 
 const BEARER = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/
 
+/** A part of a JWT, decoded without any check: only to say in the log why a token was refused. */
+function decodePart (token: string | undefined, part: 0 | 1): Record<string, unknown> {
+  try {
+    return JSON.parse(Buffer.from(String(token?.split('.')[part]), 'base64url').toString()) as Record<string, unknown>
+  } catch {
+    return {}
+  }
+}
+
 /**
  * Access tokens: EdDSA (Ed25519) JWTs through @fastify/jwt, header
  * `typ: at+jwt` and `kid`; verification pins the algorithm, typ, iss and aud
- * and picks the key by kid among the current and previous keys. Every route is
- * authenticated unless it says `config: { public: true }`; the token's session
- * must still be live (checked in Postgres, cached for at most SESSION_CACHE_TTL).
+ * and picks the key by kid among the keys of the fleet (the keyring: this
+ * instance's current and previous keys, and those recorded by the others).
+ * Every route is authenticated unless it says `config: { public: true }`; the
+ * token's session must still be live: checked in PostgreSQL, cached for at most
+ * SESSION_CACHE_TTL, and forgotten on every instance as soon as a session ends
+ * (NOTIFY on SESSIONS_ENDED_CHANNEL). A refused token's log line says why.
  */
 export default fp(async (app) => {
   const { config } = app
@@ -76,20 +94,27 @@ export default fp(async (app) => {
     production: config.NODE_ENV === 'production',
     dataDir: resolveFromRoot(config.DATA_DIR)
   })
-  const byKid = new Map(keys.verifying.map((k) => [k.kid, k.pem]))
   const issuer = config.JWT_ISSUER ?? publicUrl(config)
   const audience = config.JWT_AUDIENCE
+  const sessions = createSessionsRepository(app.db)
+  const keyring = createKeyring({ repository: sessions, keys, issuer, accessTokenTtl: config.ACCESS_TOKEN_TTL, log: app.log.child({ component: 'keys' }) })
+  // Before listening: another instance may see a token of this one the moment it is up.
+  await keyring.record()
+  keyring.start()
+  app.addHook('onClose', async () => { keyring.stop() })
 
   await app.register(fastifyJwt, {
     secret: {
       private: keys.privatePem,
       // With `decode.complete`, @fastify/jwt hands over the decoded token: pick the verifying key by its kid.
       public: async (_request: FastifyRequest, decoded: TokenOrHeader) => {
-        const pem = byKid.get(String((decoded as { header: { kid?: string } }).header.kid))
-        if (pem === undefined) throw new errors.Unauthorized('The access token was signed by an unknown key')
-        return pem
+        const key = await keyring.keyFor(String((decoded as { header: { kid?: string } }).header.kid))
+        if (key === undefined) throw new errors.Unauthorized('The access token was signed by an unknown key')
+        return key.pem
       }
     },
+    // fast-jwt's own reason (bad signature, expired, which claim), for the log line of the 401.
+    messages: { authorizationTokenInvalid: (err: Error) => `Authorization token is invalid: ${err.message}` },
     decode: { complete: true },
     sign: { algorithm: 'EdDSA', iss: issuer, aud: audience, expiresIn: config.ACCESS_TOKEN_TTL, kid: keys.kid, header: { alg: 'EdDSA', typ: 'at+jwt' } },
     verify: {
@@ -104,20 +129,31 @@ export default fp(async (app) => {
     }
   })
 
-  const sessions = createSessionsRepository(app.db)
-  // sessionId -> its admin and the time (ms) until which it is known to be live
-  const liveUntil = new Map<string, { sub: string, until: number }>()
-  const cacheTtl = config.SESSION_CACHE_TTL
+  const live = new LiveSessionCache(config.SESSION_CACHE_TTL)
+  app.notifications.subscribe(SESSIONS_ENDED_CHANNEL, {
+    notify: (payload) => { live.forget(payload.split(',')) },
+    // Ends announced while the LISTEN connection was down are lost: trust nothing cached before.
+    connected: () => { live.clear() }
+  })
 
   app.decorate('auth', {
     keys,
+    keyring,
     issuer,
     audience,
     issueAccessToken (adminId: string, sessionId: string) {
       const accessToken = app.jwt.sign({ sub: adminId, sid: sessionId, jti: randomUUID() })
       return { accessToken, expiresIn: config.ACCESS_TOKEN_TTL }
     },
-    forgetSession (sessionId: string) { liveUntil.delete(sessionId) }
+    async forgetSessions (sessionIds: string[]) {
+      live.forget(sessionIds)
+      try {
+        for (const payload of endedPayloads(sessionIds)) await app.notifications.notify(SESSIONS_ENDED_CHANNEL, payload)
+      } catch (err) {
+        // The sessions ended (committed); the other instances see it within SESSION_CACHE_TTL instead.
+        app.log.warn({ err, sessionIds }, 'could not announce ended sessions to the other instances')
+      }
+    }
   })
   app.decorateRequest('admin', null as unknown as AuthAdmin)
 
@@ -131,21 +167,21 @@ export default fp(async (app) => {
     let claims: AccessTokenClaims
     try {
       claims = await request.jwtVerify<AccessTokenClaims>()
-    } catch {
+    } catch (err) {
+      if (isDatabaseUnavailable(err as Error)) throw err
       reply.header('www-authenticate', 'Bearer realm="roster", error="invalid_token"')
-      throw new errors.Unauthorized('The access token is invalid or expired')
+      const token = BEARER.exec(request.headers.authorization)?.[1]
+      const reason = keyring.explain(decodePart(token, 0).kid, decodePart(token, 1).iss) ?? (err as Error).message
+      throw withLogReason(new errors.Unauthorized('The access token is invalid or expired'), reason)
     }
     const now = Date.now()
-    const cached = liveUntil.get(claims.sid)
-    if (cached === undefined || cached.sub !== claims.sub || cached.until <= now) {
+    if (!live.isLive(claims.sid, claims.sub, now)) {
       if (!await sessions.isLive(claims.sid, claims.sub)) {
         reply.header('www-authenticate', 'Bearer realm="roster", error="invalid_token"')
         throw new errors.Unauthorized('The session of this access token has ended')
       }
-      /* c8 ignore next -- a memory bound, reached only with more than 100,000 sessions in use within the cache TTL */
-      if (liveUntil.size > 100_000) liveUntil.clear()
-      liveUntil.set(claims.sid, { sub: claims.sub, until: now + cacheTtl })
+      live.remember(claims.sid, claims.sub, now)
     }
     request.admin = { id: claims.sub, sessionId: claims.sid }
   })
-}, { name: 'auth', dependencies: ['config', 'db'] })
+}, { name: 'auth', dependencies: ['config', 'db', 'notifications'] })

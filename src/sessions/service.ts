@@ -14,8 +14,8 @@ import type { LockoutPolicy } from './throttle.ts'
 /** What sessions need of the access tokens (plugins/auth.ts). */
 export interface AccessTokens {
   issueAccessToken: (adminId: string, sessionId: string) => { accessToken: string, expiresIn: number }
-  /** Forget cached liveness of a session on this instance. */
-  forgetSession: (sessionId: string) => void
+  /** Forgets the cached liveness of ended sessions, on this instance and (NOTIFY) on every other one. */
+  forgetSessions: (sessionIds: string[]) => Promise<void>
 }
 
 export interface SessionsDeps {
@@ -75,7 +75,7 @@ export function createSessionsService (deps: SessionsDeps) {
       const rotation = await repository.rotate(refreshToken, ttl)
       if (!rotation.ok) {
         if (rotation.revokedSessionId !== null) {
-          tokens.forgetSession(rotation.revokedSessionId)
+          await tokens.forgetSessions([rotation.revokedSessionId])
           log.warn({ sessionId: rotation.revokedSessionId }, 'a used refresh token was presented again: session revoked')
         }
         throw new sessionsErrors.InvalidRefreshToken()
@@ -85,7 +85,7 @@ export function createSessionsService (deps: SessionsDeps) {
 
     async logout (actor: Actor): Promise<void> {
       await repository.revoke(actor.adminId, actor.sessionId, 'logout')
-      tokens.forgetSession(actor.sessionId)
+      await tokens.forgetSessions([actor.sessionId])
     },
 
     async list (actor: Actor): Promise<Array<SessionInfo & { current: boolean }>> {
@@ -96,7 +96,7 @@ export function createSessionsService (deps: SessionsDeps) {
     /** Ends one of the admin's own sessions; another admin's (or an ended one) is 404. */
     async end (actor: Actor, sessionId: string): Promise<void> {
       if (!await repository.revoke(actor.adminId, sessionId, 'ended')) throw new errors.NotFound(`No live session ${sessionId} of yours`)
-      tokens.forgetSession(sessionId)
+      await tokens.forgetSessions([sessionId])
     },
 
     /**
@@ -117,9 +117,14 @@ export function createSessionsService (deps: SessionsDeps) {
     /** Ends every live session of an admin, but `except`, in the caller's transaction; call `forget` with the ids once it committed. */
     endAll: repository.revokeAll,
 
-    /** Forgets the cached liveness of ended sessions on this instance. */
-    forget (sessionIds: string[]): void {
-      for (const id of sessionIds) tokens.forgetSession(id)
+    /**
+     * THE way an ended session takes effect everywhere: its cached liveness is
+     * forgotten on this instance at once and on the others as soon as they
+     * get the notification (SESSION_CACHE_TTL when one is missed). Call it once
+     * the transaction that ended them committed.
+     */
+    async forget (sessionIds: string[]): Promise<void> {
+      await tokens.forgetSessions(sessionIds)
     }
   }
 }
