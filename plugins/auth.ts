@@ -98,8 +98,9 @@ export default fp(async (app) => {
   const audience = config.JWT_AUDIENCE
   const sessions = createSessionsRepository(app.db)
   const keyring = createKeyring({ repository: sessions, keys, issuer, accessTokenTtl: config.ACCESS_TOKEN_TTL, log: app.log.child({ component: 'keys' }) })
-  // Before listening: another instance may see a token of this one the moment it is up.
-  await keyring.record()
+  // Before listening: another instance may see a token of this one the moment it is up. A failure (the
+  // migrations not applied yet, MIGRATE_ON_START=false) is logged, and the heartbeat tries again.
+  await keyring.beat()
   keyring.start()
   app.addHook('onClose', async () => { keyring.stop() })
 

@@ -35,6 +35,17 @@ t.test('every offending variable is named in one error', async (t) => {
   t.notMatch(err.message, /short|mysql/, 'secret values are never echoed')
 })
 
+t.test('production: what every instance must share is required, every missing one named at once', async (t) => {
+  const err = t.throws(() => loadConfig({ NODE_ENV: 'production', PORT: 'abc' }, NO_DOTENV)) as ConfigError
+  t.same(err.problems.map((p) => p.split(':')[0]), ['PORT'], 'invalid values first: the rest cannot be judged yet')
+  const missing = t.throws(() => loadConfig({ NODE_ENV: 'production' }, NO_DOTENV)) as ConfigError
+  t.same(missing.problems.map((p) => p.split(':')[0]), ['PUBLIC_URL', 'JWT_PRIVATE_KEY', 'SECRET_KEY'])
+  t.match(missing.message, /PUBLIC_URL: required when NODE_ENV=production: the address clients reach the service at \(the proxy's\), the same on every instance/)
+  const complete = loadConfig({ NODE_ENV: 'production', PUBLIC_URL: 'https://roster.example.com', JWT_PRIVATE_KEY: 'pem', SECRET_KEY: 'a-secret-key-of-some-length' }, NO_DOTENV)
+  t.equal(publicUrl(complete), 'https://roster.example.com')
+  t.equal(loadConfig({ NODE_ENV: 'development' }, NO_DOTENV).PUBLIC_URL, undefined, 'outside production, a default')
+})
+
 t.test('.env is read, the real environment wins, empty values fall back to defaults', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'roster-env-'))
   const file = join(dir, '.env')
