@@ -165,10 +165,11 @@ function describe (e: ErrorObject, env: Record<string, string>): string {
 
 /**
  * Reads `.env` (when present; real environment wins), resolves `NAME_FILE`
- * secrets and legacy names, validates everything at once.
+ * secrets and legacy names, validates everything at once, and (for a server,
+ * `opts.server`, the default) what production requires besides.
  * Throws ConfigError listing every offending variable.
  */
-export function loadConfig (processEnv: Env = process.env, dotEnvPath = '.env'): Config {
+export function loadConfig (processEnv: Env = process.env, dotEnvPath = '.env', opts: { server?: boolean } = {}): Config {
   const problems: string[] = []
   const raw = dropEmpty(resolveFiles({ ...readDotEnv(dotEnvPath), ...processEnv }, problems))
   const data: Record<string, unknown> = { ...raw }
@@ -178,15 +179,16 @@ export function loadConfig (processEnv: Env = process.env, dotEnvPath = '.env'):
   } catch (err) {
     problems.push(...(err as { errors: ErrorObject[] }).errors.map((e) => describe(e, raw)))
   }
-  if (config !== undefined) problems.push(...productionProblems(config))
+  if (config !== undefined && opts.server !== false) problems.push(...productionProblems(config))
   if (problems.length > 0 || config === undefined) throw new ConfigError(problems)
   return config
 }
 
 /**
- * What production needs beyond valid values: the settings on which every
- * instance of a fleet must agree, and which a single instance would otherwise
- * invent for itself (a `localhost` issuer and links, a key of its own in DATA_DIR).
+ * What a production server needs beyond valid values: the settings on which
+ * every instance of a fleet must agree, and which a single instance would
+ * otherwise invent for itself (a `localhost` issuer and links, keys of its own
+ * in DATA_DIR). The commands (migrate, create-admin) need none of them.
  */
 export function productionProblems (config: Config): string[] {
   if (config.NODE_ENV !== 'production') return []
@@ -203,10 +205,10 @@ export function productionProblems (config: Config): string[] {
   return problems
 }
 
-/** The configuration of a process (server, migrate): on a problem, says it on stderr and exits 1. */
-export function configOrExit (): Config {
+/** The configuration of a process (server, migrate: `server: false`): on a problem, says it on stderr and exits 1. */
+export function configOrExit (opts: { server?: boolean } = {}): Config {
   try {
-    return loadConfig()
+    return loadConfig(process.env, '.env', opts)
   } catch (err) {
     process.stderr.write(`roster: ${(err as ConfigError).message}\n`)
     process.exit(1)

@@ -44,6 +44,7 @@ t.test('production: what every instance must share is required, every missing on
   const complete = loadConfig({ NODE_ENV: 'production', PUBLIC_URL: 'https://roster.example.com', JWT_PRIVATE_KEY: 'pem', SECRET_KEY: 'a-secret-key-of-some-length' }, NO_DOTENV)
   t.equal(publicUrl(complete), 'https://roster.example.com')
   t.equal(loadConfig({ NODE_ENV: 'development' }, NO_DOTENV).PUBLIC_URL, undefined, 'outside production, a default')
+  t.equal(loadConfig({ NODE_ENV: 'production' }, NO_DOTENV, { server: false }).NODE_ENV, 'production', 'the commands (migrate, create-admin) need none of them')
 })
 
 t.test('.env is read, the real environment wins, empty values fall back to defaults', async (t) => {

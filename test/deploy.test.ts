@@ -68,7 +68,7 @@ t.test('release.yml: on version tags, CI first, then the image to GHCR, then the
   }
 })
 
-t.test('compose.yaml: postgres with volume and healthcheck, one-shot migrate, app behind nginx, mail catcher, secrets as files', async (t) => {
+t.test('compose.yaml: postgres with volume and healthcheck, one-shot migrate, two app replicas behind nginx, mail catcher, secrets as files', async (t) => {
   const compose = yamlFile('compose.yaml')
   const { postgres, migrate, app, nginx, mailpit } = compose.services
   t.ok(postgres && migrate && app && nginx && mailpit, 'the five services')
@@ -94,7 +94,14 @@ t.test('compose.yaml: postgres with volume and healthcheck, one-shot migrate, ap
   t.equal(app.environment.MAIL_HOST, 'mailpit')
   t.ok(Number(app.environment.METRICS_PORT) > 0, 'metrics on a port of their own, not through nginx')
   const grace = Number(/^(\d+)s$/.exec(app.stop_grace_period)?.[1]) * 1000
-  t.ok(grace > Number(app.environment.SHUTDOWN_TIMEOUT), 'the drain ends before compose would SIGKILL')
+  t.ok(grace > Number(app.environment.SHUTDOWN_DELAY) + Number(app.environment.SHUTDOWN_TIMEOUT), 'the pre-stop delay and the drain end before compose would SIGKILL')
+  t.ok(app.deploy.replicas >= 2, 'several instances of the app on the one database')
+  t.match(app.environment.PUBLIC_URL, /^https?:\/\//, 'one PUBLIC_URL for all replicas (production requires it)')
+  t.notOk('container_name' in app, 'no fixed container name: replicas need their own')
+  const conf = readFileSync(join(rootDir, 'deploy', 'nginx.conf'), 'utf8')
+  t.match(conf, /server app:3000 resolve;/, 'nginx finds every replica behind the service name, re-resolved')
+  const upstreamIdle = Number(/upstream roster \{[^}]*keepalive_timeout (\d+)s;/.exec(conf)?.[1]) * 1000
+  t.ok(upstreamIdle < Number(app.environment.SHUTDOWN_DELAY), 'nginx drops its idle connections to a stopping instance before that one closes its listener')
 
   t.ok((nginx.ports as string[]).includes('80:80'))
   t.ok((nginx.volumes as string[]).includes('./deploy/nginx.conf:/etc/nginx/nginx.conf:ro'))

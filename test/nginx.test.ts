@@ -22,7 +22,9 @@ function templateNginxConf (conf: string, upstream: string, listen: string, dir:
     if (!text.includes(from)) throw new Error(`deploy/nginx.conf no longer contains "${from}": update this test`)
     return text.replace(from, to)
   }
-  let out = replace(conf, 'server app:3000;', `server ${upstream};`)
+  // Debian's nginx (1.22) has no `resolve`; the upstream is an address here anyway.
+  let out = replace(conf, 'server app:3000 resolve;', upstream.split(' ').map((u) => `server ${u};`).join(' '))
+  out = replace(out, 'resolver 127.0.0.11 valid=10s ipv6=off;', '')
   out = replace(out, 'listen 80;', `listen ${listen};`)
   // /dev/stdout and /dev/stderr cannot be opened when they are sockets (as under a test runner): files instead.
   out = replace(out, 'error_log /dev/stderr notice;', `error_log ${join(dir, 'error.log')} notice;`)

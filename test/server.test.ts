@@ -25,7 +25,7 @@ t.test('a bad configuration is one clear message and exit code 1', async (t) => 
 t.test('the server starts, answers, and exits 0 on SIGTERM', async (t) => {
   const databaseUrl = await createTestDatabase(t)
   const port = await freePort()
-  const { child, done, output } = start('src/server.ts', { DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', NODE_ENV: 'test', LOG_LEVEL: 'info' })
+  const { child, done, output } = start('src/server.ts', { DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', NODE_ENV: 'test', LOG_LEVEL: 'info', SHUTDOWN_DELAY: '300' })
   await waitUntil(() => output().includes('Roster is up'), { what: 'the server to start', timeout: 30_000 })
   t.match(output(), new RegExp(`API docs at http://localhost:${port}/apidocs`))
   const res = await fetch(`http://127.0.0.1:${port}/health/ready`)
@@ -34,6 +34,18 @@ t.test('the server starts, answers, and exits 0 on SIGTERM', async (t) => {
   const run = await done
   t.equal(run.code, 0)
   t.match(run.stdout, /"signal":"SIGTERM","msg":"shutting down"/)
+  t.match(run.stdout, /"delay":300,"msg":"readiness says 503, still serving: the listener closes after SHUTDOWN_DELAY"/)
+})
+
+t.test('SIGINT (Ctrl-C) skips the pre-stop delay', async (t) => {
+  const databaseUrl = await createTestDatabase(t)
+  const port = await freePort()
+  const { child, done, output } = start('src/server.ts', { DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', NODE_ENV: 'test', LOG_LEVEL: 'info', SHUTDOWN_DELAY: '60000' })
+  await waitUntil(() => output().includes('Roster is up'), { what: 'the server to start', timeout: 30_000 })
+  child.kill('SIGINT')
+  const run = await done
+  t.equal(run.code, 0)
+  t.notMatch(run.stdout, /SHUTDOWN_DELAY/)
 })
 
 t.test('a server that cannot start says why and exits 1', async (t) => {

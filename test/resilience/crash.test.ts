@@ -96,7 +96,8 @@ t.test('the database crashes under a write load: fail fast with 503, recover alo
     JWT_ISSUER: 'http://roster.test',
     // Outages on loopback are refused at once; this bounds any wait for a connection (see docs/resilience.md).
     DB_CONNECTION_TIMEOUT: '1000',
-    SHUTDOWN_TIMEOUT: '5000'
+    SHUTDOWN_TIMEOUT: '5000',
+    SHUTDOWN_DELAY: '0'
   }
 
   // An admin and a session, made by an app on the same database (which also applies the migrations).
