@@ -26,9 +26,8 @@ export default fp(async (app) => {
     log: app.log.child({ component: 'retention' })
   })
   app.decorate('retention', retention)
-  const run = (): void => { void retention.runLogged() }
   let timer: NodeJS.Timeout | undefined
-  app.addHook('onReady', async () => { timer = setInterval(run, config.PRUNE_INTERVAL).unref() })
+  app.addHook('onReady', async () => { timer = setInterval(retention.runLogged, config.PRUNE_INTERVAL).unref() })
   app.addHook('onClose', async () => {
     clearInterval(timer)
     await retention.stop()

@@ -37,16 +37,33 @@ export function createRetentionService ({ db, policy, log }: RetentionDeps) {
       if (stopping) break
       const { table } = statement
       let count = 0
-      for (let deleted = BATCH_SIZE; deleted === BATCH_SIZE && !stopping;) {
+      for (;;) {
         const n = await batch(statement)
         if (n === null) return null
-        deleted = n
         count += n
         total[table] = (total[table] ?? 0) + n
+        if (n < BATCH_SIZE || stopping) break
       }
       pruned[table] = count
     }
     return pruned
+  }
+
+  async function run (): Promise<Pruned | null> {
+    for (let before = running; before !== null; before = running) await before.catch(() => {})
+    running = pass().finally(() => { running = null })
+    return await running
+  }
+
+  async function runLogged (): Promise<void> {
+    if (running !== null) return
+    try {
+      const pruned = await run()
+      if (pruned === null) log.debug('another instance is pruning')
+      else if (Object.values(pruned).some((n) => n > 0)) log.info({ pruned }, 'old rows pruned')
+    } catch (err) {
+      log.warn({ err }, 'pruning failed (tried again at the next run)')
+    }
   }
 
   return {
@@ -57,23 +74,10 @@ export function createRetentionService ({ db, policy, log }: RetentionDeps) {
      * One run over every table, after the one under way if any. Resolves with
      * the rows deleted per table, or null when another instance was pruning.
      */
-    async run (): Promise<Pruned | null> {
-      while (running !== null) await running.catch(() => {})
-      running = pass().finally(() => { running = null })
-      return await running
-    },
+    run,
 
     /** A run whose outcome is logged, never thrown (the timer's); none while the last one still goes on. */
-    async runLogged (): Promise<void> {
-      if (running !== null) return
-      try {
-        const pruned = await this.run()
-        if (pruned === null) log.debug('another instance is pruning')
-        else if (Object.values(pruned).some((n) => n > 0)) log.info({ pruned }, 'old rows pruned')
-      } catch (err) {
-        log.warn({ err }, 'pruning failed (tried again at the next run)')
-      }
-    },
+    runLogged,
 
     /** Stops after the batch under way; resolves once it is done. */
     async stop (): Promise<void> {
