@@ -41,7 +41,7 @@ t.test('ci.yml: lint, typecheck and tests against a PostgreSQL service on Node 2
   t.match(job.env.TEST_DATABASE_URL, /^postgres:\/\/postgres@localhost:5432\//, 'the tests use the service')
   const runs = job.steps.map((s: Doc) => s.run).filter(Boolean) as string[]
   for (const script of ['npm ci', 'npm run lint', 'npm run typecheck', 'npm test']) t.ok(runs.some((r) => r.startsWith(script)), `runs ${script}`)
-  t.ok(runs.some((r) => /apt-get install -y nginx/.test(r)), 'installs nginx for the end-to-end test')
+  t.ok(runs.some((r) => /apt-get install -y nginx pgbouncer/.test(r)), 'installs nginx and PgBouncer for the end-to-end tests')
   t.same(inlineSecrets({ ...job.env, ...postgres.env }), [], 'no secret in the file')
   t.equal(postgres.env.POSTGRES_HOST_AUTH_METHOD, 'trust', 'a throwaway server, no password at all')
 })
