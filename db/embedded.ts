@@ -74,6 +74,16 @@ export function maskPassword (url: string): string {
   return url.replace(/^(postgres(?:ql)?:\/\/[^:/@]*:)[^@]*@/, '$1***@')
 }
 
+/** Whether process `pid` exists (EPERM: it does, but is another user's, e.g. the `postgres` user's seen by another). */
+function alive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
 /**
  * The embedded server already running on `dir`, as its postmaster.pid says
  * (PostgreSQL writes its pid on the first line and its port on the fourth),
@@ -88,14 +98,8 @@ export function runningEmbeddedPostgres (dir: string, database = 'roster'): { pi
   }
   const pid = Number(lines[0])
   const port = Number(lines[3])
-  if (!Number.isInteger(pid) || pid <= 0 || !Number.isInteger(port) || port <= 0) return null
-  try {
-    process.kill(pid, 0)
-  } catch (err) {
-    // EPERM: alive, but another user's (the `postgres` user's, seen from a non-root shell).
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return null
-  }
-  return { pid, port, url: urlOf(port, database) }
+  if (!(pid > 0 && port > 0)) return null
+  return alive(pid) ? { pid, port, url: urlOf(port, database) } : null
 }
 
 /**

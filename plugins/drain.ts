@@ -47,8 +47,8 @@ export default fp(async (app) => {
     socket.once('close', () => { connections.delete(socket) })
   })
   server.on('request', (req, res) => {
-    const state = connections.get(req.socket)
-    if (state === undefined) return
+    // Every request comes on a connection the server accepted ('connection' came first).
+    const state = connections.get(req.socket) as { busy: number, idleSince: number }
     state.busy++
     res.once('close', () => {
       state.busy--

@@ -61,6 +61,7 @@ export class Listener {
   private async listen (): Promise<void> {
     const { log } = this.opts
     let lost = false
+    let first = true
     while (!this.stopped) {
       const client = new pg.Client({
         connectionString: this.opts.connectionString,
@@ -74,13 +75,16 @@ export class Listener {
         this.drop = () => resolve(null)
       })
       client.on('notification', (message) => {
-        for (const s of this.subscriptions.get(message.channel) ?? []) s.notify(message.payload ?? '')
+        // Only subscribed channels are listened to; PostgreSQL always sends a payload ('' when none).
+        for (const s of this.subscriptions.get(message.channel) as Subscription[]) s.notify(message.payload as string)
       })
       try {
         await client.connect()
         for (const channel of this.subscriptions.keys()) await client.query(`LISTEN ${channel}`)
         if (lost) log.info('database listener reconnected')
+        else if (first) log.info({ channels: [...this.subscriptions.keys()] }, 'database listener connected')
         lost = false
+        first = false
         for (const s of [...this.subscriptions.values()].flat()) s.connected()
         const reason = await ended
         if (reason !== null) {

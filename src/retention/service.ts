@@ -11,6 +11,9 @@ export interface RetentionDeps {
   log: FastifyBaseLogger
 }
 
+/** For a run's promise awaited only to know it is over: its failure is the caller's to report. */
+const settled = (): void => {}
+
 /** Rows pruned per table: by one run, or since start. */
 export type Pruned = Record<string, number>
 
@@ -50,7 +53,7 @@ export function createRetentionService ({ db, policy, log }: RetentionDeps) {
   }
 
   async function run (): Promise<Pruned | null> {
-    for (let before = running; before !== null; before = running) await before.catch(() => {})
+    for (let before = running; before !== null; before = running) await before.catch(settled)
     running = pass().finally(() => { running = null })
     return await running
   }
@@ -82,7 +85,7 @@ export function createRetentionService ({ db, policy, log }: RetentionDeps) {
     /** Stops after the batch under way; resolves once it is done. */
     async stop (): Promise<void> {
       stopping = true
-      await running?.catch(() => {})
+      await running?.catch(settled)
     }
   }
 }

@@ -59,7 +59,7 @@ export function createKeyring ({ repository, keys, issuer, accessTokenTtl, log }
       } else if (row.kid !== keys.kid) {
         out.push({ level: 'warn', msg: `another instance signs access tokens with another key (kid ${row.kid}) than this one (kid ${keys.kid}): the keys are shared through the database, so each verifies the other's tokens, but every instance should have the same JWT_PRIVATE_KEY (while rotating, the old public key in JWT_PREVIOUS_PUBLIC_KEYS)` })
       }
-      if (row.issuer !== null && row.issuer !== issuer) {
+      if (row.issuer !== issuer) {
         out.push({ level: 'warn', msg: `an instance issued access tokens as ${row.issuer} (kid ${row.kid}, within the last ${minutes} minutes); this instance issues and accepts ${issuer} only, so it refuses them: set the same PUBLIC_URL (or JWT_ISSUER) on every instance` })
       }
     }

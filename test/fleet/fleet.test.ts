@@ -68,6 +68,7 @@ function spawnInstance (env: Record<string, string>): Instance {
 
 async function up (instance: Instance): Promise<void> {
   await waitUntil(() => instance.lines.some((l) => /^Roster is up/.test(l.msg ?? '')), { what: `the instance on port ${instance.port} to start (${instance.stderr()})`, timeout: 90_000 })
+  await waitUntil(() => instance.lines.some((l) => l.msg === 'database listener connected'), { what: `the instance on port ${instance.port} to listen` })
 }
 
 interface Answer { status: number, headers: http.IncomingHttpHeaders, body: string }
