@@ -20,6 +20,9 @@ declare module 'fastify' {
  * cannot give. Connected once the app is ready, closed with it.
  */
 export default fp(async (app) => {
+  if (!app.config.DB_PREPARED_STATEMENTS && app.config.DATABASE_LISTEN_URL === undefined) {
+    app.log.warn('DB_PREPARED_STATEMENTS=false (behind a transaction pooler?) but no DATABASE_LISTEN_URL: a LISTEN through a transaction pooler hears nothing, so new emails wait for the next poll and ended sessions for SESSION_CACHE_TTL. Set DATABASE_LISTEN_URL to the PostgreSQL server itself')
+  }
   const listener = new Listener({
     connectionString: app.databaseListenUrl,
     connectionTimeout: app.config.DB_CONNECTION_TIMEOUT,

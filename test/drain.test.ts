@@ -19,7 +19,7 @@ import { join } from 'node:path'
 import pg from 'pg'
 import { createTestDatabase, waitUntil } from './helper.ts'
 import { freePort } from '../db/embedded.ts'
-import { spawnEntry } from './process.ts'
+import { jsonLines, spawnEntry } from './process.ts'
 
 const LOAD_MS = Number(process.env.DRAIN_LOAD_MS ?? 2000)
 const WORKERS = 16
@@ -30,13 +30,7 @@ interface LogLine { reqId?: string, msg?: string, res?: { statusCode: number }, 
 /** The server as production runs it (tsx loader, as tap runs tests, so coverage follows it), its log lines parsed. */
 function startServer (env: Record<string, string>) {
   const run = spawnEntry('src/server.ts', { NODE_ENV: 'test', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env })
-  const lines: LogLine[] = []
-  let partial = ''
-  run.child.stdout.on('data', (d) => {
-    const parts = (partial + String(d)).split('\n')
-    partial = parts.pop() as string
-    for (const p of parts) if (p.startsWith('{')) lines.push(JSON.parse(p) as LogLine)
-  })
+  const lines = jsonLines<LogLine>(run.child.stdout)
   const exit = run.exit.then(({ code }) => code)
   const index = (pred: (l: LogLine) => boolean): number => lines.findIndex(pred)
   return { child: run.child, lines, exit, index, stderr: run.stderr }

@@ -27,7 +27,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import { createTestDatabase, TEST_ENV, waitUntil } from '../helper.ts'
-import { spawnCaptured } from '../process.ts'
+import { jsonLines, spawnCaptured } from '../process.ts'
 import { smtpPeer, type SmtpPeer } from '../mail/peers.ts'
 import { freePort } from '../../db/embedded.ts'
 import { shippedMigrations } from '../../db/migrate.ts'
@@ -56,13 +56,7 @@ interface Instance {
  */
 function spawnInstance (env: Record<string, string>): Instance {
   const run = spawnCaptured(['--import', 'tsx', join(rootDir, 'src', 'server.ts')], { env: { ...process.env, ...env } })
-  const lines: LogLine[] = []
-  let partial = ''
-  run.child.stdout.on('data', (d) => {
-    const parts = (partial + String(d)).split('\n')
-    partial = parts.pop() as string
-    for (const p of parts) if (p.startsWith('{')) lines.push(JSON.parse(p) as LogLine)
-  })
+  const lines = jsonLines<LogLine>(run.child.stdout)
   return { port: Number(env.PORT), lines, stderr: run.stderr, exit: run.exit.then(({ code }) => code), kill: (signal) => { run.child.kill(signal) } }
 }
 

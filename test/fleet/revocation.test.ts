@@ -73,7 +73,7 @@ t.test('the LISTEN connection lost: the cache is emptied when it comes back; an 
   t.ok(a.logs.lines.some((l) => l.msg === 'could not announce ended sessions to the other instances' && l.level === 40))
 })
 
-t.test('announcements in payloads under 8000 bytes; a bounded cache; channel names checked', async (t) => {
+t.test('announcements in payloads under 8000 bytes; a bounded cache; channel names checked; a pooler without a LISTEN URL warned about', async (t) => {
   const ids = Array.from({ length: 450 }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`)
   const payloads = endedPayloads(ids)
   t.same(payloads.map((p) => p.split(',').length), [200, 200, 50])
@@ -89,7 +89,9 @@ t.test('announcements in payloads under 8000 bytes; a bounded cache; channel nam
   cache.remember('one more', 'a', 0)
   t.equal(cache.size, 1, 'full: started over')
 
-  const listener = new Listener({ connectionString: 'postgres://nowhere.invalid/x', connectionTimeout: 100, retryDelay: 10, log: (await build(t)).log })
+  const unnamed = await build(t, { env: { DB_PREPARED_STATEMENTS: 'false' } })
+  t.ok(unnamed.logs.lines.some((l) => l.level === 40 && /^DB_PREPARED_STATEMENTS=false \(behind a transaction pooler\?\) but no DATABASE_LISTEN_URL/.test(l.msg as string)), 'a likely pooler without a LISTEN URL is warned about')
+  const listener = new Listener({ connectionString: 'postgres://nowhere.invalid/x', connectionTimeout: 100, retryDelay: 10, log: unnamed.log })
   t.throws(() => { listener.subscribe('drop table; --', { notify: () => {}, connected: () => {} }) }, { message: /not a channel name/ })
   listener.start() // nothing subscribed: no connection at all
   await listener.stop()
