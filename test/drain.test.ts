@@ -85,7 +85,7 @@ t.test('SIGTERM under load: readiness 503 at once, no accepted request cut, reso
   const server = startServer({ PORT: String(port), DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(pgPort), DB_STATEMENT_TIMEOUT: '120000', SHUTDOWN_TIMEOUT: '30000', SHUTDOWN_DELAY: '1500' })
   t.teardown(() => { if (server.child.exitCode === null) server.child.kill('SIGKILL') })
   t.teardown(() => { if (!t.passing()) t.comment(JSON.stringify(server.lines.filter((l) => !/^load-/.test(l.reqId ?? '')), null, 1)) })
-  await waitUntil(() => server.index((l) => /Roster is up/.test(l.msg ?? '')) !== -1 || server.child.exitCode !== null, { what: 'the server is up', timeout: 60_000 })
+  await waitUntil(() => server.index((l) => /Roster is up/.test(l.msg ?? '')) !== -1 || server.child.exitCode !== null, { what: 'the server is up', timeout: 180_000 })
   t.equal(server.child.exitCode, null, server.stderr())
 
   // Mixed load over keep-alive connections, each request with an id of its own.
@@ -206,7 +206,7 @@ t.test('a request that outlasts SHUTDOWN_TIMEOUT: the drain gives up and the pro
   const port = await freePort()
   const server = startServer({ PORT: String(port), DATABASE_URL: databaseUrl, DB_STATEMENT_TIMEOUT: '120000', SHUTDOWN_TIMEOUT: '1000', SHUTDOWN_DELAY: '0' })
   t.teardown(() => { if (server.child.exitCode === null) server.child.kill('SIGKILL') })
-  await waitUntil(() => server.index((l) => /Roster is up/.test(l.msg ?? '')) !== -1 || server.child.exitCode !== null, { what: 'the server is up', timeout: 60_000 })
+  await waitUntil(() => server.index((l) => /Roster is up/.test(l.msg ?? '')) !== -1 || server.child.exitCode !== null, { what: 'the server is up', timeout: 180_000 })
   const locker = new pg.Client({ connectionString: databaseUrl })
   await locker.connect()
   t.teardown(() => locker.end())
