@@ -38,7 +38,7 @@ const port = await freePort()
 const server = spawn(process.execPath, [join(rootDir, 'dist', 'src', 'server.js')], {
   cwd: rootDir,
   stdio: ['ignore', 'ignore', 'inherit'],
-  env: { ...process.env, NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(port), DATABASE_URL: postgres.url, LOG_LEVEL: 'warn', SECRET_KEY: randomBytes(32).toString('hex'), JWT_PRIVATE_KEY: (await import('node:crypto')).generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), AUTH_RATE_LIMIT: '1000000000', LOCKOUT_THRESHOLD: '1000', LOCKOUT_ACCOUNT_THRESHOLD: '100000', REGISTRATION: 'open', METRICS_ENABLED: 'false' }
+  env: { ...process.env, NODE_ENV: 'production', PUBLIC_URL: 'http://bench.invalid', SHUTDOWN_DELAY: '0', HOST: '127.0.0.1', PORT: String(port), DATABASE_URL: postgres.url, LOG_LEVEL: 'warn', SECRET_KEY: randomBytes(32).toString('hex'), JWT_PRIVATE_KEY: (await import('node:crypto')).generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), AUTH_RATE_LIMIT: '1000000000', LOCKOUT_THRESHOLD: '1000', LOCKOUT_ACCOUNT_THRESHOLD: '100000', REGISTRATION: 'open', METRICS_ENABLED: 'false' }
 })
 const base = `http://127.0.0.1:${port}`
 for (let i = 0; i < 1200; i++) { // up to 2 min: a first start on a busy machine

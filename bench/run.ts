@@ -147,6 +147,7 @@ const roster = startProcess([...(args.profile === true ? ['--cpu-prof', '--cpu-p
   DATABASE_URL: postgres.url,
   LOG_LEVEL: 'warn',
   PUBLIC_URL: issuer,
+  SHUTDOWN_DELAY: '0',
   JWT_PRIVATE_KEY: privatePem,
   SECRET_KEY: randomBytes(32).toString('base64url'),
   AUTH_RATE_LIMIT: '100000000',

@@ -44,6 +44,7 @@ let server: Awaited<ReturnType<typeof start>> | undefined
 async function start () {
   const config = loadConfig({
     NODE_ENV: 'production',
+    PUBLIC_URL: 'http://bench.invalid',
     HOST: '127.0.0.1',
     PORT: '0',
     DATABASE_URL: postgres.url,

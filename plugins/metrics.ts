@@ -93,6 +93,17 @@ export default fp(async (app) => {
     }
   }))
 
+  registry.registerMetric(new Counter({
+    name: 'roster_pruned_rows_total',
+    help: 'Rows deleted by this instance\'s pruning job since start, by table.',
+    labelNames: ['table'],
+    registers: [],
+    collect () {
+      this.reset()
+      for (const [table, rows] of Object.entries(app.retention.pruned)) this.inc({ table }, rows)
+    }
+  }))
+
   // One depth query at a time: scrapes during a slow database share it instead of piling up.
   let depthQuery: Promise<{ pending: number, failed: number }> | null = null
   // One bounded wait per scrape, shared by the two metrics below (prom-client collects them concurrently).
@@ -153,4 +164,4 @@ export default fp(async (app) => {
     app.log.info({ port }, 'metrics listening')
   })
   app.addHook('onClose', async () => { await listener.close() })
-}, { name: 'metrics', dependencies: ['config', 'db', 'mail', 'swagger'] })
+}, { name: 'metrics', dependencies: ['config', 'db', 'mail', 'retention', 'swagger'] })

@@ -29,12 +29,13 @@ export const ConfigSchema = Type.Object({
   NODE_ENV: Enum(['development', 'production', 'test'], 'development', 'Runtime environment. `production` requires a real JWT key.'),
   HOST: Str('Address to listen on (the container sets 0.0.0.0).', { default: 'localhost' }),
   PORT: Int(3000, 0, 65535, 'HTTP port.'),
-  PUBLIC_URL: Type.Optional(Str('Public base URL used in emailed links and token issuer. Default http://localhost:PORT.', { format: 'uri', pattern: '^https?://' })),
+  PUBLIC_URL: Type.Optional(Str('Public base URL used in emailed links and token issuer: the address clients use (the proxy\'s), the same on every instance. Required in production; elsewhere default http://localhost:PORT.', { format: 'uri', pattern: '^https?://' })),
   LOG_LEVEL: Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info', 'pino log level.'),
   TRUST_PROXY: Str('Proxy trust: `false`, a hop count (`1` behind one nginx) or a comma-separated list of proxy addresses/CIDRs.', { default: 'false', pattern: '^(false|true|\\d{1,2}|[0-9a-fA-F.:/, ]+)$' }),
   BODY_LIMIT: Int(16384, 1024, 10485760, 'Largest accepted request body in bytes.'),
   REQUEST_TIMEOUT: Int(30000, 0, 600000, 'Milliseconds before a request that has not finished is answered 503 and closed.'),
-  SHUTDOWN_TIMEOUT: Int(10000, 100, 600000, 'Milliseconds allowed for a graceful drain on SIGTERM.'),
+  SHUTDOWN_DELAY: Int(5000, 0, 600000, 'Milliseconds between SIGTERM and closing the listener: readiness answers 503 and every answer says `Connection: close` meanwhile, while requests are still served, so that balancers and proxies move away first. SIGINT (Ctrl-C) skips it.'),
+  SHUTDOWN_TIMEOUT: Int(10000, 100, 600000, 'Milliseconds allowed for the graceful drain after SHUTDOWN_DELAY: requests in flight, then resources.'),
   CORS_ORIGINS: Str('Comma-separated origins allowed by CORS; empty = CORS off.', { default: '' }),
 
   DATABASE_URL: Type.Optional(Str('External PostgreSQL URL. Unset (and no POSTGRES_HOST) = embedded PostgreSQL under DATA_DIR.', { pattern: '^postgres(ql)?://' })),
@@ -44,10 +45,12 @@ export const ConfigSchema = Type.Object({
   POSTGRES_USER: Str('Legacy: database user.', { default: 'postgres' }),
   POSTGRES_PASSWORD: Str('Legacy: database password (secret).', { default: '' }),
   DATA_DIR: Str('Directory for local state: embedded PostgreSQL data and the generated development signing key and SECRET_KEY.', { default: './.data' }),
-  EMBEDDED_PG_PORT: Int(0, 0, 65535, 'Port of the embedded PostgreSQL (0 = any free port, chosen at each start).'),
+  EMBEDDED_PG_PORT: Int(0, 0, 65535, 'Port of the embedded PostgreSQL (0 = any free port, chosen at each start; the URL is logged at start).'),
+  DATABASE_LISTEN_URL: Type.Optional(Str('PostgreSQL URL of each instance\'s one LISTEN connection (email outbox wake-ups, ended sessions). Default: the main database URL. Behind PgBouncer in transaction pooling, the PostgreSQL server itself: LISTEN needs a session of its own.', { pattern: '^postgres(ql)?://' })),
   DB_POOL_MAX: Int(10, 1, 1000, 'Connections in the pool.'),
   DB_CONNECTION_TIMEOUT: Int(3000, 100, 600000, 'Milliseconds to wait for a database connection before failing (503).'),
-  DB_STATEMENT_TIMEOUT: Int(5000, 100, 3600000, 'Server-side statement timeout in milliseconds.'),
+  DB_STATEMENT_TIMEOUT: Int(5000, 100, 3600000, 'Server-side statement timeout in milliseconds (sent as a startup parameter; behind PgBouncer set it there: see operations).'),
+  DB_PREPARED_STATEMENTS: Bool(true, 'Named prepared statements, parsed once per connection. `false` behind a pooler that cannot keep them (PgBouncer < 1.21 in transaction pooling): every statement is then sent unnamed.'),
   MIGRATE_ON_START: Bool(true, 'Apply pending migrations when the server starts.'),
 
   SECRET_KEY: Type.Optional(Str('Secret for Roster\'s own HMACs (list cursors, idempotency fingerprints) and the key encrypting TOTP secrets (changing it voids them); never a token signing key. Required in production; unset elsewhere, generated once and kept in DATA_DIR/secret-key.', { minLength: 16 })),
@@ -103,14 +106,19 @@ export const ConfigSchema = Type.Object({
   PRESSURE_MAX_HEAP_USED: Int(0, 0, 1_000_000_000_000, 'Answer 503 while the V8 heap in use exceeds this many bytes (0 = off).'),
   PRESSURE_MAX_RSS: Int(0, 0, 1_000_000_000_000, 'Answer 503 while the resident set size exceeds this many bytes (0 = off).'),
   PRESSURE_SAMPLE_INTERVAL: Int(1000, 10, 60000, 'Milliseconds between two load samples (event-loop delay, memory).'),
-  PRESSURE_RETRY_AFTER: Int(10, 1, 3600, 'Seconds in the Retry-After header of an overload 503.')
+  PRESSURE_RETRY_AFTER: Int(10, 1, 3600, 'Seconds in the Retry-After header of an overload 503.'),
+
+  PRUNE_INTERVAL: Int(600000, 1000, 86400000, 'Milliseconds between two runs of the pruning job (one instance prunes at a time).'),
+  SESSION_RETENTION_DAYS: Int(7, 0, 3650, 'Days an ended session (logged out, revoked, expired), with its user agent and address, is kept before it is pruned.'),
+  OUTBOX_RETENTION_DAYS: Int(7, 0, 3650, 'Days a sent or failed email is kept in the outbox (without its token) before it is pruned.'),
+  AUDIT_RETENTION_DAYS: Type.Optional(Type.Integer({ minimum: 1, maximum: 36500, description: 'Days audit events are kept before they are pruned. Unset: kept forever.' }))
 }, { additionalProperties: true })
 
 export type Config = Static<typeof ConfigSchema>
 
 /** Variables that may be given as `NAME_FILE=/path` instead of `NAME=value`. */
 export const SECRET_VARIABLES = [
-  'DATABASE_URL', 'POSTGRES_PASSWORD', 'SECRET_KEY', 'JWT_PRIVATE_KEY', 'JWT_PREVIOUS_PUBLIC_KEYS',
+  'DATABASE_URL', 'DATABASE_LISTEN_URL', 'POSTGRES_PASSWORD', 'SECRET_KEY', 'JWT_PRIVATE_KEY', 'JWT_PREVIOUS_PUBLIC_KEYS',
   'MAIL_PASSWORD', 'AWS_KEY', 'AWS_SECRET'
 ] as const
 
@@ -171,7 +179,10 @@ function describe (e: ErrorObject, env: Record<string, string>): string {
 /**
  * What the variables are wrong about together, beyond each one's own schema:
  * THE checks made before anything starts, for every process (`server`: those
- * only the server needs, production's rules first among them). Read from the
+ * only the server needs, production's rules first among them: the settings on
+ * which every instance of a fleet must agree, and which a single instance would
+ * otherwise invent for itself, a `localhost` issuer and links, keys of its own
+ * in DATA_DIR; the commands need none of them). Read from the
  * variables as given (`env`, empty ones dropped), so that they are reported
  * with every schema problem at once.
  */
@@ -184,6 +195,9 @@ export function startProblems (env: Record<string, string>, { server }: { server
   if (!server) return problems
   if (production && env.REGISTRATION === undefined) {
     problems.push('REGISTRATION must be set when NODE_ENV=production: open (anyone on the internet may register and become an admin), domain (only addresses at ADMIN_EMAIL_DOMAINS), invite (only through an owner\'s invitation) or closed (admins are made with npm run create-admin)')
+  }
+  if (production && env.PUBLIC_URL === undefined) {
+    problems.push('PUBLIC_URL is required when NODE_ENV=production: the address clients reach the service at (the proxy\'s), the same on every instance; it is the issuer of access tokens and the base of emailed links')
   }
   if (production && env.SECRET_KEY === undefined) problems.push(MISSING_SECRET_KEY)
   problems.push(...keyProblems({ privateKey: env.JWT_PRIVATE_KEY, previousPublicKeys: env.JWT_PREVIOUS_PUBLIC_KEYS ?? '', production }))

@@ -96,16 +96,19 @@ t.test('docs/configuration.md and .env.example document every variable', async (
 
 t.test('production: the server refuses to start until registration, secrets and keys are set, all said at once', async (t) => {
   const err = t.throws(() => loadConfig({ NODE_ENV: 'production', PORT: 'abc' }, NO_DOTENV, { server: true })) as ConfigError
-  t.equal(err.problems.length, 4, err.message)
+  t.equal(err.problems.length, 5, err.message)
   t.match(err.message, /^invalid configuration: PORT: must be integer/)
   t.match(err.message, /REGISTRATION must be set when NODE_ENV=production: open \(anyone on the internet may register and become an admin\), domain .* or closed/)
+  t.match(err.message, /PUBLIC_URL is required when NODE_ENV=production: the address clients reach the service at \(the proxy's\), the same on every instance/)
   t.match(err.message, /SECRET_KEY \(or SECRET_KEY_FILE\) is required when NODE_ENV=production/)
   t.match(err.message, /JWT_PRIVATE_KEY \(or JWT_PRIVATE_KEY_FILE\) is required when NODE_ENV=production/)
   t.doesNotThrow(() => loadConfig({ NODE_ENV: 'production' }, NO_DOTENV), 'migrate and create-admin need none of it')
 
   const key = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
-  const ok = { NODE_ENV: 'production', REGISTRATION: 'closed', SECRET_KEY: 'a-production-secret-key', JWT_PRIVATE_KEY: key }
+  const ok = { NODE_ENV: 'production', REGISTRATION: 'closed', PUBLIC_URL: 'https://roster.example.com', SECRET_KEY: 'a-production-secret-key', JWT_PRIVATE_KEY: key }
   const c = loadConfig(ok, NO_DOTENV, { server: true })
+  t.equal(publicUrl(c), 'https://roster.example.com')
+  t.equal(loadConfig({ NODE_ENV: 'development' }, NO_DOTENV, { server: true }).PUBLIC_URL, undefined, 'outside production, a default')
   t.equal(registration(c), 'closed')
   t.equal(metricsPort(c), 9464, 'metrics on a port of their own in production')
   t.equal(metricsPort(loadConfig({ ...ok, METRICS_PORT: '9100' }, NO_DOTENV, { server: true })), 9100)

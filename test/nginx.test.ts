@@ -13,24 +13,7 @@ import { join } from 'node:path'
 import { build, waitUntil } from './helper.ts'
 import { freePort } from '../db/embedded.ts'
 import { rootDir } from '../src/infra/paths.ts'
-
-const NGINX = ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p))
-
-/** deploy/nginx.conf with the upstream and the listen address replaced, and its scratch files in `dir`. */
-function templateNginxConf (conf: string, upstream: string, listen: string, dir: string): string {
-  const replace = (text: string, from: string, to: string): string => {
-    if (!text.includes(from)) throw new Error(`deploy/nginx.conf no longer contains "${from}": update this test`)
-    return text.replace(from, to)
-  }
-  let out = replace(conf, 'server app:3000;', `server ${upstream};`)
-  out = replace(out, 'listen 80;', `listen ${listen};`)
-  // /dev/stdout and /dev/stderr cannot be opened when they are sockets (as under a test runner): files instead.
-  out = replace(out, 'error_log /dev/stderr notice;', `error_log ${join(dir, 'error.log')} notice;`)
-  out = replace(out, 'access_log /dev/stdout roster;', `access_log ${join(dir, 'access.log')} roster;`)
-  // As a user who cannot write nginx's compiled-in temp folders, too.
-  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((k) => `    ${k}_temp_path ${join(dir, k)};`).join('\n')
-  return replace(out, 'http {\n', `http {\n${temp}\n`)
-}
+import { NGINX, templateNginxConf } from './fleet/peers.ts'
 
 interface Answer { status: number, headers: http.IncomingHttpHeaders, body: string }
 
@@ -67,7 +50,7 @@ t.test('through nginx: requests pass, the client IP is the one nginx saw, a forg
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const port = await freePort()
   const conf = join(dir, 'nginx.conf')
-  writeFileSync(conf, templateNginxConf(readFileSync(join(rootDir, 'deploy', 'nginx.conf'), 'utf8'), `127.0.0.1:${appPort}`, `127.0.0.1:${port}`, dir))
+  writeFileSync(conf, templateNginxConf(readFileSync(join(rootDir, 'deploy', 'nginx.conf'), 'utf8'), [`127.0.0.1:${appPort}`], `127.0.0.1:${port}`, dir))
   const args = ['-p', dir, '-c', conf, '-e', join(dir, 'error.log'), '-g', `daemon off; pid ${join(dir, 'nginx.pid')};`]
   const check = spawnSync(NGINX, ['-t', ...args], { encoding: 'utf8' })
   t.equal(check.status, 0, `nginx -t accepts the configuration: ${check.stderr}`)

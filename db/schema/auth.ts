@@ -74,3 +74,22 @@ export const loginThrottle = pgTable('login_throttle', {
   primaryKey({ columns: [t.email, t.client] }),
   index('login_throttle_expires_at_idx').on(t.expiresAt)
 ])
+
+/**
+ * The access-token signing keys of every instance on this database, by kid:
+ * recorded at start and refreshed every minute by each instance holding them
+ * (as its signing key or as a previous key). The JWKS and every instance's
+ * verification use the keys seen within ACCESS_TOKEN_TTL (src/sessions/keyring.ts).
+ */
+export const signingKeys = pgTable('signing_keys', {
+  kid: text().primaryKey(),
+  /** SPKI PEM of the Ed25519 public key. */
+  publicKey: text().notNull(),
+  /** The `iss` of the last instance that signed with this key; null while none has. */
+  issuer: text(),
+  firstSeenAt: timestamp({ withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  /** Last time an instance held the key (signing or previous). */
+  lastSeenAt: timestamp({ withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  /** Last time an instance signed with it. */
+  lastSignedAt: timestamp({ withTimezone: true, mode: 'date' })
+})

@@ -244,7 +244,7 @@ function createProfile (deps: AdminsDeps, repository: AdminsRepository, rules: R
       if (newEmail !== undefined && await repository.emailInUse(newEmail, row.id)) throw new adminsErrors.EmailTaken()
       const passwordHash = newPassword === undefined ? undefined : await hashPassword(newPassword, rules.argon2)
       const updated = await transaction(db, async (tx) => await applyChanges(deps, repository, rules, tx, actor, row, { newName, newEmail, cancelPending, passwordHash }))
-      sessions.forget(updated.ended)
+      await sessions.forget(updated.ended)
       return adminView(updated.row)
     },
 
@@ -261,7 +261,7 @@ function createProfile (deps: AdminsDeps, repository: AdminsRepository, rules: R
         await sessions.clearAttempts(row.email, tx)
         return ended
       })
-      sessions.forget([...ended, actor.sessionId])
+      await sessions.forget([...ended, actor.sessionId])
     }
   }
 }
@@ -303,7 +303,7 @@ function createManagement (deps: AdminsDeps, repository: AdminsRepository, rules
         await sessions.clearAttempts(row.email, tx)
         return ended
       })
-      sessions.forget(ended)
+      await sessions.forget(ended)
     }
   }
 }
@@ -360,7 +360,7 @@ function createRecovery (deps: AdminsDeps, repository: AdminsRepository, rules: 
         await rules.audit(tx, null, 'admin.password_reset', row.id, requestId, { password: '[changed]' })
         return ended
       })
-      sessions.forget(ended)
+      await sessions.forget(ended)
     }
   }
 }

@@ -77,3 +77,12 @@ export function invalidFieldMessage (err: unknown): string | undefined {
 export function withRetryAfter<E extends Error> (err: E, seconds: number): E & { retryAfter: number } {
   return Object.assign(err, { retryAfter: seconds })
 }
+
+/**
+ * Why a request was refused, for its log line only (the answer's detail stays
+ * generic): the single error handler writes it as `reason`. E.g. the kid or
+ * issuer of an access token that does not verify here.
+ */
+export function withLogReason<E extends Error> (err: E, reason: string): E & { logReason: string } {
+  return Object.assign(err, { logReason: reason })
+}

@@ -91,7 +91,7 @@ export function clientErrorProblem (err: Error & { code?: string, rawPacket?: Bu
 }
 
 /** The app's error handler: logs at the level the error deserves, sets Retry-After, answers problem+json. */
-export function errorHandler (err: FastifyError & { retryAfter?: number }, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+export function errorHandler (err: FastifyError & { retryAfter?: number, logReason?: string }, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   let status = err.statusCode ?? 500
   if (status < 400 || status > 599) status = 500
   if (status === 500 && isDatabaseUnavailable(err)) status = 503
@@ -110,7 +110,7 @@ export function errorHandler (err: FastifyError & { retryAfter?: number }, reque
   } else if (status >= 500) {
     request.log.error({ err }, 'request failed')
   } else {
-    request.log.info({ code: err.code, statusCode: status, detail: err.message }, 'request rejected')
+    request.log.info({ code: err.code, statusCode: status, detail: err.message, reason: err.logReason }, 'request rejected')
   }
 
   const code = problemCode(err, status)

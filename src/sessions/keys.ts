@@ -29,6 +29,11 @@ function describe (key: KeyObject): VerifyingKey {
   }
 }
 
+/** The verifying key of an Ed25519 public key in SPKI PEM (one recorded in signing_keys). */
+export function verifyingKey (pem: string): VerifyingKey {
+  return describe(createPublicKey(pem))
+}
+
 function ed25519 (key: KeyObject, what: string): KeyObject {
   if (key.asymmetricKeyType !== 'ed25519') throw new Error(`${what} must be an Ed25519 key (got ${String(key.asymmetricKeyType)})`)
   return key

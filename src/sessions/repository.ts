@@ -206,6 +206,38 @@ const sessionValues = (opts: SessionStart, refreshToken: string): unknown[] => [
 export interface LoginAttempt extends Attempt { id: string | null, passwordHash: string | null, confirmed: boolean | null, mfa: boolean | null }
 export interface MfaAttempt extends Attempt { id: string | null, totpSecret: string | null, lastStep: number | null, mfa: boolean | null }
 
+/** A signing key recorded in signing_keys by an instance of the fleet. */
+export interface RecordedKey {
+  kid: string
+  /** SPKI PEM */
+  pem: string
+  /** The issuer of the last instance that signed with it (null if none ever did). */
+  issuer: string | null
+  /** Some instance signed with it within the `signing` window. */
+  signing: boolean
+}
+
+const PUBLISHED = `SELECT kid, public_key AS pem, issuer, coalesce(last_signed_at > now() - make_interval(secs => $2::int), false) AS signing
+    FROM signing_keys WHERE last_seen_at > now() - make_interval(secs => $1::int) ORDER BY first_seen_at, kid`
+/**
+ * Records the keys an instance holds ($3 kids, $4 their PEMs; $1 the one it
+ * signs with, as issuer $2) and answers every key seen within $5 seconds
+ * ($6: signed with within that many) AS IT WAS before this statement: so that
+ * a key's previous issuer shows, too.
+ */
+const RECORD_KEYS = {
+  name: 'sessions_record_keys',
+  text: `WITH recorded AS (
+      INSERT INTO signing_keys AS k (kid, public_key, issuer, last_signed_at)
+      SELECT u.kid, u.pem, CASE WHEN u.kid = $1 THEN $2 END, CASE WHEN u.kid = $1 THEN now() END
+      FROM unnest($3::text[], $4::text[]) AS u(kid, pem)
+      ON CONFLICT (kid) DO UPDATE SET last_seen_at = now(),
+        issuer = coalesce(EXCLUDED.issuer, k.issuer), last_signed_at = coalesce(EXCLUDED.last_signed_at, k.last_signed_at)
+    )
+    ${PUBLISHED.replace('$1', '$5').replace('$2', '$6')}`
+}
+const PUBLISHED_KEYS = { name: 'sessions_published_keys', text: PUBLISHED }
+
 /**
  * Sessions, their refresh tokens and the failed-login counters. Every function
  * is one named statement, on the pool or on the caller's transaction `tx`.
@@ -314,6 +346,20 @@ export function createSessionsRepository (db: Database) {
         ? await tx.query<{ id: string }>({ ...REVOKE_ALL, values: [adminId, reason] })
         : await tx.query<{ id: string }>({ ...REVOKE_ALL_BUT, values: [adminId, reason, except] })
       return rows.map((r) => r.id)
+    },
+
+    /**
+     * Records the signing key and the previous keys of this instance, and
+     * answers the keys seen within `window.seen` seconds as they were before.
+     */
+    async recordKeys (held: { signing: string, issuer: string, keys: Array<{ kid: string, pem: string }> }, window: { seen: number, signing: number }): Promise<RecordedKey[]> {
+      const values = [held.signing, held.issuer, held.keys.map((k) => k.kid), held.keys.map((k) => k.pem), window.seen, window.signing]
+      return (await db.query<RecordedKey>({ ...RECORD_KEYS, values })).rows
+    },
+
+    /** The keys seen within `window.seen` seconds. */
+    async publishedKeys (window: { seen: number, signing: number }): Promise<RecordedKey[]> {
+      return (await db.query<RecordedKey>({ ...PUBLISHED_KEYS, values: [window.seen, window.signing] })).rows
     },
 
     /** An admin's live sessions, most recently used first (at most `limit`). */

@@ -20,8 +20,8 @@ export interface AccessTokens {
   issueAccessToken: (adminId: string, sessionId: string, authTime: number) => { accessToken: string, expiresIn: number }
   /** The mfa_token between a login's password and its second factor. */
   mfaTokens: { issue: (adminId: string, email: string) => string, verify: (token: string) => { sub: string, jti: string, email: string, exp: number } | null, ttl: number }
-  /** Forget cached liveness of a session on this instance. */
-  forgetSession: (sessionId: string) => void
+  /** Forgets the cached checks of sessions, on this instance and (NOTIFY) on every other one. */
+  forgetSessions: (sessionIds: string[]) => Promise<void>
 }
 
 export interface SessionsDeps {
@@ -189,7 +189,7 @@ export function createSessionsService (deps: SessionsDeps) {
       const rotation = await repository.rotate(refreshToken, ttl, config.REFRESH_REUSE_INTERVAL)
       if (!rotation.ok) {
         if (rotation.revokedSessionId !== null) {
-          tokens.forgetSession(rotation.revokedSessionId)
+          await tokens.forgetSessions([rotation.revokedSessionId])
           log.warn({ sessionId: rotation.revokedSessionId }, 'a used refresh token was presented again after REFRESH_REUSE_INTERVAL: session revoked')
         }
         throw new sessionsErrors.InvalidRefreshToken()
@@ -199,7 +199,7 @@ export function createSessionsService (deps: SessionsDeps) {
 
     async logout (actor: AdminActor): Promise<void> {
       await repository.revoke(actor.id, actor.sessionId, 'logout')
-      tokens.forgetSession(actor.sessionId)
+      await tokens.forgetSessions([actor.sessionId])
     },
 
     async list (actor: AdminActor): Promise<Array<SessionInfo & { current: boolean }>> {
@@ -210,7 +210,7 @@ export function createSessionsService (deps: SessionsDeps) {
     /** Ends one of the admin's own sessions; another admin's (or an ended one) is 404. */
     async end (actor: AdminActor, sessionId: string): Promise<void> {
       if (!await repository.revoke(actor.id, sessionId, 'ended')) throw new errors.NotFound(`No live session ${sessionId} of yours`)
-      tokens.forgetSession(sessionId)
+      await tokens.forgetSessions([sessionId])
     },
 
     /**
@@ -231,18 +231,23 @@ export function createSessionsService (deps: SessionsDeps) {
     /** Ends every live session of an admin, but `except`, in the caller's transaction; call `forget` with the ids once it committed. */
     endAll: repository.revokeAll,
 
-    /** Forgets the cached liveness of ended sessions on this instance. */
-    forget (sessionIds: string[]): void {
-      for (const id of sessionIds) tokens.forgetSession(id)
+    /**
+     * THE way an ended session takes effect everywhere: its cached check is
+     * forgotten on this instance at once and on the others as soon as they
+     * get the notification (SESSION_CACHE_TTL when one is missed). Call it once
+     * the transaction that ended them committed.
+     */
+    async forget (sessionIds: string[]): Promise<void> {
+      await tokens.forgetSessions(sessionIds)
     },
 
     /**
      * After a change to what an admin may do (role, MFA): its sessions' cached
-     * checks are forgotten on this instance (the others re-read within
-     * SESSION_CACHE_TTL), through the same path as an ended session.
+     * checks (which hold the role and MFA state) are forgotten everywhere,
+     * through the same path as an ended session.
      */
     async forgetAdmin (adminId: string): Promise<void> {
-      for (const id of await repository.liveIds(adminId)) tokens.forgetSession(id)
+      await tokens.forgetSessions(await repository.liveIds(adminId))
     }
   }
 }

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { parseOptions } from '@node-rs/argon2'
-import { build, createAdmin, loginAs, type TestApp } from '../helper.ts'
+import { build, createAdmin, createTestDatabase, loginAs, type TestApp } from '../helper.ts'
 import { clientKey } from '../../src/sessions/throttle.ts'
 
 const login = (email: string, password: string, headers: Record<string, string> = {}) =>
@@ -37,7 +37,8 @@ const settled = async (app: TestApp): Promise<void> => {
 }
 
 t.test('lockout: per email and client address, then account-wide; 429 with Retry-After, known or not', async (t) => {
-  const app = await build(t, { env: { LOCKOUT_THRESHOLD: '3', LOCKOUT_ACCOUNT_THRESHOLD: '7', LOCKOUT_WINDOW: '900', LOCKOUT_DURATION: '900' } })
+  // The /auth rate limit is the fleet's (counted in PostgreSQL): out of the way of the 30-odd logins from one address here.
+  const app = await build(t, { env: { LOCKOUT_THRESHOLD: '3', LOCKOUT_ACCOUNT_THRESHOLD: '7', LOCKOUT_WINDOW: '900', LOCKOUT_DURATION: '900', AUTH_RATE_LIMIT: '1000' } })
   const admin = await createAdmin(app)
   const from = (ip: string, email: string, password: string) => ({ ...login(email, password), remoteAddress: ip })
   for (const email of [admin.email, 'ghost@example.com']) {
@@ -70,7 +71,7 @@ t.test('lockout: per email and client address, then account-wide; 429 with Retry
   t.same(expiry, [{ client: '*', lock: true, window: false }, { client: '203.0.113.1', lock: null, window: true }], 'every row says when it stops meaning anything (its lock or its window is over): pruning deletes by expires_at')
 
   // a second instance shares the counters (they are in Postgres)
-  const other = await build(t, { databaseUrl: app.databaseUrl, env: { LOCKOUT_THRESHOLD: '3', LOCKOUT_ACCOUNT_THRESHOLD: '7' } })
+  const other = await build(t, { databaseUrl: app.databaseUrl, env: { LOCKOUT_THRESHOLD: '3', LOCKOUT_ACCOUNT_THRESHOLD: '7', AUTH_RATE_LIMIT: '1000' } })
   t.equal((await other.inject(from('192.0.2.1', admin.email, admin.password))).statusCode, 429)
 
   // the locks end: a correct password logs in and forgets its address's count
@@ -180,4 +181,38 @@ t.test('every /auth route is rate limited per client IP, answered as problem+jso
   const fromElsewhere = await app.inject({ method: 'POST', url: '/auth/login', headers: { 'x-forwarded-for': '198.51.100.8' }, payload: { email: admin.email, password: admin.password } })
   t.equal(fromElsewhere.statusCode, 200, 'another client address has its own budget')
   for (let i = 0; i < 5; i++) t.equal((await app.inject({ url: '/health/live', headers: { 'x-forwarded-for': '198.51.100.7' } })).statusCode, 200, 'health is not limited')
+})
+
+t.test('the /auth rate limit is counted in PostgreSQL: instances on one database share it, windows start over', async (t) => {
+  const databaseUrl = await createTestDatabase(t)
+  const env = { AUTH_RATE_LIMIT: '3', AUTH_RATE_WINDOW: '1' }
+  const [a, b] = [await build(t, { databaseUrl, env }), await build(t, { databaseUrl, env })]
+  const attempt = (app: TestApp, ip = '198.51.100.20') => app.inject({ method: 'POST', url: '/auth/login', remoteAddress: ip, payload: { email: 'nobody@example.com', password: 'wrong password here' } })
+  const statuses = []
+  for (const app of [a, b, a, b, a]) statuses.push((await attempt(app)).statusCode)
+  t.same(statuses, [401, 401, 401, 429, 429], 'three answered in all, whichever instance; then refused by both')
+  t.equal((await attempt(b, '198.51.100.21')).statusCode, 401, 'another address, its own count')
+  const other = await b.inject({ method: 'POST', url: '/auth/refresh', remoteAddress: '198.51.100.20', payload: { refresh_token: 'x'.repeat(43) } })
+  t.equal(other.statusCode, 401, 'another route, its own count')
+  const { rows } = await a.pg.pool.query('SELECT key, hits FROM rate_limit_hits ORDER BY key')
+  t.same(rows, [
+    { key: 'POST /auth/login 198.51.100.20', hits: 5 },
+    { key: 'POST /auth/login 198.51.100.21', hits: 1 },
+    { key: 'POST /auth/refresh 198.51.100.20', hits: 1 }
+  ], 'one row per route and address')
+  await a.pg.pool.query("UPDATE rate_limit_hits SET reset_at = now() - interval '1 millisecond'")
+  t.equal((await attempt(a)).statusCode, 401, 'a new window')
+  t.same((await a.pg.pool.query("SELECT hits FROM rate_limit_hits WHERE key = 'POST /auth/login 198.51.100.20'")).rows, [{ hits: 1 }])
+})
+
+t.test('while the rate limit cannot be counted, a limited route answers 503, not unlimited', async (t) => {
+  const app = await build(t, { env: { DB_STATEMENT_TIMEOUT: '200' } })
+  const locker = await app.pg.pool.connect()
+  await locker.query('BEGIN')
+  await locker.query('LOCK TABLE rate_limit_hits IN ACCESS EXCLUSIVE MODE')
+  const res = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: 'a@example.com', password: 'any password at all' } })
+  await locker.query('ROLLBACK')
+  locker.release()
+  t.equal(res.statusCode, 503)
+  t.equal(res.headers['retry-after'], '5')
 })

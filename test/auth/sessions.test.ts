@@ -68,7 +68,7 @@ t.test('refresh: rotation, idle and absolute lifetimes, concurrent use', async (
   // idle expiry passed: the session is over
   await app.pg.pool.query("UPDATE sessions SET idle_expires_at = now() - interval '1 second'")
   const pair = r1.json() as { access_token: string, refresh_token: string }
-  app.auth.forgetSession((await app.pg.pool.query('SELECT id FROM sessions')).rows[0].id)
+  await app.auth.forgetSessions([(await app.pg.pool.query('SELECT id FROM sessions')).rows[0].id])
   t.equal((await app.inject({ url: '/auth/me', headers: { authorization: `Bearer ${pair.access_token}` } })).statusCode, 401, 'idle session: access token refused')
   t.equal((await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: pair.refresh_token } })).statusCode, 401, 'idle session: refresh refused')
 
