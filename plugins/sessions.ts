@@ -13,6 +13,6 @@ declare module 'fastify' {
 export default fp(async (app) => {
   // Verified against when the email is unknown, at the configured cost: made once, here, at start.
   const unknownEmailHash = await dummyHash(argon2Params(app.config))
-  const sessions = createSessionsService({ db: app.db, config: app.config, tokens: app.auth, log: app.log.child({ component: 'accounts' }), dummyHash: unknownEmailHash })
+  const sessions = createSessionsService({ db: app.db, config: app.config, tokens: app.auth, log: app.log.child({ component: 'accounts' }), dummyHash: unknownEmailHash, signals: app.metrics.signals })
   app.decorate('sessions', sessions)
-}, { name: 'sessions', dependencies: ['config', 'db', 'auth'] })
+}, { name: 'sessions', dependencies: ['config', 'db', 'auth', 'metrics'] })

@@ -18,6 +18,12 @@ export interface AccessTokens {
   forgetSession: (sessionId: string) => void
 }
 
+/** What sessions report to operators (plugins/metrics.ts counts it). */
+export interface SessionSignals {
+  /** A refresh token was presented again after its use: its session was revoked. */
+  refreshTokenReuse: () => void
+}
+
 export interface SessionsDeps {
   db: Database
   config: Config
@@ -25,6 +31,7 @@ export interface SessionsDeps {
   log: FastifyBaseLogger
   /** A hash verified against when the email is unknown, at the configured cost. */
   dummyHash: string
+  signals: SessionSignals
 }
 
 /**
@@ -33,7 +40,7 @@ export interface SessionsDeps {
  * `checkAttempt`).
  */
 export function createSessionsService (deps: SessionsDeps) {
-  const { db, config, tokens, log, dummyHash } = deps
+  const { db, config, tokens, log, dummyHash, signals } = deps
   const repository = createSessionsRepository(db)
   const argon2 = argon2Params(config)
   const ttl: SessionTtl = { idle: config.SESSION_IDLE_TTL, absolute: config.SESSION_ABSOLUTE_TTL }
@@ -76,6 +83,7 @@ export function createSessionsService (deps: SessionsDeps) {
       if (!rotation.ok) {
         if (rotation.revokedSessionId !== null) {
           tokens.forgetSession(rotation.revokedSessionId)
+          signals.refreshTokenReuse()
           log.warn({ sessionId: rotation.revokedSessionId }, 'a used refresh token was presented again: session revoked')
         }
         throw new sessionsErrors.InvalidRefreshToken()
