@@ -59,6 +59,12 @@ export function actorOf (request: FastifyRequest): Actor {
   return { adminId: request.admin.id, sessionId: request.admin.sessionId, requestId: request.id }
 }
 
+/** Who made a request, as its "request completed" log line names it; undefined before (or without) authentication. */
+export function requestActor (request: FastifyRequest): { kind: 'admin', id: string } | undefined {
+  const admin = request.admin as AuthAdmin | null | undefined
+  return admin == null ? undefined : { kind: 'admin', id: admin.id }
+}
+
 const BEARER = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/
 
 /**
