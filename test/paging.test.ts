@@ -141,7 +141,7 @@ t.test('statistics are read from pg_stats, again once their time is up, and a fa
   const app = await build(t)
   const read = statisticsReader(app.db, 'users', ['email', 'name'], 0)
   t.equal(await read(), null, 'never analysed: nothing to estimate from')
-  await app.db.query(`INSERT INTO users (email, name) SELECT 'u' || i || '@example.com', CASE WHEN i % 2 = 0 THEN 'Ann ' || i END FROM generate_series(1, 200) AS i`)
+  await app.db.query('INSERT INTO users (email, name) SELECT \'u\' || i || \'@example.com\', CASE WHEN i % 2 = 0 THEN \'Ann \' || i END FROM generate_series(1, 200) AS i')
   await app.db.query('ANALYZE users')
   t.equal(await read(), null, 'the copy at hand while a fresh one is read')
   await waitUntil(async () => (await read()) !== null, { what: 'the fresh statistics' })
