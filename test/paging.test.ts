@@ -83,8 +83,17 @@ t.test('how common a term is, from pg_stats as the planner reads it', async (t) 
   t.ok(close(containsFraction(column, 'zzz'), 0.5 / 100 * 0.6), 'never sampled: half a sample')
   t.equal(containsFraction({ nullFraction: 0, values: [], frequencies: [], histogram: [] }, 'x'), 0, 'no histogram: nothing known to match')
   t.equal(containsFraction({ nullFraction: 0, values: ['x', 'xy'], frequencies: [0.7, 0.6], histogram: ['x'] }, 'x'), 1, 'never more than every row')
+  const twice = { nullFraction: 0, values: [], frequencies: [], histogram: ['abab', 'ab', 'b', 'a\nb'] }
+  t.equal(containsFraction(twice, 'ab'), 2 / 4, 'a value holding the term twice counts once')
+  t.equal(containsFraction(twice, 'a\nb'), 1 / 4, 'a term with a line break matches within its value')
+  t.equal(containsFraction(twice, 'b\0a'), 0.5 / 4, 'a term never spans two values: none holds it (half a sample)')
+  t.equal(containsFraction(twice, 'b'), 1, 'up to the last value')
   const two: SearchStatistics = { rows: 10, columns: [column, { nullFraction: 0, values: [], frequencies: [], histogram: ['rare', 'b'] }] }
   t.ok(close(matchFraction(two, 'rare'), 1 - (1 - 0.006) * (1 - 0.5)), 'either column: the two taken as independent')
+  t.ok(close(matchFraction(two, 'rare'), 1 - (1 - 0.006) * (1 - 0.5)), 'the same again (remembered)')
+  const many: SearchStatistics = { rows: 10, columns: [{ nullFraction: 0, values: [], frequencies: [], histogram: ['x1', 'y'] }] }
+  for (let i = 0; i < 1100; i++) matchFraction(many, `term ${i}`)
+  t.equal(matchFraction(many, 'x'), 0.5, 'still right after a thousand other terms')
 })
 
 t.test('a search plan: the index for a rare term, a window sized for a common one, the index first when sorted by the searched column', async (t) => {

@@ -23,6 +23,24 @@ export interface SearchStatistics {
   columns: ColumnStatistics[]
 }
 
+/** The histogram's values joined by NUL, which PostgreSQL text never holds: a match lies within one value. */
+const joinedHistograms = new WeakMap<ColumnStatistics, string>()
+
+/** How many values contain `term`: native substring searches over the joined values, not a test per value. */
+function valuesContaining (column: ColumnStatistics, term: string): number {
+  if (term.includes('\0')) return 0
+  let joined = joinedHistograms.get(column)
+  if (joined === undefined) joinedHistograms.set(column, joined = column.histogram.join('\0'))
+  let count = 0
+  for (let at = joined.indexOf(term); at !== -1; at = joined.indexOf(term, at)) {
+    count++
+    // On to the next value: this one is counted once, however often it holds the term.
+    at = joined.indexOf('\0', at)
+    if (at === -1) break
+  }
+  return count
+}
+
 /**
  * The fraction of rows whose expression contains `term`, as PostgreSQL's
  * patternsel estimates it: the frequencies of the most common values that
@@ -40,14 +58,26 @@ export function containsFraction (column: ColumnStatistics, term: string): numbe
   })
   const rest = Math.max(0, 1 - column.nullFraction - commonTotal)
   const samples = column.histogram.length
-  const hits = column.histogram.filter((value) => value.includes(term)).length
+  const hits = samples === 0 ? 0 : valuesContaining(column, term)
   const share = samples === 0 ? 0 : Math.max(hits, common === 0 ? 0.5 : 0) / samples
   return Math.min(1, common + share * rest)
 }
 
+/** Terms estimated against one copy of the statistics (a search's pages repeat its term), at most MEMO_TERMS. */
+const memos = new WeakMap<SearchStatistics, Map<string, number>>()
+const MEMO_TERMS = 1000
+
 /** The fraction of rows where any searched expression contains `term` (the expressions taken as independent, as the planner does). */
 export function matchFraction (statistics: SearchStatistics, term: string): number {
-  return 1 - statistics.columns.reduce((none, column) => none * (1 - containsFraction(column, term)), 1)
+  let memo = memos.get(statistics)
+  if (memo === undefined) memos.set(statistics, memo = new Map())
+  let fraction = memo.get(term)
+  if (fraction === undefined) {
+    fraction = 1 - statistics.columns.reduce((none, column) => none * (1 - containsFraction(column, term)), 1)
+    if (memo.size >= MEMO_TERMS) memo.clear()
+    memo.set(term, fraction)
+  }
+  return fraction
 }
 
 /** How long statistics read from PostgreSQL are used before they are read again (ANALYZE changes them rarely). */
