@@ -95,6 +95,19 @@ export function adminActorOf (request: FastifyRequest): AdminActor {
   return { type: 'admin', id: p.id, sessionId: p.sessionId, authTime: p.authTime, requestId: request.id, ip: request.ip }
 }
 
+/** Who made a request (an admin or an API client), as its "request completed" log line names it; undefined before (or without) authentication. */
+export function requestActor (request: FastifyRequest): { kind: 'admin' | 'client', id: string } | undefined {
+  const p = request.principal as Principal | null | undefined
+  return p == null ? undefined : { kind: p.kind, id: p.id }
+}
+
+/**
+ * Verified access tokens kept (fast-jwt's LRU, keyed by the token's SHA-512): an entry holds the
+ * decoded token (well under 2 KB for one Roster signs) or the error of a refused one, so at most
+ * about 2 MB. (The session checks' cache is bounded in src/sessions/live-cache.ts.)
+ */
+export const JWT_CACHE_ENTRIES = 1_000
+
 const BEARER = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/
 /** `sub` and `sid` are uuids (the checks hand them to PostgreSQL as such). */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -167,7 +180,7 @@ export default fp(async (app) => {
       allowedAud: audience,
       checkTyp: 'at+jwt',
       requiredClaims: ['sub', 'jti', 'iat', 'exp', 'iss', 'aud'],
-      cache: 10_000,
+      cache: JWT_CACHE_ENTRIES,
       // Only reached with an Authorization header (the hook answers its absence itself).
       extractToken: (request: FastifyRequest) => BEARER.exec(request.headers.authorization as string)?.[1]
     }

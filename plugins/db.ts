@@ -4,7 +4,7 @@ import type { EmbeddedServer } from '../db/embedded.ts'
 import { maskPassword } from '../db/embedded.ts'
 import { runMigrations } from '../db/migrate.ts'
 import { databaseServer, poolOptions } from '../db/open.ts'
-import type { Database } from '../src/infra/database.ts'
+import { observePool, type Database } from '../src/infra/database.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -20,7 +20,7 @@ declare module 'fastify' {
 /**
  * PostgreSQL: the server named by DATABASE_URL (or legacy POSTGRES_*), or an
  * embedded one under DATA_DIR/postgres (db/open.ts). One pool through
- * @fastify/postgres, pending migrations applied at start.
+ * @fastify/postgres, observed for metrics, pending migrations applied at start.
  */
 export default fp(async (app) => {
   const { config } = app
@@ -47,10 +47,12 @@ export default fp(async (app) => {
   pool.on('error', (err) => { app.log.warn({ err }, 'idle database connection lost') })
   // Checked-out clients get a listener too, for errors between queries.
   pool.on('connect', (client) => { client.on('error', (err) => { app.log.warn({ err }, 'database connection error') }) })
+  // Every statement's duration by name, every wait for a connection: roster_db_* metrics.
+  observePool(pool, app.metrics.signals)
   app.decorate('db', pool)
 
   if (config.MIGRATE_ON_START) {
     await runMigrations(pool)
     app.log.info('database migrations applied')
   }
-}, { name: 'db', dependencies: ['config'] })
+}, { name: 'db', dependencies: ['config', 'metrics'] })

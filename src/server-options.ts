@@ -9,6 +9,7 @@ import type { Config } from './config.ts'
 import { trustProxy } from './config.ts'
 import { logStream } from './log/destination.ts'
 import { buildValidator } from './infra/validation.ts'
+import { requestActor } from '../plugins/auth.ts'
 
 /** A client-supplied request id is kept only when it is short and plain. */
 const SANE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/
@@ -102,6 +103,16 @@ export function serializeError (err: Error): ReturnType<typeof stdSerializers.er
 }
 
 /**
+ * The answer as its log line shows it: status, the request's method and route
+ * pattern (`/users/:id`, never the URL; absent when no route matched) and its
+ * actor (`{ kind: 'admin', id }` once authenticated).
+ */
+export function completedRequest (reply: FastifyReply): { statusCode: number, method: string, route: string | undefined, actor: { kind: string, id: string } | undefined } {
+  const { request } = reply
+  return { statusCode: reply.statusCode, method: request.method, route: request.routeOptions.url, actor: requestActor(request) }
+}
+
+/**
  * Fastify options shared by the server and the tests, so that tests run the
  * app exactly as production does. Logs go to `stdout` (default: the process's;
  * tests pass a capture), and with FIREHOSE_DELIVERY_STREAM also to Firehose.
@@ -117,7 +128,9 @@ export function serverOptions (config: Config, { stdout }: { stdout?: Destinatio
         err: serializeError,
         req (req) {
           return { method: req.method, url: redactUrl(req.url), host: req.host, remoteAddress: req.ip, userAgent: req.headers['user-agent'] }
-        }
+        },
+        // The "request completed" line (with `responseTime`, ms): who did what, how it ended, how long it took.
+        res: (reply) => completedRequest(reply as FastifyReply)
       }
     },
     // Plugins may take long to start: a first start initialises the embedded PostgreSQL, and the db plugin

@@ -84,3 +84,55 @@ export function isDatabaseUnavailable (err: { code?: string, message: string, ca
   if (UNAVAILABLE_MESSAGE.test(err.message)) return true
   return err.cause instanceof Error && isDatabaseUnavailable(err.cause)
 }
+
+/** What the pool reports about itself (plugins/metrics.ts turns it into Prometheus histograms). */
+export interface DatabaseSignals {
+  /** A statement was answered (or failed): its name for a named statement, UNNAMED otherwise, and how long it took. */
+  query: (statement: string, seconds: number) => void
+  /** A pooled connection was handed out (or the wait for one failed) after this long. */
+  poolWait: (seconds: number) => void
+}
+
+/** The statement label of every query without a name (searches planned per request, BEGIN/COMMIT, one-off SQL). */
+export const UNNAMED = 'unnamed'
+
+type Callback = (...args: unknown[]) => void
+const seconds = (since: number): number => (performance.now() - since) / 1000
+
+/**
+ * Reports every statement's duration and every wait for a connection of the
+ * pool to `signals`: wraps the pool's `connect` (which its `query` uses too)
+ * and the `query` of each client it opens, in the callback form node-postgres
+ * uses inside the pool as well as the promise form. The statement label is the
+ * statement's name, so the number of label values is the number of named
+ * statements in the code, whatever the requests.
+ */
+export function observePool (pool: Pool, signals: DatabaseSignals): void {
+  const connect = pool.connect.bind(pool) as (callback?: Callback) => Promise<PoolClient> | undefined
+  pool.connect = ((callback?: Callback) => {
+    const started = performance.now()
+    const waited = (): void => { signals.poolWait(seconds(started)) }
+    if (callback !== undefined) return connect((...args) => { waited(); callback(...args) })
+    const connecting = connect() as Promise<PoolClient>
+    connecting.then(waited, waited)
+    return connecting
+  }) as Pool['connect']
+  pool.on('connect', (client) => {
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown
+    client.query = ((...args: unknown[]) => {
+      const config = args[0] as { name?: unknown } | string
+      const statement = typeof config === 'object' && typeof config.name === 'string' ? config.name : UNNAMED
+      const started = performance.now()
+      const answered = (): void => { signals.query(statement, seconds(started)) }
+      const last = args.length - 1
+      const callback = args[last]
+      if (typeof callback === 'function') {
+        args[last] = (...result: unknown[]) => { answered(); (callback as Callback)(...result) }
+        return query(...args)
+      }
+      const running = query(...args) as Promise<unknown>
+      running.then(answered, answered)
+      return running
+    }) as PoolClient['query']
+  })
+}

@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { publicUrl, type Config } from '../config.ts'
 import type { Database, Queryable } from '../infra/database.ts'
 import { Dispatcher, type MailCounters } from './dispatcher.ts'
-import { createOutboxRepository, type EmailRequest } from './repository.ts'
+import { createOutboxRepository, type EmailRequest, type OutboxDepth } from './repository.ts'
 import { createTransport } from './transports.ts'
 
 export interface MailDeps {
@@ -47,8 +47,8 @@ export function createMailService ({ db, config, log }: MailDeps) {
     counters: counters as Readonly<MailCounters>,
     /** False while the provider is unreachable (emails are held back and probed). */
     get providerAvailable (): boolean { return dispatcher.providerAvailable },
-    /** Emails waiting in the outbox, and emails given up on. */
-    depth: async (): Promise<{ pending: number, failed: number }> => await repository.depth(),
+    /** Emails waiting in the outbox, emails given up on, and the age of the oldest waiting one. */
+    depth: async (): Promise<OutboxDepth> => await repository.depth(),
     /** Runs one dispatch pass now (also when MAIL_DISPATCHER=false); resolves with the number of emails tried. */
     runOnce: async (): Promise<number> => await dispatcher.runOnce(),
     /** Starts the dispatcher. */

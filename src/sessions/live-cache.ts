@@ -18,8 +18,13 @@ export function endedPayloads (keys: string[]): string[] {
 /** The key of an API client in the cache and in a SESSIONS_ENDED_CHANNEL payload (a session's key is its id). */
 export const clientKey = (clientId: string): string => `client:${clientId}`
 
-/** Most entries remembered; past it the cache starts over (each entry costs a database check again, nothing more). */
-const MAX_ENTRIES = 100_000
+/**
+ * Most entries remembered: an entry is a session id (or a client's key), its
+ * holder's and what the check found (a role, or a few scopes), about 300
+ * bytes, so at most about 3 MB; past it the entry checked longest ago goes
+ * (it costs a database check again, nothing more).
+ */
+export const SESSION_CACHE_ENTRIES = 10_000
 
 /**
  * What this instance found about the holders of access tokens (a live
@@ -42,7 +47,9 @@ export class LiveSessionCache<T> {
   }
 
   remember (key: string, sub: string, found: T, now: number): void {
-    if (this.liveUntil.size >= MAX_ENTRIES) this.liveUntil.clear()
+    // Deleted first, so that the Map's order is the order of the checks: the first entry is the oldest.
+    this.liveUntil.delete(key)
+    if (this.liveUntil.size >= SESSION_CACHE_ENTRIES) this.liveUntil.delete(this.liveUntil.keys().next().value as string)
     this.liveUntil.set(key, { sub, until: now + this.ttl, found })
   }
 

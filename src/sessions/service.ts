@@ -24,6 +24,33 @@ export interface AccessTokens {
   forgetSessions: (sessionIds: string[]) => Promise<void>
 }
 
+/**
+ * How a login step ended (roster_login_attempts_total{outcome}): the password
+ * step answers `success` or, with MFA, `mfa_required`; the second step
+ * `success`; either may be refused (`invalid_credentials` the password,
+ * `invalid_mfa_code`, `invalid_mfa_token`, `not_confirmed`, `locked` by the
+ * lockout) or fail otherwise (`error`: a malformed second step, the database).
+ */
+export type LoginOutcome = 'success' | 'mfa_required' | 'invalid_credentials' | 'invalid_mfa_code' | 'invalid_mfa_token' | 'not_confirmed' | 'locked' | 'error'
+export const LOGIN_OUTCOMES: readonly LoginOutcome[] = ['success', 'mfa_required', 'invalid_credentials', 'invalid_mfa_code', 'invalid_mfa_token', 'not_confirmed', 'locked', 'error']
+
+/** The outcome of a refused login step, by its error's code. */
+const REFUSED: Record<string, LoginOutcome> = {
+  ROSTER_INVALID_CREDENTIALS: 'invalid_credentials',
+  ROSTER_INVALID_MFA_CODE: 'invalid_mfa_code',
+  ROSTER_INVALID_MFA_TOKEN: 'invalid_mfa_token',
+  ROSTER_ACCOUNT_NOT_CONFIRMED: 'not_confirmed',
+  ROSTER_LOGIN_LOCKED: 'locked'
+}
+
+/** What sessions report to operators (plugins/metrics.ts counts it). */
+export interface SessionSignals {
+  /** A refresh token was presented again after its use: its session was revoked. */
+  refreshTokenReuse: () => void
+  /** A login step (password, or second factor) ended so. */
+  loginOutcome: (outcome: LoginOutcome) => void
+}
+
 export interface SessionsDeps {
   db: Database
   config: Config
@@ -33,6 +60,7 @@ export interface SessionsDeps {
   dummyHash: string
   /** Opens the TOTP secrets stored encrypted (src/infra/secret-box.ts). */
   totpSecrets: Pick<SecretBox, 'open'>
+  signals: SessionSignals
 }
 
 /**
@@ -41,7 +69,7 @@ export interface SessionsDeps {
  * `checkAttempt`).
  */
 export function createSessionsService (deps: SessionsDeps) {
-  const { db, config, tokens, log, dummyHash, totpSecrets } = deps
+  const { db, config, tokens, log, dummyHash, totpSecrets, signals } = deps
   const repository = createSessionsRepository(db)
   const argon2 = argon2Params(config)
   const ttl: SessionTtl = { idle: config.SESSION_IDLE_TTL, absolute: config.SESSION_ABSOLUTE_TTL }
@@ -84,6 +112,18 @@ export function createSessionsService (deps: SessionsDeps) {
     }
   }
 
+  /** Runs a login step, reporting how it ended. */
+  async function counted<T extends object> (step: () => Promise<T>): Promise<T> {
+    try {
+      const answer = await step()
+      signals.loginOutcome('mfa_token' in answer ? 'mfa_required' : 'success')
+      return answer
+    } catch (err) {
+      signals.loginOutcome(REFUSED[String((err as { code?: unknown }).code)] ?? 'error')
+      throw err
+    }
+  }
+
   function pair (adminId: string, sessionId: string, refreshToken: string, authTime = Math.floor(Date.now() / 1000)): TokenPairView {
     const { accessToken, expiresIn } = tokens.issueAccessToken(adminId, sessionId, authTime)
     return { access_token: accessToken, refresh_token: refreshToken, token_type: 'Bearer', expires_in: expiresIn }
@@ -102,25 +142,27 @@ export function createSessionsService (deps: SessionsDeps) {
      * the login, which gives both back).
      */
     async login (body: LoginBody, meta: { userAgent?: string | undefined, ip: string }): Promise<TokenPairView | MfaChallengeView> {
-      const email = normaliseEmail(body.email)
-      const client = clientKey(meta.ip)
-      return await attempting(email, async () => await repository.attemptLogin(email, client, lockout, instance), async (row) => {
-        const stored = row.passwordHash ?? dummyHash
-        const verified = await verifyPassword(stored, body.password)
-        if (!verified || row.id === null) throw new sessionsErrors.InvalidCredentials()
-        if (row.confirmed !== true) {
-          await repository.giveBack(email, client, lockout)
-          throw new sessionsErrors.NotConfirmed()
-        }
-        const rehash = needsRehash(stored, argon2) ? { from: stored, to: await hashPassword(body.password, argon2) } : undefined
-        if (row.mfa === true) {
-          if (rehash !== undefined) await repository.rehash(row.id, rehash.from, rehash.to)
-          return { mfa_required: true, mfa_token: tokens.mfaTokens.issue(row.id, email), expires_in: tokens.mfaTokens.ttl }
-        }
-        const session = await repository.start({ adminId: row.id, ttl, throttle: { email, client, policy: lockout }, userAgent: meta.userAgent, ip: meta.ip, rehash })
-        /* c8 ignore next -- the account was deleted between the two statements of this login (start's null is tested on its own) */
-        if (session === null) throw new sessionsErrors.InvalidCredentials()
-        return pair(row.id, session.sessionId, session.refreshToken)
+      return await counted(async () => {
+        const email = normaliseEmail(body.email)
+        const client = clientKey(meta.ip)
+        return await attempting(email, async () => await repository.attemptLogin(email, client, lockout, instance), async (row) => {
+          const stored = row.passwordHash ?? dummyHash
+          const verified = await verifyPassword(stored, body.password)
+          if (!verified || row.id === null) throw new sessionsErrors.InvalidCredentials()
+          if (row.confirmed !== true) {
+            await repository.giveBack(email, client, lockout)
+            throw new sessionsErrors.NotConfirmed()
+          }
+          const rehash = needsRehash(stored, argon2) ? { from: stored, to: await hashPassword(body.password, argon2) } : undefined
+          if (row.mfa === true) {
+            if (rehash !== undefined) await repository.rehash(row.id, rehash.from, rehash.to)
+            return { mfa_required: true, mfa_token: tokens.mfaTokens.issue(row.id, email), expires_in: tokens.mfaTokens.ttl }
+          }
+          const session = await repository.start({ adminId: row.id, ttl, throttle: { email, client, policy: lockout }, userAgent: meta.userAgent, ip: meta.ip, rehash })
+          /* c8 ignore next -- the account was deleted between the two statements of this login (start's null is tested on its own) */
+          if (session === null) throw new sessionsErrors.InvalidCredentials()
+          return pair(row.id, session.sessionId, session.refreshToken)
+        })
       })
     },
 
@@ -133,24 +175,26 @@ export function createSessionsService (deps: SessionsDeps) {
      * (./repository.ts, startWithSecondFactor).
      */
     async completeMfa (body: MfaLoginBody, meta: { userAgent?: string | undefined, ip: string }): Promise<TokenPairView> {
-      if ((body.code === undefined) === (body.recovery_code === undefined)) throw invalidField('code', 'give exactly one of code or recovery_code')
-      const claims = tokens.mfaTokens.verify(body.mfa_token)
-      if (claims === null) throw new sessionsErrors.InvalidMfaToken()
-      const { email } = claims
-      const client = clientKey(meta.ip)
-      return await attempting(email, async () => await repository.attemptMfa(email, client, claims.sub, lockout, instance), async (row) => {
-        if (row.id === null || row.mfa !== true || row.totpSecret === null) throw new sessionsErrors.InvalidMfaToken()
-        let factor: { step: number } | { recoveryCodeHash: string }
-        if (body.code !== undefined) {
-          const step = matchingStep(totpSecrets.open(row.totpSecret, row.id), body.code, row.lastStep)
-          if (step === null) throw new sessionsErrors.InvalidMfaCode()
-          factor = { step }
-        } else {
-          factor = { recoveryCodeHash: recoveryCodeHash(body.recovery_code as string) }
-        }
-        const session = await repository.startWithSecondFactor({ adminId: row.id, ttl, throttle: { email, client, policy: lockout }, userAgent: meta.userAgent, ip: meta.ip, jti: claims.jti, expiresAt: claims.exp, factor })
-        if (session === null) throw new sessionsErrors.InvalidMfaCode()
-        return pair(row.id, session.sessionId, session.refreshToken)
+      return await counted(async () => {
+        if ((body.code === undefined) === (body.recovery_code === undefined)) throw invalidField('code', 'give exactly one of code or recovery_code')
+        const claims = tokens.mfaTokens.verify(body.mfa_token)
+        if (claims === null) throw new sessionsErrors.InvalidMfaToken()
+        const { email } = claims
+        const client = clientKey(meta.ip)
+        return await attempting(email, async () => await repository.attemptMfa(email, client, claims.sub, lockout, instance), async (row) => {
+          if (row.id === null || row.mfa !== true || row.totpSecret === null) throw new sessionsErrors.InvalidMfaToken()
+          let factor: { step: number } | { recoveryCodeHash: string }
+          if (body.code !== undefined) {
+            const step = matchingStep(totpSecrets.open(row.totpSecret, row.id), body.code, row.lastStep)
+            if (step === null) throw new sessionsErrors.InvalidMfaCode()
+            factor = { step }
+          } else {
+            factor = { recoveryCodeHash: recoveryCodeHash(body.recovery_code as string) }
+          }
+          const session = await repository.startWithSecondFactor({ adminId: row.id, ttl, throttle: { email, client, policy: lockout }, userAgent: meta.userAgent, ip: meta.ip, jti: claims.jti, expiresAt: claims.exp, factor })
+          if (session === null) throw new sessionsErrors.InvalidMfaCode()
+          return pair(row.id, session.sessionId, session.refreshToken)
+        })
       })
     },
 
@@ -190,6 +234,7 @@ export function createSessionsService (deps: SessionsDeps) {
       if (!rotation.ok) {
         if (rotation.revokedSessionId !== null) {
           await tokens.forgetSessions([rotation.revokedSessionId])
+          signals.refreshTokenReuse()
           log.warn({ sessionId: rotation.revokedSessionId }, 'a used refresh token was presented again after REFRESH_REUSE_INTERVAL: session revoked')
         }
         throw new sessionsErrors.InvalidRefreshToken()

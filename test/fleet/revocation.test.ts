@@ -7,7 +7,7 @@
 import t from 'tap'
 import pg from 'pg'
 import { build, createAdmin, createTestDatabase, loginAs, testServerUrl, waitUntil, type TestApp, type TestContext } from '../helper.ts'
-import { clientKey, endedPayloads, LiveSessionCache } from '../../src/sessions/live-cache.ts'
+import { clientKey, endedPayloads, LiveSessionCache, SESSION_CACHE_ENTRIES } from '../../src/sessions/live-cache.ts'
 import { Listener } from '../../src/infra/notifications.ts'
 
 /** Well above any wait below: what refuses a token on the other instance is the notification, not the cache's end. */
@@ -82,13 +82,17 @@ t.test('announcements in payloads under 8000 bytes; a bounded cache; channel nam
   t.ok(endedPayloads(ids.map(clientKey)).every((p) => Buffer.byteLength(p) < 8000), 'API clients\' keys, the longest, too')
 
   const cache = new LiveSessionCache<string>(1000)
-  for (let i = 0; i < 100_000; i++) cache.remember(`s${i}`, 'a', `found ${i}`, 0)
-  t.equal(cache.size, 100_000)
+  for (let i = 0; i < SESSION_CACHE_ENTRIES; i++) cache.remember(`s${i}`, 'a', `found ${i}`, 0)
+  t.equal(cache.size, SESSION_CACHE_ENTRIES)
   t.equal(cache.get('s1', 'a', 999), 'found 1')
   t.equal(cache.get('s1', 'b', 999), undefined, 'another admin\'s')
   t.equal(cache.get('s1', 'a', 1000), undefined, 'expired')
+  cache.remember('s0', 'a', 'found again', 1)
   cache.remember('one more', 'a', 'found', 0)
-  t.equal(cache.size, 1, 'full: started over')
+  t.equal(cache.size, SESSION_CACHE_ENTRIES, 'full: bounded')
+  t.equal(cache.get('s1', 'a', 999), undefined, 'the entry checked longest ago went')
+  t.equal(cache.get('s0', 'a', 999), 'found again', 'one checked again is young again')
+  t.equal(cache.get('one more', 'a', 999), 'found')
 
   const unnamed = await build(t, { env: { DB_PREPARED_STATEMENTS: 'false' } })
   t.ok(unnamed.logs.lines.some((l) => l.level === 40 && /^DB_PREPARED_STATEMENTS=false \(behind a transaction pooler\?\) but no DATABASE_LISTEN_URL/.test(l.msg as string)), 'a likely pooler without a LISTEN URL is warned about')
