@@ -67,7 +67,11 @@ export const TEST_ENV: Record<string, string> = {
   LOG_LEVEL: 'info',
   ARGON2_MEMORY: '1024',
   ARGON2_TIME: '1',
-  SECRET_KEY: 'test-secret-key-0123456789abcdef'
+  SECRET_KEY: 'test-secret-key-0123456789abcdef',
+  // No load shedding: on a shared machine starved of CPU, an app's own start (schemas compiled, keys
+  // loaded) can hold its event loop past the 1 s default, and its first requests would be shed.
+  // test/pressure.test.ts turns it on with its own thresholds (as test/fleet does off for its servers).
+  PRESSURE_MAX_EVENT_LOOP_DELAY: '0'
 }
 
 /**
