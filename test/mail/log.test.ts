@@ -27,7 +27,7 @@ t.test('the log transport (the default) prints the whole email with its link, fo
   const [row] = await outboxRows(app.databaseUrl)
   t.match(row, { recipient: 'ann@example.com', status: 'sent', attempts: 1, payload: { name: 'Ann' }, lastError: null, providerMessageId: null })
   t.notOk('token' in (row?.payload ?? {}), 'the token is erased once sent')
-  t.same(await app.mail.depth(), { pending: 0, failed: 0 })
+  t.same(await app.mail.depth(), { pending: 0, failed: 0, oldestPendingSeconds: 0 })
   t.same(app.mail.counters, { queued: 1, sent: 1, retried: 0, failed: 0 })
   t.equal(app.mail.providerAvailable, true)
 })
@@ -74,7 +74,7 @@ t.test('a row that cannot be rendered fails at once, token erased, logged at err
   const errors = app.logs.lines.filter((l) => l.level === 50)
   t.equal(errors.length, 2)
   t.match(errors[0], { msg: 'email not delivered: given up', to: 'a@example.com', kind: 'permanent' })
-  t.same(await app.mail.depth(), { pending: 0, failed: 2 })
+  t.same(await app.mail.depth(), { pending: 0, failed: 2, oldestPendingSeconds: 0 })
   t.equal(app.mail.counters.failed, 2)
 })
 
