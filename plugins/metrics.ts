@@ -1,7 +1,5 @@
 import fp from 'fastify-plugin'
-import { Type } from '@sinclair/typebox'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client'
-import { problems } from '../schemas/problem.ts'
 import { readPackage } from '../src/infra/version.ts'
 import type { DatabaseSignals } from '../src/infra/database.ts'
 import { LOCKOUT_KEYS, LOGIN_OUTCOMES, type SessionSignals } from '../src/sessions/service.ts'
@@ -199,24 +197,8 @@ export default fp(async (app) => {
   }))
 
   const listenerPort = metricsPort(config)
-  if (listenerPort === 0) {
-    app.get('/metrics', {
-      config: { public: true, loadShedding: false, rateLimit: false },
-      schema: {
-        tags: ['service'],
-        summary: 'Prometheus metrics (text exposition format)',
-        description: 'Requests by route and status, latency, event loop, memory, database pool, email outbox. Public: block it at the proxy (deploy/nginx.conf does), or set METRICS_PORT to serve it on a port of its own.',
-        response: {
-          200: { description: 'Prometheus text format 0.0.4', content: { 'text/plain': { schema: Type.String() } } },
-          ...problems()
-        }
-      }
-    }, async (_request, reply) => {
-      const body = await registry.metrics()
-      return reply.type(registry.contentType).send(body)
-    })
-    return
-  }
+  // Port 0: GET /metrics on the main port (routes/index.ts, registered with the other routes).
+  if (listenerPort === 0) return
 
   // A listener of its own (src/metrics/listener.ts): not behind the proxy, not in the API docs.
   const listener = new MetricsListener(async () => await registry.metrics(), registry.contentType, app.log)

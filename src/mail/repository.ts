@@ -99,7 +99,6 @@ export function createOutboxRepository (db: Database) {
       await db.query({ ...RESCHEDULE, values: [id, attempts, error, delayMs] })
     },
 
-    /** Emails waiting to be sent and emails given up on (for metrics). */
     /** Emails waiting and failed, and how long the oldest waiting one has waited (0 when none waits). */
     async depth (): Promise<OutboxDepth> {
       return (await db.query<OutboxDepth>(DEPTH)).rows[0] as OutboxDepth
