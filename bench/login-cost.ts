@@ -89,6 +89,7 @@ const service = spawn(process.execPath, [join(rootDir, 'dist', 'src', 'server.js
     ...process.env,
     NODE_ENV: 'production',
     HOST: '127.0.0.1',
+    PUBLIC_URL: 'https://roster.example.com',
     PORT: String(port),
     DATABASE_URL: upstream.href,
     LOG_LEVEL: 'warn',

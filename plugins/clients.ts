@@ -9,5 +9,5 @@ declare module 'fastify' {
 }
 
 export default fp(async (app) => {
-  app.decorate('clients', createClientsService({ db: app.db, audit: app.audit, tokens: app.auth }))
-}, { name: 'clients', dependencies: ['db', 'audit', 'auth'] })
+  app.decorate('clients', createClientsService({ db: app.db, audit: app.audit, tokens: app.auth, signals: app.metrics.signals }))
+}, { name: 'clients', dependencies: ['db', 'audit', 'auth', 'metrics'] })

@@ -2,13 +2,14 @@ import fp from 'fastify-plugin'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client'
 import { readPackage } from '../src/infra/version.ts'
 import type { DatabaseSignals } from '../src/infra/database.ts'
-import { LOGIN_OUTCOMES, type SessionSignals } from '../src/sessions/service.ts'
+import { LOCKOUT_KEYS, LOGIN_OUTCOMES, type SessionSignals } from '../src/sessions/service.ts'
+import { CLIENT_TOKEN_OUTCOMES, type ClientSignals } from '../src/clients/service.ts'
 import type { OutboxDepth } from '../src/mail/repository.ts'
 import { MetricsListener } from '../src/metrics/listener.ts'
 import { metricsPort } from '../src/config.ts'
 
 /** Everything the app reports to operators as it happens; counted whether or not metrics are served. */
-export interface Signals extends DatabaseSignals, SessionSignals {}
+export interface Signals extends DatabaseSignals, SessionSignals, ClientSignals {}
 
 export interface Metrics {
   readonly registry: Registry
@@ -36,7 +37,7 @@ const DB_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 
 /**
  * Roster's own counters and histograms (outside the registry until metrics are on): what
- * plugins/db.ts and the sessions service report through `signals`.
+ * plugins/db.ts and the sessions and clients services report through `signals`.
  */
 function createSignals (): { signals: Signals, metrics: Metric[] } {
   const queries = new Histogram({ name: 'roster_db_query_duration_seconds', help: 'Time from sending a statement to its answer (or its failure), by statement name (unnamed: searches planned per request, BEGIN/COMMIT).', labelNames: ['statement'], buckets: DB_BUCKETS, registers: [] })
@@ -45,10 +46,14 @@ function createSignals (): { signals: Signals, metrics: Metric[] } {
   reuse.inc(0)
   const logins = new Counter({ name: 'roster_login_attempts_total', help: 'Login steps (POST /auth/login, and POST /auth/login/mfa with two-factor login) by outcome: success, mfa_required, invalid_credentials, invalid_mfa_code, invalid_mfa_token, not_confirmed, locked (refused by the lockout), error.', labelNames: ['outcome'], registers: [] })
   for (const outcome of LOGIN_OUTCOMES) logins.inc({ outcome }, 0)
+  const lockouts = new Counter({ name: 'roster_lockouts_total', help: 'Lockout keys locked by an attempt: key="client" (an email from one client address, LOCKOUT_THRESHOLD), key="account" (an email from anywhere, LOCKOUT_ACCOUNT_THRESHOLD).', labelNames: ['key'], registers: [] })
+  for (const key of LOCKOUT_KEYS) lockouts.inc({ key }, 0)
+  const clientTokens = new Counter({ name: 'roster_client_tokens_total', help: 'POST /auth/token requests the grant decided, by outcome: issued, invalid_client (unknown client or wrong secret), invalid_scope, unsupported_grant_type.', labelNames: ['outcome'], registers: [] })
+  for (const outcome of CLIENT_TOKEN_OUTCOMES) clientTokens.inc({ outcome }, 0)
   // One child per statement name, kept: observing through it skips hashing the labels of every query.
   const byStatement = new Map<string, { observe: (value: number) => void }>()
   return {
-    metrics: [queries, poolWait, reuse, logins],
+    metrics: [queries, poolWait, reuse, logins, lockouts, clientTokens],
     signals: {
       query (statement, seconds) {
         let child = byStatement.get(statement)
@@ -57,7 +62,9 @@ function createSignals (): { signals: Signals, metrics: Metric[] } {
       },
       poolWait (seconds) { poolWait.observe(seconds) },
       refreshTokenReuse () { reuse.inc() },
-      loginOutcome (outcome) { logins.inc({ outcome }) }
+      loginOutcome (outcome) { logins.inc({ outcome }) },
+      lockout (key) { lockouts.inc({ key }) },
+      clientToken (outcome) { clientTokens.inc({ outcome }) }
     }
   }
 }

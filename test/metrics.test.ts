@@ -4,7 +4,9 @@ import { build, createAdmin, loginAs, type TestApp } from './helper.ts'
 import { freePort } from '../db/embedded.ts'
 import { COLLECT_TIMEOUT, UNMATCHED_ROUTE } from '../plugins/metrics.ts'
 import { transaction, UNNAMED } from '../src/infra/database.ts'
-import { LOGIN_OUTCOMES } from '../src/sessions/service.ts'
+import { LOCKOUT_KEYS, LOGIN_OUTCOMES } from '../src/sessions/service.ts'
+import { CLIENT_TOKEN_OUTCOMES } from '../src/clients/service.ts'
+import { clientToken, createClient, enrolTotp } from './access/helpers.ts'
 
 interface Sample { name: string, labels: Record<string, string>, value: number }
 
@@ -121,26 +123,74 @@ t.test('database statements by name, waits for a connection, refresh-token reuse
   t.equal(value(await scrape(app), 'roster_refresh_token_reuse_total'), 1)
 })
 
-t.test('login steps by outcome: roster_login_attempts_total', async (t) => {
-  const app = await build(t, { env: { MAIL_DISPATCHER: 'false', LOCKOUT_THRESHOLD: '2', AUTH_RATE_LIMIT: '1000' } })
+t.test('login steps by outcome, lockouts by key, token requests by outcome: each counted by real requests', async (t) => {
+  const app = await build(t, { env: { MAIL_DISPATCHER: 'false', LOCKOUT_THRESHOLD: '2', LOCKOUT_ACCOUNT_THRESHOLD: '5', AUTH_RATE_LIMIT: '1000' } })
   const admin = await createAdmin(app)
-  const outcomes = async (): Promise<Record<string, number | undefined>> => {
+  const counts = async (): Promise<Record<string, Record<string, number | undefined>>> => {
     const samples = await scrape(app)
-    return Object.fromEntries(LOGIN_OUTCOMES.map((o) => [o, value(samples, 'roster_login_attempts_total', { outcome: o })]))
+    const by = (name: string, label: string, values: readonly string[]): Record<string, number | undefined> =>
+      Object.fromEntries(values.map((v) => [v, value(samples, name, { [label]: v })]))
+    return {
+      logins: by('roster_login_attempts_total', 'outcome', LOGIN_OUTCOMES),
+      lockouts: by('roster_lockouts_total', 'key', LOCKOUT_KEYS),
+      tokens: by('roster_client_tokens_total', 'outcome', CLIENT_TOKEN_OUTCOMES)
+    }
   }
-  t.same(await outcomes(), { success: 0, mfa_required: 0, invalid_credentials: 0, invalid_mfa_code: 0, invalid_mfa_token: 0, not_confirmed: 0, locked: 0, error: 0 }, 'every outcome counted from 0')
-  const login = async (email: string, password: string, remoteAddress = '192.0.2.1'): Promise<number> =>
-    (await app.inject({ method: 'POST', url: '/auth/login', payload: { email, password }, remoteAddress })).statusCode
-  t.equal(await login(admin.email, 'a wrong password, long enough'), 401)
-  t.equal(await login(admin.email, 'another wrong password, long'), 401)
-  t.equal(await login(admin.email, admin.password), 429, 'locked from that address')
-  t.equal(await login(admin.email, admin.password, '192.0.2.2'), 200)
+  t.same(await counts(), {
+    logins: { success: 0, mfa_required: 0, invalid_credentials: 0, invalid_mfa_code: 0, invalid_mfa_token: 0, not_confirmed: 0, locked: 0, error: 0 },
+    lockouts: { client: 0, account: 0 },
+    tokens: { issued: 0, invalid_client: 0, invalid_scope: 0, unsupported_grant_type: 0 }
+  }, 'every outcome and key counted from 0')
+  const login = async (email: string, password: string, remoteAddress: string): Promise<{ status: number, mfaToken?: string }> => {
+    const res = await app.inject({ method: 'POST', url: '/auth/login', payload: { email, password }, remoteAddress })
+    return { status: res.statusCode, mfaToken: res.json<{ mfa_token?: string }>().mfa_token }
+  }
+  const status = async (email: string, password: string, remoteAddress: string): Promise<number> => (await login(email, password, remoteAddress)).status
+  t.equal(await status(admin.email, 'a wrong password, long enough', '192.0.2.1'), 401)
+  t.equal(await status(admin.email, 'another wrong password, long', '192.0.2.1'), 401, 'the second wrong password locks the client key')
+  t.equal(await status(admin.email, admin.password, '192.0.2.1'), 429, 'locked from that address')
+  t.equal(await status(admin.email, admin.password, '192.0.2.2'), 200)
+  t.equal(await status('nobody@example.com', admin.password, '192.0.2.1'), 401, 'an unknown email is a wrong password')
   const unconfirmed = await createAdmin(app, { confirmed: false })
-  t.equal(await login(unconfirmed.email, unconfirmed.password, '192.0.2.3'), 403)
-  const mfa = (payload: Record<string, string>) => app.inject({ method: 'POST', url: '/auth/login/mfa', payload })
-  t.equal((await mfa({ mfa_token: 'not.a.token', code: '123456' })).statusCode, 401)
-  t.equal((await mfa({ mfa_token: 'not.a.token' })).statusCode, 400)
-  t.same(await outcomes(), { success: 1, mfa_required: 0, invalid_credentials: 2, invalid_mfa_code: 0, invalid_mfa_token: 1, not_confirmed: 1, locked: 1, error: 1 })
+  t.equal(await status(unconfirmed.email, unconfirmed.password, '192.0.2.3'), 403)
+  const guessed = await createAdmin(app)
+  for (let i = 1; i <= 5; i++) t.equal(await status(guessed.email, 'a wrong password, long enough', `198.51.100.${i}`), 401)
+  t.equal(await status(guessed.email, guessed.password, '198.51.100.9'), 429, 'five addresses locked the account key')
+  let expected = { success: 1, mfa_required: 0, invalid_credentials: 8, invalid_mfa_code: 0, invalid_mfa_token: 0, not_confirmed: 1, locked: 2, error: 0 }
+  t.same((await counts()).lockouts, { client: 1, account: 1 })
+  t.same((await counts()).logins, expected)
+
+  // Two-factor login: the password step, a wrong code, the right code (otpauth computes it), a bad mfa_token, a malformed step.
+  const enrolled = await createAdmin(app)
+  const { totp } = await enrolTotp(app, await loginAs(app, enrolled))
+  const first = await login(enrolled.email, enrolled.password, '203.0.113.1')
+  t.equal(first.status, 200)
+  const mfa = async (payload: Record<string, string>, remoteAddress: string): Promise<number> =>
+    (await app.inject({ method: 'POST', url: '/auth/login/mfa', payload, remoteAddress })).statusCode
+  const current = totp.generate()
+  const wrong = String((Number(current) + 1) % 1_000_000).padStart(6, '0')
+  t.equal(await mfa({ mfa_token: first.mfaToken as string, code: wrong }, '203.0.113.2'), 401)
+  t.equal(await mfa({ mfa_token: first.mfaToken as string, code: current }, '203.0.113.3'), 200)
+  t.equal(await mfa({ mfa_token: 'not.a.token', code: '123456' }, '203.0.113.4'), 401)
+  t.equal(await mfa({ mfa_token: 'not.a.token' }, '203.0.113.4'), 400)
+  expected = { ...expected, success: expected.success + 2, mfa_required: 1, invalid_mfa_code: 1, invalid_mfa_token: 1, error: 1 }
+  t.same((await counts()).logins, expected, 'the enrolling login, the password step, each second step')
+  t.same((await counts()).lockouts, { client: 1, account: 1 }, 'no key locked by the two-factor login')
+
+  // POST /auth/token (client credentials): each outcome the grant decides.
+  const owner = await loginAs(app, await createAdmin(app, { role: 'owner' }))
+  const client = await createClient(app, owner, ['users:read'])
+  await clientToken(app, client)
+  const token = async (fields: Record<string, string>): Promise<number> => (await app.inject({
+    method: 'POST',
+    url: '/auth/token',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: new URLSearchParams({ client_id: client.id, ...fields }).toString()
+  })).statusCode
+  t.equal(await token({ grant_type: 'client_credentials', client_secret: 'not the secret' }), 401)
+  t.equal(await token({ grant_type: 'client_credentials', client_secret: client.secret, scope: 'users:write' }), 400)
+  t.equal(await token({ grant_type: 'password', client_secret: client.secret }), 400)
+  t.same((await counts()).tokens, { issued: 1, invalid_client: 1, invalid_scope: 1, unsupported_grant_type: 1 })
 })
 
 t.test('the mail provider unreachable shows as roster_mail_provider_available 0', async (t) => {

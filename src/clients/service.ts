@@ -8,8 +8,18 @@ import { errors } from '../infra/errors.ts'
 import { clientsErrors, OAuthError } from './errors.ts'
 import { createClientsRepository } from './repository.ts'
 
+/** How a token request ended once the grant looked at it (roster_client_tokens_total{outcome}); malformed requests (400 invalid_request) are refused before. */
+export type ClientTokenOutcome = 'issued' | 'invalid_client' | 'invalid_scope' | 'unsupported_grant_type'
+export const CLIENT_TOKEN_OUTCOMES: readonly ClientTokenOutcome[] = ['issued', 'invalid_client', 'invalid_scope', 'unsupported_grant_type']
+
+/** What the token endpoint reports to operators (plugins/metrics.ts counts it). */
+export interface ClientSignals {
+  clientToken: (outcome: ClientTokenOutcome) => void
+}
+
 export interface ClientsDeps {
   db: Database
+  signals: ClientSignals
   audit: Pick<AuditService, 'record'>
   /** Access tokens for clients, and THE forget path of the authentication cache (plugins/auth.ts). */
   tokens: { issueClientToken: (clientId: string, scopes: readonly string[]) => { accessToken: string, expiresIn: number }, forgetClient: (clientId: string) => Promise<void> }
@@ -27,10 +37,15 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
  * protect nothing more and only make every token request CPU-heavy. Managing clients (create, delete, secrets) needs a recent
  * login (step-up).
  */
-export function createClientsService ({ db, audit, tokens }: ClientsDeps) {
+export function createClientsService ({ db, audit, tokens, signals }: ClientsDeps) {
   const repository = createClientsRepository(db)
   const record = async (tx: Queryable, actor: AdminActor, action: AuditAction, clientId: string, changes: Record<string, unknown>): Promise<void> =>
     await audit.record(tx, { actor: { type: 'admin', id: actor.id }, action, targetType: 'client', targetId: clientId, requestId: actor.requestId, changes })
+  /** A refused token request, counted. */
+  const refuse = (outcome: Exclude<ClientTokenOutcome, 'issued'>, description: string): OAuthError => {
+    signals.clientToken(outcome)
+    return new OAuthError(outcome, description)
+  }
   const existing = async (tx: Queryable, id: string): Promise<number> => {
     const secrets = await repository.lock(tx, id)
     if (secrets === null) throw new errors.NotFound(`No API client with id ${id}`)
@@ -94,15 +109,16 @@ export function createClientsService ({ db, audit, tokens }: ClientsDeps) {
      * of the client's when none are asked for).
      */
     async issueToken (grantType: string, credentials: ClientCredentials | null, scope: string | undefined): Promise<ClientTokenView> {
-      if (grantType !== 'client_credentials') throw new OAuthError('unsupported_grant_type', 'Only grant_type=client_credentials is supported')
-      if (credentials === null) throw new OAuthError('invalid_client', 'Client authentication is required: HTTP Basic, or client_id and client_secret form fields')
+      if (grantType !== 'client_credentials') throw refuse('unsupported_grant_type', 'Only grant_type=client_credentials is supported')
+      if (credentials === null) throw refuse('invalid_client', 'Client authentication is required: HTTP Basic, or client_id and client_secret form fields')
       const scopes = UUID.test(credentials.clientId) ? await repository.authenticate(credentials.clientId, hashToken(credentials.clientSecret)) : null
-      if (scopes === null) throw new OAuthError('invalid_client', 'Unknown client, or wrong secret')
+      if (scopes === null) throw refuse('invalid_client', 'Unknown client, or wrong secret')
       const asked = scope === undefined ? scopes : scope.split(' ').filter((s) => s !== '')
       const refused = asked.filter((s) => !scopes.includes(s))
-      if (refused.length > 0 || asked.length === 0) throw new OAuthError('invalid_scope', refused.length > 0 ? `Not granted to this client: ${refused.join(' ')}` : 'No scope asked for')
+      if (refused.length > 0 || asked.length === 0) throw refuse('invalid_scope', refused.length > 0 ? `Not granted to this client: ${refused.join(' ')}` : 'No scope asked for')
       const granted = [...new Set(asked)]
       const { accessToken, expiresIn } = tokens.issueClientToken(credentials.clientId, granted)
+      signals.clientToken('issued')
       return { access_token: accessToken, token_type: 'Bearer', expires_in: expiresIn, scope: granted.join(' ') }
     }
   }

@@ -15,7 +15,7 @@ export interface SessionTtl {
 export type SessionInfo = Omit<SessionView, 'current'>
 
 /** A counted (or refused) attempt: see OUTCOME in ./throttle.ts. */
-export interface Attempt { counted: boolean, retryAfter: number, settlesIn: number }
+export interface Attempt { counted: boolean, retryAfter: number, settlesIn: number, lockedClient: boolean, lockedAccount: boolean }
 
 export type Rotation =
   | { ok: true, sessionId: string, adminId: string, refreshToken: string, authTime: number }

@@ -49,7 +49,13 @@ export interface SessionSignals {
   refreshTokenReuse: () => void
   /** A login step (password, or second factor) ended so. */
   loginOutcome: (outcome: LoginOutcome) => void
+  /** An attempt locked a lockout key: the email from one client address, or the email from anywhere (./throttle.ts). */
+  lockout: (key: LockoutKey) => void
 }
+
+/** The lockout's keys (roster_lockouts_total{key}). */
+export type LockoutKey = 'client' | 'account'
+export const LOCKOUT_KEYS: readonly LockoutKey[] = ['client', 'account']
 
 export interface SessionsDeps {
   db: Database
@@ -87,7 +93,7 @@ export function createSessionsService (deps: SessionsDeps) {
 
   /**
    * Runs `work` for an attempt on `email`: counts it (`attempt`, one
-   * statement), then `work` with the counted row. A lock that attempts being
+   * statement; a key it locked is reported to `signals`), then `work` with the counted row. A lock that attempts being
    * checked may still undo (./throttle.ts: this instance's own, or other
    * instances' counted in the last SETTLE_SECONDS) is waited out, the statement
    * run again now and then, until the attempt is counted or the lock is final:
@@ -97,11 +103,18 @@ export function createSessionsService (deps: SessionsDeps) {
     checking.set(email, (checking.get(email) ?? 0) + 1)
     try {
       const deadline = Date.now() + (SETTLE_SECONDS + 1) * 1000
-      let row = await attempt()
+      // Every run of the statement may lock a key (even one that took no attempt on the account key).
+      const counting = async (): Promise<A> => {
+        const counted = await attempt()
+        if (counted.lockedClient) signals.lockout('client')
+        if (counted.lockedAccount) signals.lockout('account')
+        return counted
+      }
+      let row = await counting()
       const undoable = (): boolean => row.settlesIn > 0 || (checking.get(email) as number) > 1
       for (let pause = 20; !row.counted && undoable() && Date.now() < deadline; pause = Math.min(pause * 2, 500)) {
         await sleep(pause * (0.5 + Math.random()))
-        row = await attempt()
+        row = await counting()
       }
       if (!row.counted) throw locked(row.retryAfter)
       return await work(row)

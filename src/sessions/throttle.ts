@@ -96,7 +96,7 @@ function count (client: string, threshold: string, source: string): string {
       locked_until = ${locked},
       expires_at = greatest(${WINDOW_START} + make_interval(secs => $6::int), ${locked})
     WHERE t.locked_until IS NULL OR t.locked_until <= now()
-    RETURNING 1`
+    RETURNING t.locked_until IS NOT NULL AS locked`
 }
 
 /** The account-wide row locked, as the statement began. */
@@ -104,7 +104,8 @@ const ACCOUNT_LOCKED = `EXISTS (SELECT 1 FROM login_throttle WHERE email = $1 AN
 
 /**
  * CTEs `by_client` and `by_account` counting one attempt (see above); an attempt
- * is taken when both return a row. Nothing is counted on the client key while
+ * is taken when both return a row, and a row returned `locked` was locked by it
+ * (a key already locked takes no attempt). Nothing is counted on the client key while
  * the account key is locked, nor on the account key unless the client key took it.
  */
 export const ATTEMPT = `by_client AS (
@@ -121,13 +122,17 @@ const LOCKED_ROWS = `login_throttle WHERE email = $1 AND client IN ($2, '${ANY_C
  * the seconds until the keys unlock (the whole LOCKOUT_DURATION when a
  * concurrent attempt locked them after this statement began); `settlesIn`, the
  * milliseconds during which other instances' attempts may still undo the lock
- * (0: none can; all of SETTLE_SECONDS when it was locked concurrently).
+ * (0: none can; all of SETTLE_SECONDS when it was locked concurrently);
+ * `lockedClient` and `lockedAccount`, whether this attempt locked the key
+ * (roster_lockouts_total).
  */
 const OTHERS_LATEST = 'CASE WHEN last_attempt_by = $8::text THEN other_attempt_at ELSE last_attempt_at END'
 export const OUTCOME = `EXISTS (SELECT 1 FROM by_account) AS counted,
     coalesce((SELECT max(greatest(1, ceil(extract(epoch FROM locked_until - now())))) FROM ${LOCKED_ROWS}), $5)::int AS "retryAfter",
     coalesce((SELECT min(CASE WHEN ${OTHERS_LATEST} IS NULL THEN 0
-      ELSE greatest(0, ceil(extract(epoch FROM ${OTHERS_LATEST} + make_interval(secs => $7::int) - now()) * 1000)) END) FROM ${LOCKED_ROWS}), $7::int * 1000)::int AS "settlesIn"`
+      ELSE greatest(0, ceil(extract(epoch FROM ${OTHERS_LATEST} + make_interval(secs => $7::int) - now()) * 1000)) END) FROM ${LOCKED_ROWS}), $7::int * 1000)::int AS "settlesIn",
+    coalesce((SELECT locked FROM by_client), false) AS "lockedClient",
+    coalesce((SELECT locked FROM by_account), false) AS "lockedAccount"`
 
 /**
  * A correct password gives its attempt back (CTEs; the email, client and
