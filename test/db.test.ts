@@ -5,13 +5,21 @@ import { join } from 'node:path'
 import { getTableConfig } from 'drizzle-orm/pg-core'
 import * as schema from '../db/schema/index.ts'
 import { build, createTestDatabase, waitUntil } from './helper.ts'
-import { shippedMigrations, appliedMigrations } from '../db/migrate.ts'
+import pg from 'pg'
+import { shippedMigrations, appliedMigrations, migrationsPending } from '../db/migrate.ts'
 import { freePort } from '../db/embedded.ts'
 
 t.test('migrations run at start, exactly once, even when instances race', async (t) => {
   const databaseUrl = await createTestDatabase(t)
+  const fresh = new pg.Client({ connectionString: databaseUrl })
+  await fresh.connect()
+  t.equal(await migrationsPending(fresh), true, 'an empty database has every migration pending')
+  await fresh.end()
   const [a, b] = await Promise.all([build(t, { databaseUrl }), build(t, { databaseUrl })])
   t.equal(await appliedMigrations(a.pg.pool), shippedMigrations())
+  t.equal(await migrationsPending(a.pg.pool), false, 'nothing is pending once they ran: the next start does not load the migrator')
+  await a.pg.pool.query('DELETE FROM drizzle.__drizzle_migrations WHERE created_at = (SELECT max(created_at) FROM drizzle.__drizzle_migrations)')
+  t.equal(await migrationsPending(a.pg.pool), true, 'the newest shipped migration not recorded: pending')
   const { rows } = await b.pg.pool.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
   t.same(rows.map((r) => r.tablename), ['account_tokens', 'admins', 'audit_events', 'email_outbox', 'idempotency_keys', 'login_throttle', 'refresh_tokens', 'sessions', 'users'])
 })
