@@ -14,6 +14,8 @@
  *    the main routes, RSS, heap and Roster's CPU per request after each, and
  *    RSS again after 5 s of rest. Logins run N/50 times (each is an argon2 verify).
  *
+ * `--heap-snapshot` writes a heap snapshot of the loaded instance after the
+ * rest (bench/results/profiles; what stays on the heap after the load).
  * `--node-flags` replaces the start flags (e.g. `--node-flags=""` for V8's
  * defaults). Writes bench/results/memory.json.
  */
@@ -32,7 +34,8 @@ const { values: args } = parseArgs({
   options: {
     load: { type: 'string', default: '0' },
     'node-flags': { type: 'string' },
-    'no-modules': { type: 'boolean', default: false }
+    'no-modules': { type: 'boolean', default: false },
+    'heap-snapshot': { type: 'boolean', default: false }
   }
 })
 const LOAD = Number(args.load)
@@ -119,9 +122,10 @@ await mkdir(join(rootDir, 'bench', 'results'), { recursive: true })
 const logFile = openSync(join(rootDir, 'bench', 'results', 'roster-memory.log'), 'w')
 const children: ChildProcess[] = []
 
-async function start (env: Record<string, string>): Promise<{ child: ChildProcess, base: string }> {
+const profileDir = join(rootDir, 'bench', 'results', 'profiles')
+async function start (env: Record<string, string>, extraFlags: string[] = []): Promise<{ child: ChildProcess, base: string }> {
   const port = await freePort()
-  const child = spawn(process.execPath, [...flags, join(rootDir, 'dist', 'src', 'server.js')], {
+  const child = spawn(process.execPath, [...flags, ...extraFlags, join(rootDir, 'dist', 'src', 'server.js')], {
     cwd: rootDir,
     env: { ...process.env, DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', METRICS_PORT: '0', ...env },
     stdio: ['ignore', logFile, logFile]
@@ -167,7 +171,9 @@ try {
     const create = spawnSync(process.execPath, [join(rootDir, 'dist', 'src', 'cli', 'create-admin.js'), '--email', 'memory@example.com', '--name', 'memory'],
       { cwd: rootDir, env: { ...process.env, DATA_DIR: dataDir }, input: `${PASSWORD}\n`, encoding: 'utf8' })
     if (create.status !== 0) throw new Error(`create-admin failed: ${create.stderr}`)
-    const { child, base } = await start({ LOG_LEVEL: 'warn', AUTH_RATE_LIMIT: '1000000000', LOCKOUT_THRESHOLD: '1000' })
+    if (args['heap-snapshot'] === true) await mkdir(profileDir, { recursive: true })
+    const { child, base } = await start({ LOG_LEVEL: 'warn', AUTH_RATE_LIMIT: '1000000000', LOCKOUT_THRESHOLD: '1000' },
+      args['heap-snapshot'] === true ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${profileDir}`] : [])
     const pid = child.pid as number
     const login = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'memory@example.com', password: PASSWORD }) })
     const { access_token: token } = await login.json() as { access_token: string }
@@ -197,6 +203,12 @@ try {
     const rest = await footprint(pid, base)
     log(`| 5 s later | ${rest.rssMb.toFixed(1)} | ${rest.heapUsedMb.toFixed(1)} / ${rest.heapTotalMb.toFixed(1)} | ${rest.newSpaceMb.toFixed(1)} | |`)
     result.load = { runs: loaded, rest }
+    if (args['heap-snapshot'] === true) {
+      child.kill('SIGUSR2')
+      // The snapshot is written synchronously by the server's main thread: a request answers once it is done.
+      for (let i = 0; i < 20 && await fetch(`${base}/health/live`).then(() => false, () => true); i++) await sleep(500)
+      log(`heap snapshot written to ${profileDir}`)
+    }
     await stop(child)
   }
   await writeFile(join(rootDir, 'bench', 'results', 'memory.json'), `${JSON.stringify(result, null, 2)}\n`)
