@@ -176,7 +176,7 @@ await db.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements')
 await runMigrations(db)
 log(`loading ${USERS} users…`)
 const { rows: [admin] } = await db.query<{ id: string }>(
-  'INSERT INTO admins (email, name, password_hash, confirmed_at) VALUES ($1, $2, $3, now()) RETURNING id',
+  'INSERT INTO admins (email, name, password_hash, confirmed_at, role) VALUES ($1, $2, $3, now(), \'owner\') RETURNING id',
   ['bench@example.com', 'bench', await hashPassword(PASSWORD, ARGON2)]
 )
 const adminId = (admin as { id: string }).id
@@ -195,6 +195,8 @@ const issuer = 'http://bench.invalid'
 
 const rosterPort = await freePort()
 const basePort = await freePort()
+// In production /metrics is served on a port of its own only.
+const metricsPort = await freePort()
 if (args.profile === true || args['heap-snapshot'] === true) await mkdir(profileDir, { recursive: true })
 const rosterProcess = startProcess([
   ...(args.profile === true ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []),
@@ -208,12 +210,15 @@ const rosterProcess = startProcess([
   DATABASE_URL: server.url,
   LOG_LEVEL: 'warn',
   PUBLIC_URL: issuer,
+  SHUTDOWN_DELAY: '0',
   JWT_PRIVATE_KEY: privatePem,
   SECRET_KEY: randomBytes(32).toString('base64url'),
   AUTH_RATE_LIMIT: '100000000',
   LOCKOUT_THRESHOLD: '1000',
   MIGRATE_ON_START: 'false',
-  METRICS_ENABLED: 'true'
+  REGISTRATION: 'closed',
+  METRICS_ENABLED: 'true',
+  METRICS_PORT: String(metricsPort)
 }, join(rootDir, 'bench', 'results', 'roster.log'))
 const rosterPid = rosterProcess.pid as number
 startProcess(['--import', 'tsx', join(rootDir, 'bench', 'baseline.ts')], {
@@ -377,7 +382,7 @@ const argonCpu = median(argonRuns.map((a) => a.cpuMsPerVerify))
 const loginCpuRatio = loginCpu / argonCpu
 
 const endRss = await rssMb(rosterPid)
-const metrics = await (await fetch(`${A}/metrics`)).text()
+const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
 if (args['heap-snapshot'] === true) {
   const before = new Set(await readdir(profileDir))
   process.kill(rosterPid, 'SIGUSR2')

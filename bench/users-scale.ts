@@ -50,6 +50,7 @@ let server: Awaited<ReturnType<typeof start>> | undefined
 async function start () {
   const config = loadConfig({
     NODE_ENV: 'production',
+    PUBLIC_URL: 'http://bench.invalid',
     HOST: '127.0.0.1',
     PORT: '0',
     DATABASE_URL: databaseUrl,
@@ -57,6 +58,7 @@ async function start () {
     SECRET_KEY: randomBytes(32).toString('base64url'),
     JWT_PRIVATE_KEY: generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
     MAIL_DISPATCHER: 'false',
+    METRICS_ENABLED: 'false',
     DATA_DIR: work
   }, '/dev/null')
   const fastify = Fastify(serverOptions(config))
@@ -70,7 +72,7 @@ try {
   const present = Number((await pool.query<{ n: string }>('SELECT count(*) AS n FROM users')).rows[0]?.n)
   if (present !== 0 && present !== USERS) throw new Error(`the database holds ${present} users, not ${USERS}: use another one`)
   const started = Date.now()
-  const { rows: [admin] } = await pool.query<{ id: string }>("INSERT INTO admins (email, name, password_hash, confirmed_at) VALUES ('scale@example.com', 'scale', 'x', now()) ON CONFLICT (lower(email)) DO UPDATE SET name = 'scale' RETURNING id")
+  const { rows: [admin] } = await pool.query<{ id: string }>("INSERT INTO admins (email, name, password_hash, confirmed_at, role) VALUES ('scale@example.com', 'scale', 'x', now(), 'owner') ON CONFLICT (lower(email)) DO UPDATE SET name = 'scale' RETURNING id")
   const adminId = (admin as { id: string }).id
   if (present === 0) await load()
   log(`${USERS} users ready in ${((Date.now() - started) / 1000).toFixed(1)} s`)
@@ -90,8 +92,8 @@ try {
   server = await start()
   const { port } = server.server.address() as { port: number }
   const base = `http://127.0.0.1:${port}`
-  const { sessionId } = await server.sessions.repository.start({ adminId, ttl: { idle: 3600, absolute: 3600 }, throttleKey: 'scale@example.com' }) as { sessionId: string }
-  const headers = { authorization: `Bearer ${server.auth.issueAccessToken(adminId, sessionId).accessToken}` }
+  const { sessionId } = await server.sessions.repository.start({ adminId, ttl: { idle: 3600, absolute: 3600 }, throttle: { email: 'scale@example.com', client: '127.0.0.1', policy: { threshold: 10, accountThreshold: 50, window: 900, duration: 900 } } }) as { sessionId: string }
+  const headers = { authorization: `Bearer ${server.auth.issueAccessToken(adminId, sessionId, Math.floor(Date.now() / 1000)).accessToken}` }
   const lister = server.users.repository.lister
 
   /** A cursor at `position` rows into the list in this sort order. */

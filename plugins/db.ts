@@ -1,8 +1,9 @@
 import fp from 'fastify-plugin'
 import fastifyPostgres from '@fastify/postgres'
 import type { EmbeddedServer } from '../db/embedded.ts'
+import { maskPassword } from '../db/embedded.ts'
 import { runMigrations } from '../db/migrate.ts'
-import { databaseServer } from '../db/open.ts'
+import { databaseServer, poolOptions } from '../db/open.ts'
 import { observePool, type Database } from '../src/infra/database.ts'
 
 declare module 'fastify' {
@@ -11,6 +12,8 @@ declare module 'fastify' {
     db: Database
     /** The embedded PostgreSQL server, when no external one is configured. */
     embeddedPostgres: EmbeddedServer | null
+    /** Where the instance's one LISTEN connection goes: DATABASE_LISTEN_URL, else the main database (plugins/notifications.ts). */
+    databaseListenUrl: string
   }
 }
 
@@ -26,8 +29,11 @@ export default fp(async (app) => {
     log: (line) => app.log.debug({ postgres: line.trim() })
   })
   app.decorate('embeddedPostgres', embedded)
+  app.decorate('databaseListenUrl', config.DATABASE_LISTEN_URL ?? connectionString)
   if (embedded !== null) {
     const server = embedded
+    // The port changes at every start (unless EMBEDDED_PG_PORT): say where it is, for psql and the like.
+    app.log.info({ url: maskPassword(server.url) }, 'embedded PostgreSQL listening (loopback only; docs/operations.md says how to connect)')
     // Registered before the pool, so it runs after @fastify/postgres has ended it.
     app.addHook('onClose', async () => {
       await server.stop()
@@ -35,16 +41,7 @@ export default fp(async (app) => {
     })
   }
 
-  await app.register(fastifyPostgres, {
-    connectionString,
-    max: config.DB_POOL_MAX,
-    connectionTimeoutMillis: config.DB_CONNECTION_TIMEOUT,
-    idleTimeoutMillis: 30_000,
-    statement_timeout: config.DB_STATEMENT_TIMEOUT,
-    query_timeout: config.DB_STATEMENT_TIMEOUT + 1000,
-    application_name: 'roster',
-    keepAlive: true
-  })
+  await app.register(fastifyPostgres, poolOptions(config, connectionString))
   const pool = app.pg.pool
   // An idle client losing its connection (database restart, network) must never crash the process.
   pool.on('error', (err) => { app.log.warn({ err }, 'idle database connection lost') })

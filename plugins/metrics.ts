@@ -4,9 +4,10 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric
 import { problems } from '../schemas/problem.ts'
 import { readPackage } from '../src/infra/version.ts'
 import type { DatabaseSignals } from '../src/infra/database.ts'
-import type { SessionSignals } from '../src/sessions/service.ts'
+import { LOGIN_OUTCOMES, type SessionSignals } from '../src/sessions/service.ts'
 import type { OutboxDepth } from '../src/mail/repository.ts'
 import { MetricsListener } from '../src/metrics/listener.ts'
+import { metricsPort } from '../src/config.ts'
 
 /** Everything the app reports to operators as it happens; counted whether or not metrics are served. */
 export interface Signals extends DatabaseSignals, SessionSignals {}
@@ -42,12 +43,14 @@ const DB_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 function createSignals (): { signals: Signals, metrics: Metric[] } {
   const queries = new Histogram({ name: 'roster_db_query_duration_seconds', help: 'Time from sending a statement to its answer (or its failure), by statement name (unnamed: searches planned per request, BEGIN/COMMIT).', labelNames: ['statement'], buckets: DB_BUCKETS, registers: [] })
   const poolWait = new Histogram({ name: 'roster_db_pool_wait_seconds', help: 'Time a query or transaction waited for a pooled connection (or until the wait failed).', buckets: DB_BUCKETS, registers: [] })
-  const reuse = new Counter({ name: 'roster_refresh_token_reuse_total', help: 'Refresh tokens presented again after their use; each revoked its session (possible token theft).', registers: [] })
+  const reuse = new Counter({ name: 'roster_refresh_token_reuse_total', help: 'Refresh tokens presented again after REFRESH_REUSE_INTERVAL; each revoked its session (possible token theft).', registers: [] })
   reuse.inc(0)
+  const logins = new Counter({ name: 'roster_login_attempts_total', help: 'Login steps (POST /auth/login, and POST /auth/login/mfa with two-factor login) by outcome: success, mfa_required, invalid_credentials, invalid_mfa_code, invalid_mfa_token, not_confirmed, locked (refused by the lockout), error.', labelNames: ['outcome'], registers: [] })
+  for (const outcome of LOGIN_OUTCOMES) logins.inc({ outcome }, 0)
   // One child per statement name, kept: observing through it skips hashing the labels of every query.
   const byStatement = new Map<string, { observe: (value: number) => void }>()
   return {
-    metrics: [queries, poolWait, reuse],
+    metrics: [queries, poolWait, reuse, logins],
     signals: {
       query (statement, seconds) {
         let child = byStatement.get(statement)
@@ -55,7 +58,8 @@ function createSignals (): { signals: Signals, metrics: Metric[] } {
         child.observe(seconds)
       },
       poolWait (seconds) { poolWait.observe(seconds) },
-      refreshTokenReuse () { reuse.inc() }
+      refreshTokenReuse () { reuse.inc() },
+      loginOutcome (outcome) { logins.inc({ outcome }) }
     }
   }
 }
@@ -133,6 +137,17 @@ export default fp(async (app) => {
     }
   }))
 
+  registry.registerMetric(new Counter({
+    name: 'roster_pruned_rows_total',
+    help: 'Rows deleted by this instance\'s pruning job since start, by table.',
+    labelNames: ['table'],
+    registers: [],
+    collect () {
+      this.reset()
+      for (const [table, rows] of Object.entries(app.retention.pruned)) this.inc({ table }, rows)
+    }
+  }))
+
   // One depth query at a time: scrapes during a slow database share it instead of piling up.
   let depthQuery: Promise<OutboxDepth> | null = null
   // One bounded wait per scrape, shared by the three metrics below (prom-client collects them concurrently).
@@ -176,7 +191,8 @@ export default fp(async (app) => {
     }
   }))
 
-  if (config.METRICS_PORT === 0) {
+  const listenerPort = metricsPort(config)
+  if (listenerPort === 0) {
     app.get('/metrics', {
       config: { public: true, loadShedding: false, rateLimit: false },
       schema: {
@@ -198,7 +214,7 @@ export default fp(async (app) => {
   // A listener of its own (src/metrics/listener.ts): not behind the proxy, not in the API docs.
   const listener = new MetricsListener(async () => await registry.metrics(), registry.contentType, app.log)
   app.addHook('onReady', async () => {
-    port = await listener.listen(config.METRICS_PORT, config.HOST)
+    port = await listener.listen(listenerPort, config.HOST)
     app.log.info({ port }, 'metrics listening')
   })
   app.addHook('onClose', async () => { await listener.close() })

@@ -11,6 +11,23 @@ export const EMAIL_MAX = 254
 export const PASSWORD_MIN = 12
 export const PASSWORD_MAX = 128
 
+/** Roles, most powerful first; what each may do is src/admins/permissions.ts's table. */
+export const ROLES = ['owner', 'admin', 'viewer'] as const
+export type Role = typeof ROLES[number]
+
+/**
+ * Every permission a route may declare (route config `permission`), besides
+ * `self` (any authenticated admin: its own account, sessions, MFA).
+ */
+export const PERMISSIONS = ['users:read', 'users:write', 'audit:read', 'admins:read', 'admins:write', 'invitations:manage', 'clients:manage'] as const
+export type Permission = typeof PERMISSIONS[number]
+
+/** What an API client may be granted: scopes are permissions, checked by the same hook as roles. */
+export const SCOPES = ['users:read', 'users:write', 'audit:read'] as const satisfies readonly Permission[]
+export type Scope = typeof SCOPES[number]
+
+export const RoleName = Type.Unsafe<Role>({ type: 'string', enum: [...ROLES], description: '`owner` (everything: admins, roles, invitations, API clients), `admin` (users, audit log, the list of admins) or `viewer` (reads users).' })
+
 export const Email = Type.String({ format: 'email', maxLength: EMAIL_MAX, description: 'Email address (unique case-insensitively).', examples: ['ann@example.com'] })
 export const Name = Type.String({ pattern: NAME_PATTERN, minLength: 3, maxLength: 32, description: '3–32 ASCII letters, digits, `.`, `_` or `-` (unique case-insensitively).', examples: ['ann'] })
 export const NewPassword = Type.String({ minLength: PASSWORD_MIN, maxLength: PASSWORD_MAX, description: `${PASSWORD_MIN}–${PASSWORD_MAX} characters, any characters; not a common password, not the email or name.` })
@@ -25,6 +42,8 @@ export const Admin = Type.Object({
   name: Type.String(),
   confirmed: Type.Boolean({ description: 'Whether the account\'s email was confirmed.' }),
   pendingEmail: Type.Union([Type.String(), Type.Null()], { description: 'A new address waiting for its confirmation link, or null.' }),
+  role: RoleName,
+  mfa: Type.Boolean({ description: 'Whether two-factor login (TOTP) is active.' }),
   createdAt: Timestamp(),
   updatedAt: Timestamp()
 }, { additionalProperties: false, description: 'An admin account (never its password hash).' })
@@ -36,6 +55,7 @@ export const AdminSummary = Type.Object({
   email: Type.String({ format: 'email' }),
   name: Type.String(),
   confirmed: Type.Boolean({ description: 'Whether the admin confirmed the account through the emailed link.' }),
+  role: RoleName,
   createdAt: Timestamp()
 }, { additionalProperties: false })
 export type AdminSummaryView = Static<typeof AdminSummary>
@@ -57,6 +77,10 @@ export const AdminChanges = Type.Object({
   currentPassword: Type.Optional(Type.Unsafe<string>({ ...GivenPassword, description: 'Your password now: required to change email or password.' }))
 }, { additionalProperties: false })
 export type AdminChangesBody = Static<typeof AdminChanges>
+
+export const AdminId = Type.Object({ id: Uuid }, { additionalProperties: false })
+export const RoleChange = Type.Object({ role: RoleName }, { additionalProperties: false })
+export type RoleChangeBody = Static<typeof RoleChange>
 
 export const CurrentPassword = Type.Object({ currentPassword: GivenPassword }, { additionalProperties: false })
 export const PasswordReset = Type.Object({ token: OpaqueToken, password: NewPassword }, { additionalProperties: false })

@@ -32,6 +32,37 @@ export const Session = Type.Object({
 }, { additionalProperties: false })
 export type SessionView = Static<typeof Session>
 
+/** What a login answers instead of tokens when the account has two-factor login. */
+export const MfaChallenge = Type.Object({
+  mfa_required: Type.Literal(true),
+  mfa_token: Type.String({ description: 'Single purpose, single use, valid 5 minutes: send it with a code to POST /auth/login/mfa. Never accepted as a bearer token.' }),
+  expires_in: Type.Integer({ description: 'Seconds until the mfa_token expires.' })
+}, { additionalProperties: false })
+export type MfaChallengeView = Static<typeof MfaChallenge>
+
+/** A TOTP code: 6 digits. */
+export const TotpCode = Type.String({ pattern: '^[0-9]{6}$', description: 'The 6-digit code of your authenticator app.' })
+/** A recovery code as shown at enrolment (16 base32 characters in groups of 4); case, spaces and dashes do not matter. */
+export const RecoveryCode = Type.String({ pattern: '^[A-Za-z2-7 -]{16,40}$', description: 'One of your single-use recovery codes.' })
+
+export const MfaLogin = Type.Object({
+  mfa_token: Type.String({ minLength: 1, maxLength: 2048 }),
+  code: Type.Optional(TotpCode),
+  recovery_code: Type.Optional(RecoveryCode)
+}, { additionalProperties: false, description: 'The mfa_token and exactly one of code or recovery_code.' })
+export type MfaLoginBody = Static<typeof MfaLogin>
+
+export const Reauthentication = Type.Object({
+  password: Type.Optional(GivenPassword),
+  code: Type.Optional(TotpCode)
+}, { additionalProperties: false, description: 'Your password (without two-factor login) or a current code of your authenticator app (with it).' })
+
+export const AccessToken = Type.Object({
+  access_token: Type.String({ description: 'A new access token of the same session, with auth_time now.' }),
+  token_type: Type.Literal('Bearer'),
+  expires_in: Type.Integer()
+}, { additionalProperties: false })
+
 export const SessionId = Type.Object({ id: Uuid })
 
 export const Jwks = Type.Object({

@@ -116,7 +116,7 @@ t.test('the errors a route shape implies are documented for it', async (t) => {
   const app = await build(t, {
     extend (app) {
       const response = { 200: { type: 'object', properties: {} } }
-      app.get('/test/q', { schema: { querystring: { type: 'object', properties: { a: { type: 'string' } } }, response } }, async () => ({}))
+      app.get('/test/q', { config: { permission: 'self' }, schema: { querystring: { type: 'object', properties: { a: { type: 'string' } } }, response } }, async () => ({}))
       app.get('/test/p/:id', { config: { public: true }, schema: { params: { type: 'object', properties: { id: { type: 'string' } } }, response } }, async () => ({}))
       app.get('/test/h', { config: { public: true }, schema: { headers: { type: 'object', properties: { 'x-a': { type: 'string' } } }, response } }, async () => ({}))
       app.post('/test/b', { config: { public: true }, schema: { body: { type: 'object' }, response } }, async () => ({}))
@@ -126,7 +126,7 @@ t.test('the errors a route shape implies are documented for it', async (t) => {
   })
   const doc = (await app.inject({ url: '/apidocs/json' })).json()
   const statuses = (path: string, method = 'get') => Object.keys(doc.paths[path][method].responses).sort()
-  t.same(statuses('/test/q'), ['200', '400', '401', '500', '503'])
+  t.same(statuses('/test/q'), ['200', '400', '401', '403', '500', '503'])
   t.same(statuses('/test/p/{id}'), ['200', '400', '414', '500', '503'], 'an overlong path parameter is a 414')
   t.same(statuses('/test/h'), ['200', '400', '500', '503'])
   t.same(statuses('/test/b', 'post'), ['200', '400', '413', '415', '500', '503'])

@@ -17,7 +17,7 @@ t.test('GET /auth/admins: authenticated, paged, sorted, never a password hash', 
   t.equal(res.headers['x-total-count'], '7')
   const admins = res.json() as AdminJson[]
   t.equal(admins.length, 7)
-  for (const a of admins) t.same(Object.keys(a).sort(), ['confirmed', 'createdAt', 'email', 'id', 'name'])
+  for (const a of admins) t.same(Object.keys(a).sort(), ['confirmed', 'createdAt', 'email', 'id', 'name', 'role'])
   t.notMatch(res.body, /argon2|password|hash/i, 'no hash, no password field')
   t.same(admins.filter((a) => !a.confirmed).map((a) => a.email), ['pending@example.com'])
 

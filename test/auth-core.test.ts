@@ -1,8 +1,10 @@
 import t from 'tap'
+import type { FastifyInstance } from 'fastify'
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as edSign, createHmac, type KeyObject } from 'node:crypto'
 import { mkdtempSync, readFileSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { FastifyRequest } from 'fastify'
 import { build, createAdmin, loginAs, type TestApp } from './helper.ts'
 import { loadKeys, KeyConfigError } from '../src/sessions/keys.ts'
 import { hmac, safeEqual, hashToken, randomToken } from '../src/infra/crypto.ts'
@@ -17,11 +19,17 @@ function forge (header: Record<string, unknown>, payload: Record<string, unknown
   return `${input}.${typeof sig === 'string' ? sig : sig.toString('base64url')}`
 }
 
+/** The authenticated admin of a request, as a test route answers it. */
+function whoami (req: FastifyRequest): { id: string, sessionId: string } {
+  const p = req.principal
+  return { id: p.id, sessionId: p.kind === 'admin' ? p.sessionId : '' }
+}
+
 async function protectedApp (t: Parameters<typeof build>[0], env: Record<string, string> = {}): Promise<TestApp> {
   return await build(t, {
     env,
     extend (app) {
-      app.get('/test/whoami', async (req) => req.admin)
+      app.get('/test/whoami', { config: { permission: 'self' } }, async (req) => whoami(req))
     }
   })
 }
@@ -57,7 +65,7 @@ t.test('tokens carry the documented header and claims', async (t) => {
   const header = JSON.parse(Buffer.from(h, 'base64url').toString())
   const payload = JSON.parse(Buffer.from(p, 'base64url').toString())
   t.same(header, { alg: 'EdDSA', typ: 'at+jwt', kid: app.auth.keys.kid })
-  t.same(Object.keys(payload).sort(), ['aud', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub'])
+  t.same(Object.keys(payload).sort(), ['aud', 'auth_time', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub'])
   t.equal(payload.sub, admin.id)
   t.equal(payload.sid, sessionId)
   t.equal(payload.iss, 'https://roster.example.com')
@@ -102,7 +110,7 @@ t.test('forged, foreign and ended tokens are refused', async (t) => {
   t.equal((await app.inject({ url: '/test/whoami', headers: { authorization: `Bearer ${session.refreshToken}` } })).statusCode, 401, 'a refresh token is not an access token')
 
   await app.pg.pool.query('UPDATE sessions SET revoked_at = now() WHERE id = $1', [session.sessionId])
-  app.auth.forgetSession(session.sessionId)
+  await app.auth.forgetSessions([session.sessionId])
   const revoked = await app.inject({ url: '/test/whoami', headers: session.headers })
   t.equal(revoked.statusCode, 401)
   t.match(revoked.json().detail, /session .* has ended/)
@@ -110,7 +118,7 @@ t.test('forged, foreign and ended tokens are refused', async (t) => {
 
 t.test('a revoked session is refused on every instance within the cache bound', async (t) => {
   const first = await protectedApp(t, { SESSION_CACHE_TTL: '300' })
-  const second = await build(t, { databaseUrl: first.databaseUrl, env: { SESSION_CACHE_TTL: '300' }, extend (app) { app.get('/test/whoami', async (req) => req.admin) } })
+  const second = await build(t, { databaseUrl: first.databaseUrl, env: { SESSION_CACHE_TTL: '300' }, extend (app) { app.get('/test/whoami', { config: { permission: 'self' } }, async (req) => whoami(req)) } })
   const admin = await createAdmin(first)
   const session = await loginAs(first, admin)
   t.equal((await second.inject({ url: '/test/whoami', headers: session.headers })).statusCode, 200, 'cached as live on the second instance')
@@ -154,11 +162,19 @@ t.test('tokens signed with the previous key keep working during a rotation', asy
   const after = await build(t, {
     databaseUrl: before.databaseUrl,
     env: { JWT_PRIVATE_KEY: pem(newKey.privateKey), JWT_PREVIOUS_PUBLIC_KEYS: oldKey.publicKey.export({ format: 'pem', type: 'spki' }).toString() },
-    extend (app) { app.get('/test/whoami', async (req) => req.admin) }
+    extend (app) { app.get('/test/whoami', { config: { permission: 'self' } }, async (req) => whoami(req)) }
   })
   t.equal((await after.inject({ url: '/test/whoami', headers: session.headers })).statusCode, 200)
-  const dropped = await build(t, { databaseUrl: before.databaseUrl, env: { JWT_PRIVATE_KEY: pem(newKey.privateKey) }, extend (app) { app.get('/test/whoami', async (req) => req.admin) } })
-  t.equal((await dropped.inject({ url: '/test/whoami', headers: session.headers })).statusCode, 401, 'once the old key is dropped')
+  await before.close()
+  await after.close()
+  // The old key is in no configuration any more; the fleet still verifies it until no instance has held it for ACCESS_TOKEN_TTL.
+  const whoamiRoute = { extend (app: FastifyInstance) { app.get('/test/whoami', { config: { permission: 'self' } }, async (req) => whoami(req)) } }
+  const soon = await build(t, { databaseUrl: before.databaseUrl, env: { JWT_PRIVATE_KEY: pem(newKey.privateKey) }, ...whoamiRoute })
+  t.equal((await soon.inject({ url: '/test/whoami', headers: session.headers })).statusCode, 200, 'the old key, held by an instance less than ACCESS_TOKEN_TTL ago, still verifies')
+  await soon.pg.pool.query("UPDATE signing_keys SET last_seen_at = now() - interval '1 day', last_signed_at = now() - interval '1 day' WHERE kid <> $1", [soon.auth.keys.kid])
+  const dropped = await build(t, { databaseUrl: before.databaseUrl, env: { JWT_PRIVATE_KEY: pem(newKey.privateKey) }, ...whoamiRoute })
+  t.equal((await dropped.inject({ url: '/test/whoami', headers: session.headers })).statusCode, 401, 'once no instance has held the old key for longer than ACCESS_TOKEN_TTL')
+  t.same((await dropped.inject({ url: '/.well-known/jwks.json' })).json().keys.map((k: { kid: string }) => k.kid), [dropped.auth.keys.kid], 'nor does the JWKS publish it')
 })
 
 t.test('crypto and password helpers', async (t) => {

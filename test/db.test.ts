@@ -5,23 +5,19 @@ import { join } from 'node:path'
 import { getTableConfig } from 'drizzle-orm/pg-core'
 import * as schema from '../db/schema/index.ts'
 import { build, createTestDatabase, waitUntil } from './helper.ts'
-import pg from 'pg'
-import { shippedMigrations, appliedMigrations, migrationsPending } from '../db/migrate.ts'
+import { shippedMigrations, appliedMigrations } from '../db/migrate.ts'
 import { freePort } from '../db/embedded.ts'
 
 t.test('migrations run at start, exactly once, even when instances race', async (t) => {
   const databaseUrl = await createTestDatabase(t)
-  const fresh = new pg.Client({ connectionString: databaseUrl })
-  await fresh.connect()
-  t.equal(await migrationsPending(fresh), true, 'an empty database has every migration pending')
-  await fresh.end()
   const [a, b] = await Promise.all([build(t, { databaseUrl }), build(t, { databaseUrl })])
   t.equal(await appliedMigrations(a.pg.pool), shippedMigrations())
-  t.equal(await migrationsPending(a.pg.pool), false, 'nothing is pending once they ran: the next start does not load the migrator')
-  await a.pg.pool.query('DELETE FROM drizzle.__drizzle_migrations WHERE created_at = (SELECT max(created_at) FROM drizzle.__drizzle_migrations)')
-  t.equal(await migrationsPending(a.pg.pool), true, 'the newest shipped migration not recorded: pending')
   const { rows } = await b.pg.pool.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
-  t.same(rows.map((r) => r.tablename), ['account_tokens', 'admins', 'audit_events', 'email_outbox', 'idempotency_keys', 'login_throttle', 'refresh_tokens', 'sessions', 'users'])
+  t.same(rows.map((r) => r.tablename), ['account_tokens', 'admins', 'api_client_secrets', 'api_clients', 'audit_events', 'email_outbox', 'idempotency_keys', 'invitations', 'login_throttle', 'mfa_recovery_codes', 'mfa_token_uses', 'rate_limit_hits', 'refresh_tokens', 'sessions', 'signing_keys', 'users'])
+  const { rows: [counters] } = await a.pg.pool.query("SELECT relpersistence FROM pg_class WHERE relname = 'rate_limit_hits'")
+  t.equal(counters.relpersistence, 'u', 'the rate-limit counters are an UNLOGGED table (no WAL per /auth request)')
+  const { rows: [twice] } = await a.pg.pool.query('SELECT count(*)::int AS n, count(DISTINCT hash)::int AS hashes FROM drizzle.__drizzle_migrations')
+  t.same(twice, { n: shippedMigrations(), hashes: shippedMigrations() }, 'each migration recorded once')
 })
 
 t.test('emails and names are unique case-insensitively', async (t) => {
@@ -42,11 +38,21 @@ t.test('the drizzle schema declares the keys the migrations create', async (t) =
   t.ok(indexes(schema.refreshTokens).includes('refresh_tokens_session_id_idx'))
   t.ok(indexes(schema.accountTokens).includes('account_tokens_admin_id_idx'))
   t.same(indexes(schema.auditEvents), ['audit_events_created_at_id_idx', 'audit_events_actor_idx', 'audit_events_target_idx', 'audit_events_action_idx'])
-  t.same(indexes(schema.emailOutbox), ['email_outbox_due_idx'])
+  t.same(indexes(schema.emailOutbox), ['email_outbox_due_idx', 'email_outbox_done_idx'])
+  t.same(indexes(schema.loginThrottle), ['login_throttle_expires_at_idx'])
+  t.same(indexes(schema.rateLimitHits), ['rate_limit_hits_reset_at_idx'])
   t.same(indexes(schema.idempotencyKeys), ['idempotency_keys_expires_at_idx'])
-  const fks = [schema.users, schema.sessions, schema.refreshTokens, schema.accountTokens]
+  t.same(indexes(schema.mfaRecoveryCodes), ['mfa_recovery_codes_admin_id_idx'])
+  t.same(indexes(schema.mfaTokenUses), ['mfa_token_uses_expires_at_idx'])
+  t.same(indexes(schema.invitations), ['invitations_token_hash_key', 'invitations_created_at_idx'])
+  t.same(indexes(schema.apiClients), ['api_clients_created_at_idx'])
+  t.same(indexes(schema.apiClientSecrets), ['api_client_secrets_secret_hash_key', 'api_client_secrets_client_id_idx'])
+  t.same(getTableConfig(schema.admins).checks.map((c) => c.name), ['admins_role_check'])
+  const fks = [schema.users, schema.sessions, schema.refreshTokens, schema.accountTokens, schema.mfaRecoveryCodes, schema.invitations, schema.apiClients, schema.apiClientSecrets]
     .flatMap((table) => getTableConfig(table).foreignKeys.map((fk) => getTableConfig(fk.reference().foreignTable).name))
-  t.same(fks, ['admins', 'admins', 'sessions', 'admins'])
+  t.same(fks, ['admins', 'admins', 'sessions', 'admins', 'admins', 'admins', 'admins', 'api_clients'])
+  const { rows } = await (await build(t)).pg.pool.query("SELECT conname FROM pg_constraint WHERE conname = 'admins_role_check'")
+  t.equal(rows.length, 1, 'the migration made the role check')
 })
 
 t.test('an idle connection dying does not crash the process', async (t) => {

@@ -95,16 +95,19 @@ export interface TestAdmin {
 
 let adminCounter = 0
 
-/** Inserts a confirmed admin directly (password hashed as the app does). */
-export async function createAdmin (app: FastifyInstance, overrides: Partial<Omit<TestAdmin, 'id'>> & { confirmed?: boolean } = {}): Promise<TestAdmin> {
+/**
+ * Inserts a confirmed admin directly (password hashed as the app does), an
+ * owner unless `role` says otherwise (tests of other things need every permission).
+ */
+export async function createAdmin (app: FastifyInstance, overrides: Partial<Omit<TestAdmin, 'id'>> & { confirmed?: boolean, role?: 'owner' | 'admin' | 'viewer' } = {}): Promise<TestAdmin> {
   const n = `${process.pid}-${++adminCounter}`
   const email = overrides.email ?? `admin-${n}@example.com`
   const name = overrides.name ?? `admin-${n}`
   const password = overrides.password ?? 'a long enough test password'
   const passwordHash = await hashPassword(password, argon2Params(app.config))
   const { rows } = await app.pg.pool.query<{ id: string }>(
-    'INSERT INTO admins (email, name, password_hash, confirmed_at) VALUES ($1, $2, $3, $4) RETURNING id',
-    [email, name, passwordHash, overrides.confirmed === false ? null : new Date()]
+    'INSERT INTO admins (email, name, password_hash, confirmed_at, role) VALUES ($1, $2, $3, $4, $5) RETURNING id',
+    [email, name, passwordHash, overrides.confirmed === false ? null : new Date(), overrides.role ?? 'owner']
   )
   return { id: (rows[0] as { id: string }).id, email, name, password }
 }
@@ -135,7 +138,13 @@ export async function loginAs (app: FastifyInstance, admin: { email: string, pas
     headers: meta.userAgent === undefined ? {} : { 'user-agent': meta.userAgent }
   })
   if (res.statusCode !== 200) throw new Error(`loginAs: POST /auth/login answered ${res.statusCode}: ${res.body}`)
-  const pair = res.json<{ access_token: string, refresh_token: string }>()
+  const pair = res.json<{ access_token?: string, refresh_token: string }>()
+  if (pair.access_token === undefined) throw new Error('loginAs: this admin has two-factor login: use loginWithMfa')
+  return session(pair as { access_token: string, refresh_token: string })
+}
+
+/** A session from a token pair (the access token's claims read, not verified). */
+export function session (pair: { access_token: string, refresh_token: string }): TestSession {
   const claims = JSON.parse(Buffer.from(pair.access_token.split('.')[1] as string, 'base64url').toString()) as { sub: string, sid: string }
   return { adminId: claims.sub, sessionId: claims.sid, accessToken: pair.access_token, refreshToken: pair.refresh_token, headers: { authorization: `Bearer ${pair.access_token}` } }
 }
@@ -166,4 +175,16 @@ export async function waitForEmail (app: TestApp, to: string, count = 1, timeout
     .catch(() => { throw new Error(`no email #${count} to ${to} within ${timeout} ms`) })
   const email = sent()[count - 1] as Omit<LoggedEmail, 'token'>
   return { ...email, token: new URL(email.link).searchParams.get('token') as string }
+}
+
+/**
+ * A fingerprint of every table's rows (a hash and a count per table): two equal
+ * fingerprints mean a request changed nothing in the database. Bookkeeping that
+ * every request may touch is left out: the /auth rate-limit counters
+ * (rate_limit_hits) and the fleet's record of signing keys (signing_keys).
+ */
+export async function fingerprint (app: FastifyInstance): Promise<Record<string, string>> {
+  const tables = (await app.pg.pool.query<{ tablename: string }>("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename NOT IN ('rate_limit_hits', 'signing_keys') ORDER BY tablename")).rows.map((r) => r.tablename)
+  const parts = tables.map((tb) => `(SELECT coalesce(sum(hashtext(x::text)), 0)::text || ':' || count(*) FROM "${tb}" x) AS "${tb}"`)
+  return (await app.pg.pool.query(`SELECT ${parts.join(', ')}`)).rows[0] as Record<string, string>
 }

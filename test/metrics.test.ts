@@ -4,6 +4,7 @@ import { build, createAdmin, loginAs, type TestApp } from './helper.ts'
 import { freePort } from '../db/embedded.ts'
 import { COLLECT_TIMEOUT, UNMATCHED_ROUTE } from '../plugins/metrics.ts'
 import { transaction, UNNAMED } from '../src/infra/database.ts'
+import { LOGIN_OUTCOMES } from '../src/sessions/service.ts'
 
 interface Sample { name: string, labels: Record<string, string>, value: number }
 
@@ -118,6 +119,28 @@ t.test('database statements by name, waits for a connection, refresh-token reuse
   await app.db.query("UPDATE refresh_tokens SET used_at = now() - interval '1 hour' WHERE used_at IS NOT NULL")
   t.equal((await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: session.refreshToken } })).statusCode, 401)
   t.equal(value(await scrape(app), 'roster_refresh_token_reuse_total'), 1)
+})
+
+t.test('login steps by outcome: roster_login_attempts_total', async (t) => {
+  const app = await build(t, { env: { MAIL_DISPATCHER: 'false', LOCKOUT_THRESHOLD: '2', AUTH_RATE_LIMIT: '1000' } })
+  const admin = await createAdmin(app)
+  const outcomes = async (): Promise<Record<string, number | undefined>> => {
+    const samples = await scrape(app)
+    return Object.fromEntries(LOGIN_OUTCOMES.map((o) => [o, value(samples, 'roster_login_attempts_total', { outcome: o })]))
+  }
+  t.same(await outcomes(), { success: 0, mfa_required: 0, invalid_credentials: 0, invalid_mfa_code: 0, invalid_mfa_token: 0, not_confirmed: 0, locked: 0, error: 0 }, 'every outcome counted from 0')
+  const login = async (email: string, password: string, remoteAddress = '192.0.2.1'): Promise<number> =>
+    (await app.inject({ method: 'POST', url: '/auth/login', payload: { email, password }, remoteAddress })).statusCode
+  t.equal(await login(admin.email, 'a wrong password, long enough'), 401)
+  t.equal(await login(admin.email, 'another wrong password, long'), 401)
+  t.equal(await login(admin.email, admin.password), 429, 'locked from that address')
+  t.equal(await login(admin.email, admin.password, '192.0.2.2'), 200)
+  const unconfirmed = await createAdmin(app, { confirmed: false })
+  t.equal(await login(unconfirmed.email, unconfirmed.password, '192.0.2.3'), 403)
+  const mfa = (payload: Record<string, string>) => app.inject({ method: 'POST', url: '/auth/login/mfa', payload })
+  t.equal((await mfa({ mfa_token: 'not.a.token', code: '123456' })).statusCode, 401)
+  t.equal((await mfa({ mfa_token: 'not.a.token' })).statusCode, 400)
+  t.same(await outcomes(), { success: 1, mfa_required: 0, invalid_credentials: 2, invalid_mfa_code: 0, invalid_mfa_token: 1, not_confirmed: 1, locked: 1, error: 1 })
 })
 
 t.test('the mail provider unreachable shows as roster_mail_provider_available 0', async (t) => {

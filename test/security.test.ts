@@ -53,7 +53,7 @@ t.test('CORS_ORIGINS: those origins may call the API from a browser, others may 
   const app = await build(t, {
     env: { CORS_ORIGINS: 'https://app.example.com, https://admin.example.com' },
     extend (app) {
-      app.get('/test/cors-private', async () => ({ ok: true }))
+      app.get('/test/cors-private', { config: { permission: 'self' } }, async () => ({ ok: true }))
     }
   })
   const preflight = await app.inject({

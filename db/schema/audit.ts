@@ -4,7 +4,9 @@ import { pgTable, uuid, text, timestamp, integer, jsonb, index, primaryKey } fro
 /** Every create/update/delete of a user or admin, written in the same transaction as the change. */
 export const auditEvents = pgTable('audit_events', {
   id: uuid().primaryKey().default(sql`gen_random_uuid()`),
-  /** The acting admin; kept (no foreign key) after that admin is deleted. Null for system actions. */
+  /** What acted: admin | client (an API client); null for system actions and anonymous requests. */
+  actorType: text(),
+  /** The acting admin or API client (actorType says which); kept (no foreign key) after it is deleted. Null for system actions. */
   actorId: uuid(),
   /** e.g. user.create, user.update, user.delete, admin.register, admin.update, admin.delete */
   action: text().notNull(),

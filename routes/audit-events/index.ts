@@ -8,6 +8,7 @@ import { setPageHeaders } from '../../src/infra/paging/links.ts'
 /** /audit-events: the audit log, newest first, paged like /users. */
 const plugin: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/', {
+    config: { permission: 'audit:read' },
     schema: {
       tags: ['audit'],
       summary: 'List audit events, a page at a time',

@@ -1,25 +1,41 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { bearer } from '../../schemas/common.ts'
 import { problems } from '../../schemas/problem.ts'
-import { Login, Refresh, TokenPair } from '../../schemas/sessions.ts'
-import { actorOf } from '../../plugins/auth.ts'
+import { Login, MfaChallenge, MfaLogin, Refresh, TokenPair } from '../../schemas/sessions.ts'
+import { adminActorOf } from '../../plugins/auth.ts'
 import { sessionsErrors } from '../../src/sessions/errors.ts'
 
 const BEARER = /^Bearer +(\S+)$/i
 
-/** POST /auth/login, POST /auth/refresh (and the legacy GET), POST /auth/logout. */
+/** POST /auth/login (and its second step, /auth/login/mfa), POST /auth/refresh (and the legacy GET), POST /auth/logout. */
 const plugin: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/login', {
     config: { public: true },
     schema: {
       summary: 'Log in: a new session with an access and a refresh token',
-      description: 'Unknown email and wrong password give the same 401. An unconfirmed account is told so (403) only after its password verified. After LOCKOUT_THRESHOLD failures within LOCKOUT_WINDOW seconds the email is locked for LOCKOUT_DURATION seconds (429 with Retry-After), whether or not an account has it.',
+      description: 'Unknown email and wrong password give the same 401. An unconfirmed account is told so (403) only after its password verified. After LOCKOUT_THRESHOLD failures within LOCKOUT_WINDOW seconds the email is locked for LOCKOUT_DURATION seconds (429 with Retry-After), whether or not an account has it. An account with two-factor login answers `{mfa_required: true, mfa_token}` instead of tokens: complete the login with POST /auth/login/mfa.',
       body: Login,
-      response: { 200: TokenPair, ...problems(401, 403, 429) }
+      response: {
+        200: { description: 'Tokens, or (two-factor login) an mfa_token', content: { 'application/json': { schema: Type.Union([TokenPair, MfaChallenge]) } } },
+        ...problems(401, 403, 429)
+      }
     }
   }, async (request, reply) => {
     reply.header('cache-control', 'no-store')
     return await app.sessions.login(request.body, { userAgent: request.headers['user-agent'], ip: request.ip })
+  })
+
+  app.post('/login/mfa', {
+    config: { public: true },
+    schema: {
+      summary: 'Complete a login with its second factor',
+      description: 'The mfa_token of POST /auth/login and a current TOTP code (or one of your recovery codes). A code is accepted once; a wrong one counts towards the login lockout like a wrong password. The mfa_token is used up by the login it completes.',
+      body: MfaLogin,
+      response: { 200: TokenPair, ...problems(401, 429) }
+    }
+  }, async (request, reply) => {
+    reply.header('cache-control', 'no-store')
+    return await app.sessions.completeMfa(request.body, { userAgent: request.headers['user-agent'], ip: request.ip })
   })
 
   const refreshSchema = {
@@ -38,6 +54,8 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/refresh', {
     config: { public: true },
+    // A GET that rotates the token: HEAD must not (it would throw the new pair away), so it is a 405.
+    exposeHeadRoute: false,
     schema: {
       ...refreshSchema,
       tags: ['auth', 'compatibility'],
@@ -56,6 +74,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/logout', {
+    config: { permission: 'self', beforeMfa: true },
     schema: {
       summary: 'Log out: end the session of this access token',
       security: bearer,
@@ -63,7 +82,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
       response: { 204: Type.Null({ description: 'The session has ended' }), ...problems(400, 413, 415, 429) }
     }
   }, async (request, reply) => {
-    await app.sessions.logout(actorOf(request))
+    await app.sessions.logout(adminActorOf(request))
     return await reply.code(204).send(null)
   })
 }

@@ -16,6 +16,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
   const handlers = createUserHandlers(app)
 
   app.get('/', {
+    config: { permission: 'users:read' },
     schema: {
       tags,
       summary: 'Get a user (use GET /users/{id})',
@@ -28,6 +29,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => await handlers.read(request, reply, request.query.id))
 
   app.post('/', {
+    config: { permission: 'users:write' },
     schema: {
       tags,
       summary: 'Create a user (use POST /users)',
@@ -40,6 +42,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => await handlers.create(request, reply))
 
   app.put('/', {
+    config: { permission: 'users:write' },
     schema: {
       tags,
       summary: 'Change some fields of a user (use PATCH /users/{id})',
@@ -53,6 +56,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => await handlers.update(request, reply, request.query.id))
 
   app.delete('/', {
+    config: { permission: 'users:write' },
     schema: {
       tags,
       summary: 'Delete a user, answering it (use DELETE /users/{id})',

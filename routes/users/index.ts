@@ -9,6 +9,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
   const handlers = createUserHandlers(app)
 
   app.get('/', {
+    config: { permission: 'users:read' },
     schema: {
       tags: ['users'],
       summary: 'List users, a page at a time',
@@ -20,6 +21,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => await handlers.list(request, reply))
 
   app.post('/', {
+    config: { permission: 'users:write' },
     schema: {
       tags: ['users'],
       summary: 'Create a user',
@@ -31,6 +33,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => await handlers.create(request, reply))
 
   app.get('/:id', {
+    config: { permission: 'users:read' },
     schema: {
       tags: ['users'],
       summary: 'Get a user',
@@ -42,6 +45,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => await handlers.read(request, reply, request.params.id))
 
   app.patch('/:id', {
+    config: { permission: 'users:write' },
     schema: {
       tags: ['users'],
       summary: 'Change some fields of a user',
@@ -54,6 +58,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => await handlers.update(request, reply, request.params.id))
 
   app.delete('/:id', {
+    config: { permission: 'users:write' },
     schema: {
       tags: ['users'],
       summary: 'Delete a user',

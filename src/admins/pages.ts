@@ -51,3 +51,20 @@ export function resetFormPage (token: string, problem?: string): string {
 export function resetDonePage (): string {
   return page('Password changed', '<p>Your password is changed and every session of your account has ended. Log in again with the new password.</p>')
 }
+
+/** The form behind an invitation link: the token in a hidden field, a name and a password. */
+export function invitationFormPage (token: string, problem?: string): string {
+  const error = problem === undefined ? '' : `<p role="alert"><strong>${escapeHtml(problem)}</strong></p>\n`
+  return page('Accept your invitation', `${error}<form method="post" action="accept">
+<input type="hidden" name="token" value="${escapeHtml(token)}">
+<p><label for="name">Name (3 to 32 letters, digits, <code>.</code>, <code>_</code> or <code>-</code>)</label><br>
+<input type="text" id="name" name="name" required minlength="3" maxlength="32" autocomplete="username" autofocus></p>
+<p><label for="password">Password (${PASSWORD_MIN} to ${PASSWORD_MAX} characters; not a common password, nor your email or name)</label><br>
+<input type="password" id="password" name="password" required minlength="${PASSWORD_MIN}" maxlength="${PASSWORD_MAX}" autocomplete="new-password"></p>
+<p><button type="submit">Become an admin</button></p>
+</form>`)
+}
+
+export function acceptedPage (email: string, role: string): string {
+  return page('Welcome to Roster', `<p>Your account <strong>${escapeHtml(email)}</strong> is ready, with the role <strong>${escapeHtml(role)}</strong>. You can now log in (POST /auth/login).</p>`)
+}

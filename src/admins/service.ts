@@ -1,10 +1,11 @@
+import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
-import type { AdminChangesBody, AdminSummaryView, AdminView, Confirmation, RegistrationBody } from '../../schemas/admins.ts'
+import type { AdminChangesBody, AdminSummaryView, AdminView, Confirmation, RegistrationBody, Role } from '../../schemas/admins.ts'
 import type { AuditAction, AuditService } from '../audit/service.ts'
-import { csv, type Config } from '../config.ts'
+import { csv, registration, type Config } from '../config.ts'
 import type { MailService } from '../mail/service.ts'
 import type { SessionsService } from '../sessions/service.ts'
-import type { Actor } from '../infra/actor.ts'
+import { requireRecentLogin, type Actor, type AdminActor } from '../infra/actor.ts'
 import { createBackground } from '../infra/background.ts'
 import { transaction, type Database, type Queryable } from '../infra/database.ts'
 import { normaliseEmail } from '../infra/email.ts'
@@ -26,7 +27,7 @@ export interface AdminsDeps {
   config: Config
   mail: Pick<MailService, 'enqueue'>
   audit: Pick<AuditService, 'record'>
-  sessions: Pick<SessionsService, 'checkAttempt' | 'clearAttempts' | 'endAll' | 'forget'>
+  sessions: Pick<SessionsService, 'checkAttempt' | 'clearAttempts' | 'endAll' | 'forget' | 'forgetAdmin'>
   log: FastifyBaseLogger
   policy: PasswordPolicy
   secretKey: string
@@ -34,7 +35,7 @@ export interface AdminsDeps {
 
 /** What the API shows of an admin: never the hash. */
 export function adminView (row: AdminRow): AdminView {
-  return { id: row.id, email: row.email, name: row.name, confirmed: row.confirmed, pendingEmail: row.pendingEmail, createdAt: row.createdAt, updatedAt: row.updatedAt }
+  return { id: row.id, email: row.email, name: row.name, confirmed: row.confirmed, pendingEmail: row.pendingEmail, role: row.role, mfa: row.mfa, createdAt: row.createdAt, updatedAt: row.updatedAt }
 }
 
 /** The rules every part of the service shares: password policy, email domains, the current account, currentPassword. */
@@ -54,8 +55,8 @@ function createRules (deps: AdminsDeps, repository: AdminsRepository) {
       if (!domainAllowed(email)) throw new adminsErrors.EmailDomainNotAllowed(domains)
     },
 
-    async current (actor: Actor): Promise<AdminRow> {
-      const row = await repository.get(actor.adminId)
+    async current (actor: AdminActor): Promise<AdminRow> {
+      const row = await repository.get(actor.id)
       /* c8 ignore next -- an admin deleted between the session check and this read (its sessions go with it) */
       if (row === null) throw new errors.Unauthorized('The session of this access token has ended')
       return row
@@ -66,37 +67,89 @@ function createRules (deps: AdminsDeps, repository: AdminsRepository) {
      * the account's login lockout, so a stolen access token cannot be used to
      * guess the password faster than a login could.
      */
-    async verifyCurrentPassword (row: AdminRow, given: string | undefined, what: string): Promise<void> {
+    async verifyCurrentPassword (row: AdminRow, actor: Actor, given: string | undefined, what: string): Promise<void> {
       if (given === undefined) throw invalidField('currentPassword', `is required to ${what}`)
-      await sessions.checkAttempt(row.email)
-      if (!await verifyPassword(row.passwordHash, given)) throw new adminsErrors.WrongPassword()
+      await sessions.checkAttempt(row.email, actor.ip, async () => {
+        if (!await verifyPassword(row.passwordHash, given)) throw new adminsErrors.WrongPassword()
+      })
     },
 
-    /** Records an audit event about an admin. */
-    async audit (tx: Queryable, actorId: string | null, action: AuditAction, targetId: string, requestId: string, changes: Record<string, unknown>): Promise<void> {
-      await deps.audit.record(tx, { actorId, action, targetType: 'admin', targetId, requestId, changes })
+    /** Records an audit event about an admin; `actor` null for an anonymous request (registration, a link). */
+    async audit (tx: Queryable, actor: Pick<Actor, 'type' | 'id'> | null, action: AuditAction, targetId: string, requestId: string, changes: Record<string, unknown>): Promise<void> {
+      await deps.audit.record(tx, { actor: actor === null ? null : { type: actor.type, id: actor.id }, action, targetType: 'admin', targetId, requestId, changes })
+    },
+
+    /**
+     * Refuses a change that would leave no owner (409): call it in the change's
+     * transaction; the owners' rows stay locked until it ends, so two owners
+     * demoting each other at once cannot both succeed.
+     */
+    async keepAnOwner (tx: Queryable, target: { id: string, role: Role }, what: string): Promise<void> {
+      if (target.role !== 'owner') return
+      const owners = await repository.lockOwners(tx)
+      if (owners.length === 1 && owners[0] === target.id) throw new adminsErrors.LastOwner(what)
     }
   }
 }
 
 type Rules = ReturnType<typeof createRules>
 
+/** What a registration answers for an email that has an account: the shape of a new one, of no account at all. */
+function lookalike (body: RegistrationBody, role: Role): AdminView {
+  const now = new Date().toISOString()
+  return { id: randomUUID(), email: body.email, name: body.name, confirmed: false, pendingEmail: null, role, mfa: false, createdAt: now, updatedAt: now }
+}
+
 /** Registration: register, confirm (the emailed link), resend the confirmation. */
 function createRegistration (deps: AdminsDeps, repository: AdminsRepository, rules: Rules, sendTokenEmail: (email: string, purpose: 'confirm_account') => void) {
-  const { db, config, mail } = deps
+  const { db, config, mail, log } = deps
+
+  /**
+   * Someone registered with the address of an existing account: its owner is
+   * told, with a reset link, and the attempt is audited. The statements match
+   * a registration's (token, email, audit), so both take as long.
+   */
+  async function notifyOwner (tx: Queryable, owner: { id: string, email: string, name: string }, requestId: string): Promise<void> {
+    const token = await repository.issueTokenWithin(tx, owner.id, 'reset_password', EMAILS_PER_HOUR)
+    if (token !== null) await mail.enqueue(tx, { template: 'register_existing', to: owner.email, data: { name: owner.name, token } })
+    else log.info({ adminId: owner.id }, 'registration with an existing address: no email sent, hourly limit for this account reached')
+    await rules.audit(tx, null, 'admin.register_attempt', owner.id, requestId, {})
+  }
+
   return {
+    /**
+     * Registers an unconfirmed admin and emails its confirmation link. An email
+     * that already has an account is answered exactly alike (status, shape, an
+     * id of no account, the same work: argon2 hash, one transaction of the same
+     * statements), so registration tells no one which addresses have accounts;
+     * the owner gets an email saying so instead, with a password reset link
+     * (at most EMAILS_PER_HOUR a hour, shared with POST /auth/password/forgot).
+     * A taken name is still a 409: names are public handles.
+     */
     async register (body: RegistrationBody, requestId: string): Promise<AdminView> {
-      if (config.REGISTRATION === 'closed') throw new adminsErrors.RegistrationClosed()
+      const mode = registration(config)
+      if (mode === 'closed' || mode === 'invite') throw new adminsErrors.RegistrationClosed(mode === 'invite' ? 'by invitation only (an owner sends one with POST /auth/invitations)' : 'an operator creates admin accounts (npm run create-admin)')
       rules.checkDomain(body.email)
       rules.checkPassword(body.password, { emails: [body.email], names: [body.name] })
       const passwordHash = await hashPassword(body.password, rules.argon2)
-      return await transaction(db, async (tx) => {
-        const row = await repository.insert(tx, { email: body.email, name: body.name, passwordHash, confirmed: false })
-        const token = await repository.issueToken(tx, row.id, 'confirm_account')
-        await mail.enqueue(tx, { template: 'confirm_account', to: row.email, data: { name: row.name, token } })
-        await rules.audit(tx, null, 'admin.register', row.id, requestId, { email: row.email, name: row.name })
-        return adminView(row)
-      })
+      try {
+        return await transaction(db, async (tx) => {
+          const outcome = await repository.register(tx, { email: body.email, name: body.name, passwordHash, role: config.REGISTRATION_ROLE })
+          if ('existing' in outcome) {
+            await notifyOwner(tx, outcome.existing, requestId)
+            return lookalike(body, config.REGISTRATION_ROLE)
+          }
+          const row = outcome.created
+          const token = await repository.issueToken(tx, row.id, 'confirm_account')
+          await mail.enqueue(tx, { template: 'confirm_account', to: row.email, data: { name: row.name, token } })
+          await rules.audit(tx, null, 'admin.register', row.id, requestId, { email: row.email, name: row.name, role: row.role })
+          return adminView(row)
+        })
+      } catch (err) {
+        // Registered by a concurrent request after this one looked: answered like any address that has an account.
+        if (err instanceof adminsErrors.EmailTaken) return lookalike(body, config.REGISTRATION_ROLE)
+        throw err
+      }
     },
 
     /** Uses a confirmation link: confirms the account, or makes a pending email address the admin's. */
@@ -106,7 +159,10 @@ function createRegistration (deps: AdminsDeps, repository: AdminsRepository, rul
         if (use === null) throw new adminsErrors.InvalidLink(INVALID_CONFIRM)
         if (use.purpose === 'confirm_account') {
           const row = await repository.update(tx, use.adminId, { confirm: true }) as AdminRow
-          await rules.audit(tx, use.adminId, 'admin.confirm', use.adminId, requestId, { confirmed: true })
+          const self = { type: 'admin' as const, id: use.adminId }
+          await rules.audit(tx, self, 'admin.confirm', use.adminId, requestId, { confirmed: true })
+          // The first admin to confirm is an owner (nobody could make them one).
+          if (await repository.promoteIfFirstOwner(tx, use.adminId)) await rules.audit(tx, null, 'admin.role_change', use.adminId, requestId, { role: 'owner', reason: 'first admin' })
           return { purpose: 'account' as const, email: row.email }
         }
         const row = await repository.get(use.adminId, tx) as AdminRow
@@ -116,7 +172,7 @@ function createRegistration (deps: AdminsDeps, repository: AdminsRepository, rul
         /* c8 ignore next */
         if (row.pendingEmail !== email) throw new adminsErrors.InvalidLink(INVALID_CONFIRM)
         await repository.update(tx, row.id, { email, pendingEmail: null })
-        await rules.audit(tx, row.id, 'admin.email_change', row.id, requestId, { email })
+        await rules.audit(tx, { type: 'admin', id: row.id }, 'admin.email_change', row.id, requestId, { email })
         return { purpose: 'email' as const, email }
       })
     },
@@ -129,10 +185,10 @@ function createRegistration (deps: AdminsDeps, repository: AdminsRepository, rul
 }
 
 /** The part of updateMe inside its transaction: the row change, tokens, emails, sessions, audit. */
-async function applyChanges (deps: AdminsDeps, repository: AdminsRepository, rules: Rules, tx: Queryable, actor: Actor, row: AdminRow, change: { newName?: string | undefined, newEmail?: string | undefined, cancelPending: boolean, passwordHash?: string | undefined }): Promise<{ row: AdminRow, ended: string[] }> {
+async function applyChanges (deps: AdminsDeps, repository: AdminsRepository, rules: Rules, tx: Queryable, actor: AdminActor, row: AdminRow, change: { newName?: string | undefined, newEmail?: string | undefined, cancelPending: boolean, passwordHash?: string | undefined }): Promise<{ row: AdminRow, ended: string[] }> {
   const { newName, newEmail, cancelPending, passwordHash } = change
   const { mail, sessions } = deps
-  const audit = async (action: AuditAction, changes: Record<string, unknown>): Promise<void> => await rules.audit(tx, actor.adminId, action, row.id, actor.requestId, changes)
+  const audit = async (action: AuditAction, changes: Record<string, unknown>): Promise<void> => await rules.audit(tx, actor, action, row.id, actor.requestId, changes)
   const set: AdminChange = {}
   let ended: string[] = []
   if (newName !== undefined) {
@@ -163,7 +219,7 @@ async function applyChanges (deps: AdminsDeps, repository: AdminsRepository, rul
 function createProfile (deps: AdminsDeps, repository: AdminsRepository, rules: Rules) {
   const { db, sessions } = deps
   return {
-    async me (actor: Actor): Promise<AdminView> {
+    async me (actor: AdminActor): Promise<AdminView> {
       return adminView(await rules.current(actor))
     },
 
@@ -172,7 +228,7 @@ function createProfile (deps: AdminsDeps, repository: AdminsRepository, rules: R
      * the new address) and needs currentPassword; so does a new password, which
      * ends every other session.
      */
-    async updateMe (actor: Actor, body: AdminChangesBody): Promise<AdminView> {
+    async updateMe (actor: AdminActor, body: AdminChangesBody): Promise<AdminView> {
       if (body.name === undefined && body.email === undefined && body.password === undefined) throw new adminsErrors.NothingToChange()
       const row = await rules.current(actor)
       const newName = body.name !== undefined && body.name !== row.name ? body.name : undefined
@@ -182,27 +238,96 @@ function createProfile (deps: AdminsDeps, repository: AdminsRepository, rules: R
       if (newEmail !== undefined) rules.checkDomain(newEmail)
       if (newPassword !== undefined) rules.checkPassword(newPassword, { emails: [row.email, newEmail], names: [row.name, newName] })
       if (newEmail !== undefined || newPassword !== undefined) {
-        await rules.verifyCurrentPassword(row, body.currentPassword, newPassword !== undefined ? 'change the password' : 'change the email')
+        requireRecentLogin(actor)
+        await rules.verifyCurrentPassword(row, actor, body.currentPassword, newPassword !== undefined ? 'change the password' : 'change the email')
       }
       if (newEmail !== undefined && await repository.emailInUse(newEmail, row.id)) throw new adminsErrors.EmailTaken()
       const passwordHash = newPassword === undefined ? undefined : await hashPassword(newPassword, rules.argon2)
       const updated = await transaction(db, async (tx) => await applyChanges(deps, repository, rules, tx, actor, row, { newName, newEmail, cancelPending, passwordHash }))
-      sessions.forget(updated.ended)
+      await sessions.forget(updated.ended)
       return adminView(updated.row)
     },
 
     /** Deletes the admin for real: its sessions and tokens go, users it created stay (createdBy becomes null). */
-    async deleteMe (actor: Actor, currentPassword: string): Promise<void> {
+    async deleteMe (actor: AdminActor, currentPassword: string): Promise<void> {
+      requireRecentLogin(actor)
       const row = await rules.current(actor)
-      await rules.verifyCurrentPassword(row, currentPassword, 'delete the account')
+      await rules.verifyCurrentPassword(row, actor, currentPassword, 'delete the account')
       const ended = await transaction(db, async (tx) => {
+        await rules.keepAnOwner(tx, row, 'delete the account of')
         const ended = await sessions.endAll(tx, row.id, 'deleted')
-        await rules.audit(tx, actor.adminId, 'admin.delete', row.id, actor.requestId, { email: row.email, name: row.name })
+        await rules.audit(tx, actor, 'admin.delete', row.id, actor.requestId, { email: row.email, name: row.name })
         await repository.remove(tx, row.id)
         await sessions.clearAttempts(row.email, tx)
         return ended
       })
-      sessions.forget([...ended, actor.sessionId])
+      await sessions.forget([...ended, actor.sessionId])
+    }
+  }
+}
+
+/** What owners do to other admins: change their role, remove them. */
+function createManagement (deps: AdminsDeps, repository: AdminsRepository, rules: Rules) {
+  const { db, sessions } = deps
+  const existing = async (tx: Queryable, id: string): Promise<AdminRow> => {
+    const row = await repository.get(id, tx)
+    if (row === null) throw new errors.NotFound(`No admin with id ${id}`)
+    return row
+  }
+  return {
+    /**
+     * Changes an admin's role. The last owner cannot be demoted (409). Takes
+     * effect on this instance at once and on the others within
+     * SESSION_CACHE_TTL: the session check re-reads the role.
+     */
+    async changeRole (actor: Actor, id: string, role: Role): Promise<AdminView> {
+      const row = await transaction(db, async (tx) => {
+        const row = await existing(tx, id)
+        if (row.role === role) return row
+        if (role !== 'owner') await rules.keepAnOwner(tx, row, 'demote')
+        await rules.audit(tx, actor, 'admin.role_change', id, actor.requestId, { role })
+        return await repository.setRole(tx, id, role) as AdminRow
+      })
+      await sessions.forgetAdmin(id)
+      return adminView(row)
+    },
+
+    /** Deletes another admin (or oneself) and ends their sessions; the last owner cannot be removed (409). */
+    async remove (actor: Actor, id: string): Promise<void> {
+      const ended = await transaction(db, async (tx) => {
+        const row = await existing(tx, id)
+        await rules.keepAnOwner(tx, row, 'remove')
+        const ended = await sessions.endAll(tx, id, 'deleted')
+        await rules.audit(tx, actor, 'admin.delete', id, actor.requestId, { email: row.email, name: row.name })
+        await repository.remove(tx, id)
+        await sessions.clearAttempts(row.email, tx)
+        return ended
+      })
+      await sessions.forget(ended)
+    }
+  }
+}
+
+/** What invitations (src/invitations) need of accounts: the same rules as registration, the admin made in their transaction. */
+function createInvited (deps: AdminsDeps, repository: AdminsRepository, rules: Rules) {
+  return {
+    /** An address may be invited when its domain is allowed and no admin has it yet (403, 409). */
+    async invitable (email: string): Promise<void> {
+      rules.checkDomain(email)
+      if (await repository.emailInUse(email, '00000000-0000-0000-0000-000000000000')) throw new adminsErrors.EmailTaken()
+    },
+
+    /** Checks an invited admin's password against the policy and hashes it (before any transaction: argon2 takes a while). */
+    async prepareInvited (email: string, name: string, password: string): Promise<string> {
+      rules.checkPassword(password, { emails: [email], names: [name] })
+      return await hashPassword(password, rules.argon2)
+    },
+
+    /** The invited admin, confirmed, with the invitation's role, in the invitation's transaction. */
+    async insertInvited (tx: Queryable, values: { email: string, name: string, passwordHash: string, role: Role }, requestId: string): Promise<AdminView> {
+      const row = await repository.insert(tx, { ...values, confirmed: true })
+      await rules.audit(tx, null, 'admin.register', row.id, requestId, { email: row.email, name: row.name, role: row.role, confirmed: true })
+      return adminView(row)
     }
   }
 }
@@ -235,7 +360,7 @@ function createRecovery (deps: AdminsDeps, repository: AdminsRepository, rules: 
         await rules.audit(tx, null, 'admin.password_reset', row.id, requestId, { password: '[changed]' })
         return ended
       })
-      sessions.forget(ended)
+      await sessions.forget(ended)
     }
   }
 }
@@ -265,11 +390,11 @@ export function createAdminsService (deps: AdminsDeps) {
       await transaction(db, async (tx) => {
         const row = await repository.lockByEmail(tx, normaliseEmail(email), purpose === 'confirm_account')
         if (row === null) return
-        if (await repository.recentTokens(tx, row.id, purpose) >= EMAILS_PER_HOUR) {
+        const token = await repository.issueTokenWithin(tx, row.id, purpose, EMAILS_PER_HOUR)
+        if (token === null) {
           log.info({ adminId: row.id, purpose }, 'email not sent: hourly limit for this account reached')
           return
         }
-        const token = await repository.issueToken(tx, row.id, purpose)
         await mail.enqueue(tx, { template: purpose, to: row.email, data: { name: row.name, token } })
       })
     })
@@ -280,6 +405,9 @@ export function createAdminsService (deps: AdminsDeps) {
     ...createRegistration(deps, repository, rules, sendTokenEmail),
     ...createProfile(deps, repository, rules),
     ...createRecovery(deps, repository, rules, sendTokenEmail),
+    ...createManagement(deps, repository, rules),
+    ...createInvited(deps, repository, rules),
+    rules,
 
     /** GET /auth/admins: a page of admins. */
     lister,

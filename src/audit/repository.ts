@@ -6,13 +6,16 @@ import type { AUDIT_SORTS } from '../../schemas/audit.ts'
 
 export type AuditAction =
   | 'user.create' | 'user.update' | 'user.delete'
-  | 'admin.register' | 'admin.confirm' | 'admin.update' | 'admin.email_change' | 'admin.password_change' | 'admin.password_reset' | 'admin.delete'
+  | 'admin.register' | 'admin.register_attempt' | 'admin.confirm' | 'admin.update' | 'admin.email_change' | 'admin.password_change' | 'admin.password_reset' | 'admin.delete'
+  | 'admin.role_change' | 'admin.mfa_enable' | 'admin.mfa_disable'
+  | 'invitation.create' | 'invitation.revoke' | 'invitation.accept'
+  | 'client.create' | 'client.delete' | 'client.secret_create' | 'client.secret_delete'
 
 export interface AuditEvent {
-  /** The acting admin, or null for the system / an anonymous request (e.g. registration, password reset). */
-  actorId: string | null
+  /** Who acted: an admin or an API client; null for the system / an anonymous request (e.g. registration, password reset). */
+  actor: { type: 'admin' | 'client', id: string } | null
   action: AuditAction
-  targetType: 'user' | 'admin'
+  targetType: 'user' | 'admin' | 'invitation' | 'client'
   targetId: string
   requestId: string
   /** Changed fields with their new values. Never secrets: a password change is recorded as `{ password: '[changed]' }`. */
@@ -24,8 +27,8 @@ export interface AuditEvent {
  * users repository's single-statement writes complete it with a SELECT from
  * their data-modifying CTE (given it through the audit service).
  */
-export const AUDIT_INSERT = 'INSERT INTO audit_events (actor_id, action, target_type, target_id, request_id, changes)'
-const RECORD = { name: 'audit_record', text: `${AUDIT_INSERT} VALUES ($1, $2, $3, $4, $5, $6)` }
+export const AUDIT_INSERT = 'INSERT INTO audit_events (actor_type, actor_id, action, target_type, target_id, request_id, changes)'
+const RECORD = { name: 'audit_record', text: `${AUDIT_INSERT} VALUES ($1, $2, $3, $4, $5, $6, $7)` }
 
 /**
  * GET /audit-events: newest first by default. The actor, target and action
@@ -35,11 +38,12 @@ const RECORD = { name: 'audit_record', text: `${AUDIT_INSERT} VALUES ($1, $2, $3
 export const AUDIT_LIST: ListSpec = {
   name: 'audit',
   from: 'audit_events',
-  columns: `id, actor_id AS "actorId", action, target_type AS "targetType", target_id AS "targetId", request_id AS "requestId", changes, ${iso('created_at')} AS "createdAt"`,
+  columns: `id, actor_type AS "actorType", actor_id AS "actorId", action, target_type AS "targetType", target_id AS "targetId", request_id AS "requestId", changes, ${iso('created_at')} AS "createdAt"`,
   sorts: { createdAt: CREATED_AT } satisfies Record<typeof AUDIT_SORTS[number], unknown>,
   defaultSort: '-createdAt',
   filters: {
     actorId: { sql: (p) => `actor_id = ${p}::uuid` },
+    actorType: { sql: (p) => `actor_type = ${p}` },
     targetId: { sql: (p) => `target_id = ${p}::uuid` },
     targetType: { sql: (p) => `target_type = ${p}` },
     action: { sql: (p) => `action = ${p}` }
@@ -48,7 +52,7 @@ export const AUDIT_LIST: ListSpec = {
 
 /** Writes an audit event; call it with the transaction that makes the change, so both commit or neither. */
 export async function recordAudit (tx: Queryable, event: AuditEvent): Promise<void> {
-  await tx.query({ ...RECORD, values: [event.actorId, event.action, event.targetType, event.targetId, event.requestId, JSON.stringify(event.changes)] })
+  await tx.query({ ...RECORD, values: [event.actor?.type ?? null, event.actor?.id ?? null, event.action, event.targetType, event.targetId, event.requestId, JSON.stringify(event.changes)] })
 }
 
 /** The audit_events table: written inside the change's own transaction, read a page at a time. */

@@ -17,8 +17,9 @@ import { transaction } from '../infra/database.ts'
 import { argon2Params, hashPassword } from '../infra/passwords.ts'
 import { emailProblem, loadPasswordPolicy, nameProblem } from '../admins/policy.ts'
 import { createAdminsRepository } from '../admins/repository.ts'
+import { ROLES, type Role } from '../../schemas/admins.ts'
 
-const USAGE = 'usage: npm run create-admin -- --email <address> --name <name>  (password on standard input, or prompted)'
+const USAGE = 'usage: npm run create-admin -- --email <address> --name <name> [--role owner|admin|viewer]  (password on standard input, or prompted; the role is owner unless given)'
 
 export interface CommandIo {
   /** The password: the first line of standard input, or a prompt. */
@@ -35,12 +36,13 @@ export async function createAdminCommand (argv: string[], io: CommandIo): Promis
   const fail = (message: string): number => { io.stderr(`roster: ${message}\n`); return 1 }
   let args
   try {
-    args = parseArgs({ args: argv, options: { email: { type: 'string' }, name: { type: 'string' } }, strict: true }).values
+    args = parseArgs({ args: argv, options: { email: { type: 'string' }, name: { type: 'string' }, role: { type: 'string', default: 'owner' } }, strict: true }).values
   } catch (err) {
     return fail(`${(err as Error).message}\n${USAGE}`)
   }
-  const { email, name } = args
+  const { email, name, role } = args
   if (email === undefined || name === undefined) return fail(USAGE)
+  if (!(ROLES as readonly string[]).includes(role)) return fail(`role must be one of ${ROLES.join(', ')}\n${USAGE}`)
   const emailRefused = emailProblem(email)
   const nameRefused = nameProblem(name)
   const problems = [emailRefused === null ? '' : `email ${emailRefused}`, nameRefused === null ? '' : `name ${nameRefused}`].filter((p) => p !== '')
@@ -48,7 +50,7 @@ export async function createAdminCommand (argv: string[], io: CommandIo): Promis
 
   let config: Config
   try {
-    config = loadConfig(io.env, io.dotEnvPath)
+    config = loadConfig(io.env, io.dotEnvPath, { server: false })
   } catch (err) {
     return fail((err as ConfigError).message)
   }
@@ -68,11 +70,11 @@ export async function createAdminCommand (argv: string[], io: CommandIo): Promis
     const passwordHash = await hashPassword(password, argon2Params(config))
     const admins = createAdminsRepository(pool)
     const admin = await transaction(pool, async (tx) => {
-      const row = await admins.insert(tx, { email, name, passwordHash, confirmed: true })
-      await recordAudit(tx, { actorId: null, action: 'admin.register', targetType: 'admin', targetId: row.id, requestId: 'create-admin', changes: { email: row.email, name: row.name, confirmed: true } })
+      const row = await admins.insert(tx, { email, name, passwordHash, confirmed: true, role: role as Role })
+      await recordAudit(tx, { actor: null, action: 'admin.register', targetType: 'admin', targetId: row.id, requestId: 'create-admin', changes: { email: row.email, name: row.name, confirmed: true, role: row.role } })
       return row
     })
-    io.stdout(`roster: admin ${admin.name} <${admin.email}> created and confirmed (id ${admin.id})\n`)
+    io.stdout(`roster: admin ${admin.name} <${admin.email}> created and confirmed, role ${admin.role} (id ${admin.id})\n`)
     code = 0
   } catch (err) {
     // The first line only: a failed query's second line lists its parameters.

@@ -1,4 +1,4 @@
-import type { Pool, PoolClient, QueryConfig, QueryResult, QueryResultRow } from 'pg'
+import pg, { type Pool, type PoolClient, type QueryConfig, type QueryResult, type QueryResultRow } from 'pg'
 
 /** The database: node-postgres's pool (one per app, made by plugins/db.ts through @fastify/postgres). */
 export type Database = Pool
@@ -6,6 +6,28 @@ export type Database = Pool
 /** Anything that runs a query: the pool, or a client inside a transaction. Repositories take this. */
 export interface Queryable {
   query: <R extends QueryResultRow = QueryResultRow>(config: QueryConfig) => Promise<QueryResult<R>>
+}
+
+/**
+ * node-postgres's Client, but every statement goes unnamed: a repository's
+ * `{ name, text }` is sent as `{ text }`, so PostgreSQL parses it each time
+ * instead of keeping it per connection. For poolers that cannot keep named
+ * prepared statements across the server connections they hand out (PgBouncer
+ * < 1.21 in transaction pooling); DB_PREPARED_STATEMENTS=false picks it.
+ */
+class UnnamedStatementsClient extends pg.Client {
+  // pg's query() has a dozen overloads; this one only takes a name out of a config object and passes everything on.
+  override query (...args: unknown[]): never {
+    const [config, ...rest] = args as [{ name?: unknown, submit?: unknown } | string, ...unknown[]]
+    const plain = typeof config === 'object' && config !== null && typeof config.submit !== 'function'
+    const unnamed = plain && config.name !== undefined ? { ...config, name: undefined } : config
+    return (super.query as (...a: unknown[]) => never)(unnamed, ...rest)
+  }
+}
+
+/** THE one place statement names are kept or dropped: the Client class of every pool (DB_PREPARED_STATEMENTS). */
+export function clientClass (preparedStatements: boolean): typeof pg.Client {
+  return preparedStatements ? pg.Client : UnnamedStatementsClient
 }
 
 /**

@@ -11,8 +11,13 @@ export const errors = {
   MethodNotAllowed: createError('ROSTER_METHOD_NOT_ALLOWED', 'Method %s is not allowed on %s', 405),
   Unauthorized: createError('ROSTER_UNAUTHORIZED', '%s', 401),
   Forbidden: createError('ROSTER_FORBIDDEN', '%s', 403),
+  /** Step-up (src/infra/actor.ts): the change needs a recent login. */
+  ReauthenticationRequired: createError('ROSTER_REAUTHENTICATION_REQUIRED', '%s', 401),
+  /** MFA_REQUIRED=true and the admin has not enrolled yet. */
+  MfaEnrolmentRequired: createError('ROSTER_MFA_ENROLMENT_REQUIRED', 'Two-factor login is required here: enrol with POST /auth/mfa/totp and POST /auth/mfa/totp/verify first', 403),
   Conflict: createError('ROSTER_CONFLICT', '%s', 409),
   BadRequest: createError('ROSTER_BAD_REQUEST', '%s', 400),
+  UnsupportedMediaType: createError('ROSTER_UNSUPPORTED_MEDIA_TYPE', '%s', 415),
   PreconditionFailed: createError('ROSTER_PRECONDITION_FAILED', '%s', 412),
   PreconditionRequired: createError('ROSTER_PRECONDITION_REQUIRED', '%s', 428),
   Unprocessable: createError('ROSTER_UNPROCESSABLE', '%s', 422),
@@ -52,6 +57,7 @@ const Invalid = createError('ROSTER_VALIDATION_FAILED', 'The request is not vali
  * for rules a JSON schema cannot express: password policy, a required currentPassword.
  */
 export function invalidField (field: string, message: string, context: 'body' | 'querystring' = 'body'): Error {
+  // `field` is a JSON pointer below the part, without its leading slash: `password`, `items/0/name`.
   return Object.assign(new Invalid(), {
     validation: [{ instancePath: `/${field}`, keyword: 'policy', params: {}, message, schemaPath: '#' }],
     validationContext: context
@@ -70,4 +76,13 @@ export function invalidFieldMessage (err: unknown): string | undefined {
  */
 export function withRetryAfter<E extends Error> (err: E, seconds: number): E & { retryAfter: number } {
   return Object.assign(err, { retryAfter: seconds })
+}
+
+/**
+ * Why a request was refused, for its log line only (the answer's detail stays
+ * generic): the single error handler writes it as `reason`. E.g. the kid or
+ * issuer of an access token that does not verify here.
+ */
+export function withLogReason<E extends Error> (err: E, reason: string): E & { logReason: string } {
+  return Object.assign(err, { logReason: reason })
 }

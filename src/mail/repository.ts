@@ -1,6 +1,6 @@
 import type { Database, Queryable } from '../infra/database.ts'
 
-export type EmailTemplate = 'confirm_account' | 'confirm_email' | 'reset_password'
+export type EmailTemplate = 'confirm_account' | 'confirm_email' | 'reset_password' | 'register_existing' | 'invitation'
 
 export interface EmailRequest {
   template: EmailTemplate

@@ -43,6 +43,20 @@ const TEMPLATES: Record<EmailTemplate, TemplateText> = {
     intro: 'Someone (hopefully you) asked to reset the password of your Roster account. Open the link below to choose a new one.',
     action: 'Choose a new password',
     ignore: 'If you did not ask for this, ignore this email; your password stays as it was.'
+  },
+  register_existing: {
+    subject: 'Someone tried to register with your address',
+    path: '/auth/password/reset',
+    intro: 'Someone tried to create a Roster account with this email address, which already has one: yours. If it was you, log in with your password, or, if you forgot it, choose a new one by opening the link below (valid for an hour).',
+    action: 'Choose a new password',
+    ignore: 'If it was not you, ignore this email: no account was created, and yours is unchanged.'
+  },
+  invitation: {
+    subject: 'You are invited to Roster',
+    path: '/auth/invitations/accept',
+    intro: 'You are invited to become an admin of Roster. Open the link below within 72 hours to choose your name and password.',
+    action: 'Accept the invitation',
+    ignore: 'If you did not expect this, ignore this email; no account is made without the link.'
   }
 }
 

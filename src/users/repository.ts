@@ -61,7 +61,7 @@ export function createUsersRepository (db: Database, secretKey: string, auditIns
     ({ name, text: `WITH u AS (${change}), a AS (${auditInsert} SELECT ${audit} FROM u) SELECT * FROM u` })
   const CREATE = audited('users_create',
     `INSERT INTO users (email, name, active, created_by) VALUES ($1::text, $2::text, $3::boolean, $4::uuid) RETURNING ${COLUMNS}`,
-    "$4::uuid, 'user.create', 'user', u.id, $5::text, $6::jsonb")
+    "$7::text, $8::uuid, 'user.create', 'user', u.id, $5::text, $6::jsonb")
   const UPDATE = audited('users_update', `UPDATE users SET
       email = coalesce($2::text, email),
       name = CASE WHEN $3::boolean THEN $4::text ELSE name END,
@@ -69,10 +69,10 @@ export function createUsersRepository (db: Database, secretKey: string, auditIns
       version = version + 1,
       updated_at = now()
     WHERE id = $1::uuid AND ($6::int[] IS NULL OR version = ANY($6::int[]))
-    RETURNING ${COLUMNS}`, "$7::uuid, 'user.update', 'user', u.id, $8::text, $9::jsonb")
+    RETURNING ${COLUMNS}`, "$10::text, $7::uuid, 'user.update', 'user', u.id, $8::text, $9::jsonb")
   const DELETE = audited('users_delete',
     `DELETE FROM users WHERE id = $1::uuid AND ($2::int[] IS NULL OR version = ANY($2::int[])) RETURNING ${COLUMNS}`,
-    "$3::uuid, 'user.delete', 'user', u.id, $4::text, '{}'::jsonb")
+    "$5::text, $3::uuid, 'user.delete', 'user', u.id, $4::text, '{}'::jsonb")
   const one = async (tx: Queryable, config: { name: string, text: string }, values: unknown[]): Promise<UserRow | null> =>
     (await tx.query<UserRow>({ ...config, values })).rows[0] ?? null
 
@@ -94,20 +94,22 @@ export function createUsersRepository (db: Database, secretKey: string, auditIns
 
     async create (user: NewUser, actor: Actor, tx: Queryable = pool): Promise<UserRow> {
       const values = { email: user.email, name: user.name ?? null, active: user.active ?? true }
-      return await one(tx, CREATE, [values.email, values.name, values.active, actor.adminId, actor.requestId, JSON.stringify(values)]) as UserRow
+      // createdBy names an admin; a user created by an API client has none (the audit event names the client).
+      const createdBy = actor.type === 'admin' ? actor.id : null
+      return await one(tx, CREATE, [values.email, values.name, values.active, createdBy, actor.requestId, JSON.stringify(values), actor.type, actor.id]) as UserRow
     },
 
     /** Applies a patch when the user exists and (versions given) is at one of those versions; null otherwise. */
     async update (id: string, patch: UserPatchBody, versions: number[] | null, actor: Actor, tx: Queryable = pool): Promise<UserRow | null> {
       return await one(tx, UPDATE, [
         id, patch.email ?? null, patch.name !== undefined, patch.name ?? null, patch.active ?? null, versions,
-        actor.adminId, actor.requestId, JSON.stringify(patch)
+        actor.id, actor.requestId, JSON.stringify(patch), actor.type
       ])
     },
 
     /** Deletes a user when it exists and (versions given) is at one of those versions; answers the deleted row or null. */
     async remove (id: string, versions: number[] | null, actor: Actor, tx: Queryable = pool): Promise<UserRow | null> {
-      return await one(tx, DELETE, [id, versions, actor.adminId, actor.requestId])
+      return await one(tx, DELETE, [id, versions, actor.id, actor.requestId, actor.type])
     }
   }
 }

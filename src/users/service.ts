@@ -60,13 +60,13 @@ export function createUsersService (db: Database, secretKey: string, audit: Pick
     async createOnce (user: NewUser, actor: Actor, key: { key: string, fingerprint: string }, respond: (user: UserRow) => StoredResponse): Promise<CreateResult> {
       try {
         return await transaction(db, async (tx) => {
-          const first = await idempotency.claim(tx, actor.adminId, key.key, key.fingerprint)
+          const first = await idempotency.claim(tx, actor.id, key.key, key.fingerprint)
           if (first !== null) {
             if (first.fingerprint !== key.fingerprint) throw new errors.IdempotencyKeyReused()
             return { ...first.response, replayed: true }
           }
           const response = respond(await repository.create(user, actor, tx))
-          await idempotency.store(tx, actor.adminId, key.key, response)
+          await idempotency.store(tx, actor.id, key.key, response)
           return { ...response, replayed: false }
         })
       } catch (err) {
@@ -86,11 +86,6 @@ export function createUsersService (db: Database, secretKey: string, audit: Pick
 
     async remove (id: string, versions: number[] | null, actor: Actor): Promise<UserRow> {
       return await repository.remove(id, versions, actor) ?? await missingOrStale(id)
-    },
-
-    /** Deletes expired idempotency keys (run at start and every few minutes by plugins/users.ts). */
-    async purgeExpiredKeys (): Promise<number> {
-      return await idempotency.purgeExpired()
     }
   }
 }

@@ -17,7 +17,7 @@ t.test('GET and PATCH /auth/me: name', async (t) => {
 
   const me = await app.inject({ url: '/auth/me', headers: s.headers })
   t.equal(me.statusCode, 200)
-  t.same(Object.keys(me.json()).sort(), ['confirmed', 'createdAt', 'email', 'id', 'name', 'pendingEmail', 'updatedAt'])
+  t.same(Object.keys(me.json()).sort(), ['confirmed', 'createdAt', 'email', 'id', 'mfa', 'name', 'pendingEmail', 'role', 'updatedAt'])
   t.notMatch(me.body, /argon2/, 'the hash never leaves')
 
   const renamed = await app.inject({ method: 'PATCH', url: '/auth/me', headers: s.headers, payload: { name: 'ann.b' } })

@@ -21,8 +21,8 @@ t.test('every create, update and delete writes an audit event', async (t) => {
     ['user.delete', 'req-delete', {}]
   ])
   for (const e of events) {
-    t.match(e, { actorId: admin.id, targetType: 'user', targetId: id })
-    t.same(Object.keys(e).sort(), ['action', 'actorId', 'changes', 'createdAt', 'id', 'requestId', 'targetId', 'targetType'])
+    t.match(e, { actorType: 'admin', actorId: admin.id, targetType: 'user', targetId: id })
+    t.same(Object.keys(e).sort(), ['action', 'actorId', 'actorType', 'changes', 'createdAt', 'id', 'requestId', 'targetId', 'targetType'])
   }
   const newest = await app.inject({ url: '/audit-events', headers: auth() })
   t.same((newest.json() as Event[]).map((e) => e.action), ['user.delete', 'user.update', 'user.update', 'user.create'], 'newest first by default')

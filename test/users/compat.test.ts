@@ -51,15 +51,15 @@ t.test('the compatibility routes are deprecated in the OpenAPI document and list
     t.equal(doc.paths['/user'][method].deprecated, true, `${method} /user deprecated`)
     t.ok(doc.paths['/user'][method].tags.includes('compatibility'))
   }
-  t.same(Object.keys(doc.paths['/user'].delete.responses).sort(), ['200', '400', '401', '404', '412', '413', '415', '428', '500', '503'])
+  t.same(Object.keys(doc.paths['/user'].delete.responses).sort(), ['200', '400', '401', '403', '404', '412', '413', '415', '428', '500', '503'])
   const ops = doc.paths['/users']
   t.same(Object.keys(ops.get.responses['200'].headers).sort(), ['Link', 'X-Total-Count'])
   t.same(Object.keys(ops.post.responses['201'].headers).sort(), ['ETag', 'Idempotent-Replayed', 'Location'])
-  t.same(Object.keys(ops.post.responses).sort(), ['201', '400', '401', '409', '413', '415', '422', '500', '503'])
+  t.same(Object.keys(ops.post.responses).sort(), ['201', '400', '401', '403', '409', '413', '415', '422', '500', '503'])
   const one = doc.paths['/users/{id}']
-  t.same(Object.keys(one.get.responses).sort(), ['200', '304', '400', '401', '404', '414', '500', '503'])
-  t.same(Object.keys(one.patch.responses).sort(), ['200', '400', '401', '404', '409', '412', '413', '414', '415', '428', '500', '503'])
-  t.same(Object.keys(one.delete.responses).sort(), ['204', '400', '401', '404', '412', '413', '414', '415', '428', '500', '503'])
+  t.same(Object.keys(one.get.responses).sort(), ['200', '304', '400', '401', '403', '404', '414', '500', '503'])
+  t.same(Object.keys(one.patch.responses).sort(), ['200', '400', '401', '403', '404', '409', '412', '413', '414', '415', '428', '500', '503'])
+  t.same(Object.keys(one.delete.responses).sort(), ['204', '400', '401', '403', '404', '412', '413', '414', '415', '428', '500', '503'])
   t.ok(one.get.responses['200'].headers.ETag)
   t.ok(one.get.responses['503'].headers['Retry-After'])
   t.equal(one.get.responses['304'].content, undefined, 'a 304 has no body')
