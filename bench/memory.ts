@@ -57,7 +57,6 @@ const GROUPS: Array<{ name: string, specs: string[], when?: string }> = [
   { name: 'prom-client (with @opentelemetry/api)', specs: ['prom-client'] },
   { name: '@fastify/swagger (with yaml)', specs: ['@fastify/swagger'] },
   { name: '@fastify/swagger-ui (with @fastify/static)', specs: ['@fastify/swagger-ui'] },
-  { name: 'drizzle-orm migrator', specs: ['drizzle-orm/node-postgres', 'drizzle-orm/node-postgres/migrator'], when: 'a migration is pending' },
   { name: '@node-rs/argon2', specs: ['@node-rs/argon2'], when: 'the first password hash or verification' },
   { name: 'nodemailer', specs: ['nodemailer'], when: 'MAIL_TRANSPORT=smtp' },
   { name: '@aws-sdk/client-sesv2', specs: ['@aws-sdk/client-sesv2'], when: 'MAIL_TRANSPORT=ses' },

@@ -50,6 +50,11 @@ export class BoundedCache<K, V> {
     return entry.value
   }
 
+  /** The value, without making it the most recently used (for caches that evict by the order of writes). */
+  peek (key: K): V | undefined {
+    return this.entries.get(key)?.value
+  }
+
   has (key: K): boolean {
     return this.entries.has(key)
   }
