@@ -32,6 +32,7 @@ import { loadKeys } from '../src/sessions/keys.ts'
 import { hashPassword } from '../src/infra/passwords.ts'
 import { rootDir } from '../src/infra/paths.ts'
 import type { LoadJob, LoadResult } from './load.ts'
+import { startFlags } from './start-flags.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -150,7 +151,7 @@ process.on('SIGINT', () => { cleanup().then(() => process.exit(130), () => proce
 // DATA_DIR, mail to the log, metrics on), measured once it is ready and left idle for SETTLE_MS.
 log('idle RSS with default settings…')
 const idlePort = await freePort()
-const idle = startProcess([join(rootDir, 'dist', 'src', 'server.js')], { DATA_DIR: join(work, 'default'), PORT: String(idlePort), HOST: '127.0.0.1' },
+const idle = startProcess([...startFlags(), join(rootDir, 'dist', 'src', 'server.js')], { DATA_DIR: join(work, 'default'), PORT: String(idlePort), HOST: '127.0.0.1' },
   join(rootDir, 'bench', 'results', 'roster-default.log'))
 await waitFor(`http://127.0.0.1:${idlePort}/health/ready`, (status) => status === 200)
 await sleep(SETTLE_MS)
@@ -200,6 +201,7 @@ if (args.profile === true || args['heap-snapshot'] === true) await mkdir(profile
 const rosterProcess = startProcess([
   ...(args.profile === true ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []),
   ...(args['heap-snapshot'] === true ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${profileDir}`] : []),
+  ...startFlags(),
   join(rootDir, 'dist', 'src', 'server.js')
 ], {
   NODE_ENV: 'production',

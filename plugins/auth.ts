@@ -102,13 +102,18 @@ export function requestActor (request: FastifyRequest): { kind: 'admin' | 'clien
 }
 
 /**
- * Verified access tokens kept (fast-jwt's LRU, keyed by the token's SHA-512): an entry holds the
- * decoded token (well under 2 KB for one Roster signs) or the error of a refused one, so at most
- * about 2 MB. (The session checks' cache is bounded in src/sessions/live-cache.ts.)
+ * Verified access tokens kept (fast-jwt's LRU, keyed by the token's SHA-512): at most
+ * JWT_CACHE_ENTRIES, and in bytes: an entry holds the decoded token (its parts and its signed
+ * input, about three times its length) or the error of a refused one, and no token longer than
+ * MAX_TOKEN_LENGTH is verified at all (one Roster signs is well under 1 KB; a longer bearer is
+ * refused as invalid, as it would be anyway), so an entry is at most about 7 KB and the cache at
+ * most about 7 MB (about 2 MB with Roster's own tokens). (The session checks' cache is bounded in
+ * src/sessions/live-cache.ts.)
  */
 export const JWT_CACHE_ENTRIES = 1_000
+export const MAX_TOKEN_LENGTH = 2048
 
-const BEARER = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/
+const BEARER = new RegExp(`^Bearer +((?=[A-Za-z0-9_.-]{1,${MAX_TOKEN_LENGTH}}$)[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]*)$`)
 /** `sub` and `sid` are uuids (the checks hand them to PostgreSQL as such). */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const MFA_TTL = 300

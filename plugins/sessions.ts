@@ -13,7 +13,7 @@ declare module 'fastify' {
 
 /** The sessions service, over the pool and the access tokens of plugins/auth.ts. */
 export default fp(async (app) => {
-  // Verified against when the email is unknown, at the configured cost: made once, here, at start.
+  // Verified against when the email is unknown, at the configured cost (made without running argon2).
   const unknownEmailHash = await dummyHash(argon2Params(app.config))
   const sessions = createSessionsService({ db: app.db, config: app.config, tokens: app.auth, log: app.log.child({ component: 'accounts' }), dummyHash: unknownEmailHash, totpSecrets: createSecretBox(app.secretKey, TOTP_SECRET_PURPOSE), signals: app.metrics.signals })
   app.decorate('sessions', sessions)

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto'
+import type { FastifyInstance, RouteHandlerMethod } from 'fastify'
 import fp from 'fastify-plugin'
 import swagger from '@fastify/swagger'
-import swaggerUi from '@fastify/swagger-ui'
+import type { FastifySwaggerUiOptions } from '@fastify/swagger-ui'
 import { publicUrl, type Config } from '../src/config.ts'
 import { servedOverHttps } from './security.ts'
 import { readPackage } from '../src/infra/version.ts'
@@ -66,10 +67,52 @@ export default fp(async (app) => {
   // The UI and its assets are public: every route registered in this context says so.
   await app.register(async (docs) => {
     docs.addHook('onRoute', (route) => { route.config = { ...route.config, public: true } })
-    await docs.register(swaggerUi, {
+    const csp = docsCsp(app.config)
+    docs.addHook('onSend', async (_request, reply) => { reply.header('content-security-policy', csp) })
+    const schema = { hide: true }
+    // The document, as @fastify/swagger-ui serves it (JSON, or YAML), without loading the UI.
+    docs.get('/apidocs/json', { schema }, async () => app.swagger())
+    docs.get('/apidocs/yaml', { schema }, async (_request, reply) => reply.type('application/x-yaml').send(app.swagger({ yaml: true })))
+    const ui = lazySwaggerUi(app, {
       routePrefix: '/apidocs',
-      uiConfig: { persistAuthorization: true, displayRequestDuration: true, tryItOutEnabled: true, validatorUrl: null },
-      staticCSP: docsCsp(app.config)
+      uiConfig: { persistAuthorization: true, displayRequestDuration: true, tryItOutEnabled: true, validatorUrl: null }
     })
+    docs.get('/apidocs', { schema }, ui)
+    docs.get('/apidocs/static/*', { schema }, ui)
   })
 }, { name: 'swagger', dependencies: ['config'] })
+
+/** Response headers of the UI's own instance that this one's reply sets itself. */
+const HOP_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'date', 'content-length'])
+
+/**
+ * Swagger UI (@fastify/swagger-ui with @fastify/static, about 1.5 MB of heap)
+ * is loaded on the first request for it, not at start: in a Fastify instance
+ * of its own, serving this app's document, to which these routes hand each
+ * request (headers included, so that ETag and Range work as before). What it
+ * does not know is this app's 404.
+ */
+function lazySwaggerUi (app: FastifyInstance, options: FastifySwaggerUiOptions): RouteHandlerMethod {
+  let ui: Promise<FastifyInstance> | undefined
+  async function load (): Promise<FastifyInstance> {
+    const [{ default: Fastify }, { default: swaggerUi }] = await Promise.all([import('fastify'), import('@fastify/swagger-ui')])
+    const instance = Fastify({ logger: false })
+    // @fastify/swagger-ui depends on @fastify/swagger: here, the app's document.
+    await instance.register(fp(async (i) => { i.decorate('swagger', app.swagger) }, { name: '@fastify/swagger' }))
+    await instance.register(swaggerUi, options)
+    await instance.ready()
+    return instance
+  }
+  return async (request, reply) => {
+    ui ??= load()
+    const res = await (await ui).inject({ method: request.method as 'GET' | 'HEAD', url: request.url, headers: request.headers })
+    if (res.statusCode === 404) {
+      reply.callNotFound()
+      return reply
+    }
+    for (const [name, value] of Object.entries(res.headers)) {
+      if (!HOP_HEADERS.has(name) && value !== undefined) reply.header(name, value)
+    }
+    return reply.code(res.statusCode).send(res.rawPayload)
+  }
+}

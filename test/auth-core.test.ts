@@ -5,7 +5,9 @@ import { mkdtempSync, readFileSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyRequest } from 'fastify'
+import { randomUUID } from 'node:crypto'
 import { build, createAdmin, loginAs, type TestApp } from './helper.ts'
+import { MAX_TOKEN_LENGTH } from '../plugins/auth.ts'
 import { loadKeys, KeyConfigError } from '../src/sessions/keys.ts'
 import { hmac, safeEqual, hashToken, randomToken } from '../src/infra/crypto.ts'
 import { needsRehash, hashPassword, verifyPassword, dummyHash } from '../src/infra/passwords.ts'
@@ -33,6 +35,16 @@ async function protectedApp (t: Parameters<typeof build>[0], env: Record<string,
     }
   })
 }
+
+t.test('a bearer longer than MAX_TOKEN_LENGTH is refused unverified (the verification cache holds short tokens only)', async (t) => {
+  const app = await protectedApp(t)
+  const admin = await createAdmin(app)
+  const session = await loginAs(app, admin)
+  t.ok((session.headers.authorization as string).length < 1024, 'a token Roster signs is well under the bound')
+  const signed = (pad: string): Promise<number> => app.inject({ url: '/test/whoami', headers: { authorization: `Bearer ${app.jwt.sign({ sub: admin.id, sid: session.sessionId, jti: randomUUID(), pad })}` } }).then((r) => r.statusCode)
+  t.equal(await signed('x'.repeat(100)), 200, 'signed by Roster, short: accepted')
+  t.equal(await signed('x'.repeat(MAX_TOKEN_LENGTH)), 401, 'signed by Roster, yet too long: refused')
+})
 
 t.test('a route is authenticated unless it is public', async (t) => {
   const app = await protectedApp(t)

@@ -12,6 +12,7 @@ import { parse } from 'yaml'
 import { DockerfileParser, type Instruction } from 'dockerfile-ast'
 import { validate, ValidationSeverity } from 'dockerfile-utils'
 import { rootDir } from '../src/infra/paths.ts'
+import { startFlags } from '../bench/start-flags.ts'
 
 type Doc = Record<string, any>
 
@@ -159,7 +160,10 @@ t.test('Containerfile: lint-clean, multi-stage, LTS slim, production dependencie
   const health = of('HEALTHCHECK')[0]?.getTextContent() ?? ''
   t.match(health, /\/health\/ready/)
   t.notMatch(health, /curl|wget/, 'no tool the slim image lacks')
-  t.match(of('CMD')[0]?.getTextContent(), /"node", "dist\/src\/server\.js"/, 'node itself as PID 1, so SIGTERM reaches the server')
+  const cmd = JSON.parse(of('CMD')[0]?.getArgumentsContent() ?? '[]') as string[]
+  t.equal(cmd[0], 'node', 'node itself as PID 1, so SIGTERM reaches the server')
+  t.equal(cmd.at(-1), 'dist/src/server.js')
+  t.same(cmd.slice(1, -1), startFlags(), 'with the Node options of `npm start` (package.json), which the benchmarks measure')
 
   // What the build stage copies exists, and what the compiled code imports at run time is a production dependency.
   for (const i of (all[0] as Instruction[]).filter((x) => x.getKeyword() === 'COPY')) {
@@ -170,7 +174,8 @@ t.test('Containerfile: lint-clean, multi-stage, LTS slim, production dependencie
   const sources = files.flatMap((dir) => readdirSync(join(rootDir, dir), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts')).map((f) => join(dir, f)))
   const imported = new Set<string>()
   for (const source of sources) {
-    for (const [, spec] of read(source).matchAll(/^import (?!type )[^'"]*?from '([^.'][^']*)'/gm)) {
+    for (const [, staticSpec, dynamicSpec] of read(source).matchAll(/^import (?!type )[^'"]*?from '([^.'][^']*)'|\bimport\('([^.'][^']*)'\)/gm)) {
+      const spec = staticSpec ?? dynamicSpec
       const name = (spec as string).startsWith('@') ? (spec as string).split('/').slice(0, 2).join('/') : (spec as string).split('/')[0] as string
       if (!name.startsWith('node:') && !builtinModules.includes(name)) imported.add(name)
     }

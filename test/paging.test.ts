@@ -2,7 +2,7 @@ import t from 'tap'
 import { hmac } from '../src/infra/crypto.ts'
 import { CLUSTERED_MATCHES, createLister, MAX_WINDOW, planSearch, type ListSpec } from '../src/infra/paging/lister.ts'
 import pg from 'pg'
-import { containsFraction, matchFraction, statisticsReader, type SearchStatistics } from '../src/infra/paging/estimate.ts'
+import { containsFraction, matchFraction, MEMO_BYTES, MEMO_TERMS, statisticsReader, termMemo, type SearchStatistics } from '../src/infra/paging/estimate.ts'
 import { build, waitUntil } from './helper.ts'
 
 const spec: ListSpec = {
@@ -94,6 +94,14 @@ t.test('how common a term is, from pg_stats as the planner reads it', async (t) 
   const many: SearchStatistics = { rows: 10, columns: [{ nullFraction: 0, values: [], frequencies: [], histogram: ['x1', 'y'] }] }
   for (let i = 0; i < 1100; i++) matchFraction(many, `term ${i}`)
   t.equal(matchFraction(many, 'x'), 0.5, 'still right after a thousand other terms')
+  const memo = termMemo(many)
+  t.equal(memo.size, MEMO_TERMS, 'the memo holds at most MEMO_TERMS terms')
+  t.notOk(memo.has('term 0'), 'the least recently used went first')
+  t.ok(memo.has('x') && memo.has('term 1099'))
+  const long: SearchStatistics = { rows: 10, columns: [{ nullFraction: 0, values: [], frequencies: [], histogram: ['x1', 'y'] }] }
+  for (let i = 0; i < MEMO_TERMS; i++) matchFraction(long, `${'long term '.repeat(10)}${i}`)
+  t.ok(termMemo(long).bytes <= MEMO_BYTES, `at most MEMO_BYTES (${termMemo(long).bytes})`)
+  t.ok(termMemo(long).size < MEMO_TERMS, `so fewer long terms (${termMemo(long).size})`)
 })
 
 t.test('a search plan: the index for a rare term, a window sized for a common one, the index first when sorted by the searched column', async (t) => {

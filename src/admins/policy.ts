@@ -25,17 +25,16 @@ export type PasswordPolicy = (password: string, account?: PasswordContext) => st
  * The password policy: 12–128 characters, no composition rules, not in the
  * common-password list, not the account's email (nor its local part) or name,
  * case-insensitively. The list is zxcvbn-ts's `passwords-common` dictionary
- * (@zxcvbn-ts/language-common, about 49,000 passwords), loaded once in a
+ * (@zxcvbn-ts/language-common, about 49,000 passwords), loaded on the first check (not at start) in a
  * compact form (./common-passwords.ts).
  */
 export async function loadPasswordPolicy (): Promise<PasswordPolicy> {
-  const common = commonPasswords()
   return (password, account = {}) => {
     const length = [...password].length
     if (length < PASSWORD_MIN) return `must be at least ${PASSWORD_MIN} characters long`
     if (length > PASSWORD_MAX) return `must be at most ${PASSWORD_MAX} characters long`
     const lower = normalisePassword(password).toLowerCase()
-    if (common.has(lower)) return 'is too common: it appears in a list of frequently used passwords'
+    if (commonPasswords().has(lower)) return 'is too common: it appears in a list of frequently used passwords'
     for (const email of account.emails ?? []) {
       if (email === undefined) continue
       const e = normaliseEmail(email)

@@ -1,3 +1,5 @@
+import { BoundedCache, ENTRY_OVERHEAD, stringBytes } from '../infra/bounded-cache.ts'
+
 /**
  * The channel on which ended sessions (and changed admins' sessions, deleted API
  * clients: clientKey) are announced to every instance; the payload lists their
@@ -19,12 +21,15 @@ export function endedPayloads (keys: string[]): string[] {
 export const clientKey = (clientId: string): string => `client:${clientId}`
 
 /**
- * Most entries remembered: an entry is a session id (or a client's key), its
- * holder's and what the check found (a role, or a few scopes), about 300
- * bytes, so at most about 3 MB; past it the entry checked longest ago goes
- * (it costs a database check again, nothing more).
+ * Most entries remembered, and most bytes: an entry is a session id (or a
+ * client's key), its holder's and what the check found (a role, or a few
+ * scopes), about 300 bytes as BoundedCache counts them; past either bound the
+ * entry checked longest ago goes (it costs a database check again, nothing more).
  */
 export const SESSION_CACHE_ENTRIES = 10_000
+export const SESSION_CACHE_BYTES = 4 * 1024 * 1024
+
+interface Checked<T> { sub: string, until: number, found: T }
 
 /**
  * What this instance found about the holders of access tokens (a live
@@ -36,20 +41,22 @@ export const SESSION_CACHE_ENTRIES = 10_000
  * notification. Keyed by session id, or clientKey(client id).
  */
 export class LiveSessionCache<T> {
-  private readonly liveUntil = new Map<string, { sub: string, until: number, found: T }>()
+  private readonly liveUntil = new BoundedCache<string, Checked<T>>({
+    maxEntries: SESSION_CACHE_ENTRIES,
+    maxBytes: SESSION_CACHE_BYTES,
+    sizeOf: (key, checked) => ENTRY_OVERHEAD + stringBytes(key) + stringBytes(checked.sub) + 8 + stringBytes(JSON.stringify(checked.found) ?? '')
+  })
 
   constructor (private readonly ttl: number) {}
 
   /** What was found for `key` of `sub` less than the TTL ago; undefined when nothing (or too old). */
   get (key: string, sub: string, now: number): T | undefined {
-    const cached = this.liveUntil.get(key)
+    const cached = this.liveUntil.peek(key)
     return cached !== undefined && cached.sub === sub && cached.until > now ? cached.found : undefined
   }
 
   remember (key: string, sub: string, found: T, now: number): void {
-    // Deleted first, so that the Map's order is the order of the checks: the first entry is the oldest.
-    this.liveUntil.delete(key)
-    if (this.liveUntil.size >= SESSION_CACHE_ENTRIES) this.liveUntil.delete(this.liveUntil.keys().next().value as string)
+    // Made the newest: the order of the entries is the order of the checks (get only peeks), the oldest out first.
     this.liveUntil.set(key, { sub, until: now + this.ttl, found })
   }
 
@@ -64,5 +71,10 @@ export class LiveSessionCache<T> {
 
   get size (): number {
     return this.liveUntil.size
+  }
+
+  /** Bytes held, as BoundedCache estimates them. */
+  get bytes (): number {
+    return this.liveUntil.bytes
   }
 }

@@ -7,7 +7,7 @@
 import t from 'tap'
 import pg from 'pg'
 import { build, createAdmin, createTestDatabase, loginAs, testServerUrl, waitUntil, type TestApp, type TestContext } from '../helper.ts'
-import { clientKey, endedPayloads, LiveSessionCache, SESSION_CACHE_ENTRIES } from '../../src/sessions/live-cache.ts'
+import { clientKey, endedPayloads, LiveSessionCache, SESSION_CACHE_BYTES, SESSION_CACHE_ENTRIES } from '../../src/sessions/live-cache.ts'
 import { Listener } from '../../src/infra/notifications.ts'
 
 /** Well above any wait below: what refuses a token on the other instance is the notification, not the cache's end. */
@@ -93,6 +93,15 @@ t.test('announcements in payloads under 8000 bytes; a bounded cache; channel nam
   t.equal(cache.get('s1', 'a', 999), undefined, 'the entry checked longest ago went')
   t.equal(cache.get('s0', 'a', 999), 'found again', 'one checked again is young again')
   t.equal(cache.get('one more', 'a', 999), 'found')
+
+  // Bounded by bytes too: large findings (many scopes) fill the bytes before the entries.
+  const large = new LiveSessionCache<string[]>(1000)
+  const scopes = Array.from({ length: 40 }, (_, i) => `scope:number-${i}`)
+  for (let i = 0; i < SESSION_CACHE_ENTRIES; i++) large.remember(`client:${i}`, 'c', scopes, 0)
+  t.ok(large.size < SESSION_CACHE_ENTRIES, `fewer entries (${large.size}) when each is large`)
+  t.ok(large.bytes <= SESSION_CACHE_BYTES, `at most SESSION_CACHE_BYTES (${large.bytes})`)
+  t.same(large.get(`client:${SESSION_CACHE_ENTRIES - 1}`, 'c', 999), scopes, 'the newest kept')
+  t.equal(large.get('client:0', 'c', 999), undefined, 'the oldest gone')
 
   const unnamed = await build(t, { env: { DB_PREPARED_STATEMENTS: 'false' } })
   t.ok(unnamed.logs.lines.some((l) => l.level === 40 && /^DB_PREPARED_STATEMENTS=false \(behind a transaction pooler\?\) but no DATABASE_LISTEN_URL/.test(l.msg as string)), 'a likely pooler without a LISTEN URL is warned about')

@@ -1,4 +1,5 @@
 import type { Queryable } from '../database.ts'
+import { BoundedCache, ENTRY_OVERHEAD, stringBytes } from '../bounded-cache.ts'
 
 /**
  * How common a search term is, from the statistics PostgreSQL's ANALYZE keeps
@@ -63,18 +64,29 @@ export function containsFraction (column: ColumnStatistics, term: string): numbe
   return Math.min(1, common + share * rest)
 }
 
-/** Terms estimated against one copy of the statistics (a search's pages repeat its term), at most MEMO_TERMS. */
-const memos = new WeakMap<SearchStatistics, Map<string, number>>()
-const MEMO_TERMS = 1000
+/**
+ * Terms estimated against one copy of the statistics (a search's pages repeat
+ * its term): at most MEMO_TERMS terms and MEMO_BYTES (a term is at most 100
+ * characters, the `q` schema's bound), least recently used out first. One
+ * copy of the statistics is in use at a time; the memo goes with it.
+ */
+const memos = new WeakMap<SearchStatistics, BoundedCache<string, number>>()
+export const MEMO_TERMS = 1000
+export const MEMO_BYTES = 256 * 1024
+
+/** The memo of one copy of the statistics (its bounds are tested). */
+export function termMemo (statistics: SearchStatistics): BoundedCache<string, number> {
+  let memo = memos.get(statistics)
+  if (memo === undefined) memos.set(statistics, memo = new BoundedCache({ maxEntries: MEMO_TERMS, maxBytes: MEMO_BYTES, sizeOf: (term) => ENTRY_OVERHEAD + stringBytes(term) + 8 }))
+  return memo
+}
 
 /** The fraction of rows where any searched expression contains `term` (the expressions taken as independent, as the planner does). */
 export function matchFraction (statistics: SearchStatistics, term: string): number {
-  let memo = memos.get(statistics)
-  if (memo === undefined) memos.set(statistics, memo = new Map())
+  const memo = termMemo(statistics)
   let fraction = memo.get(term)
   if (fraction === undefined) {
     fraction = 1 - statistics.columns.reduce((none, column) => none * (1 - containsFraction(column, term)), 1)
-    if (memo.size >= MEMO_TERMS) memo.clear()
     memo.set(term, fraction)
   }
   return fraction
