@@ -4,7 +4,8 @@ import { createLister, CREATED_AT, textSort, type ListSpec, type Page, type Page
 import { iso } from '../infra/sql.ts'
 import type { NewUser, USER_SORTS, UserPatchBody, UserRow } from '../../schemas/users.ts'
 
-const COLUMNS = `id, email, name, active, version, created_by AS "createdBy", ${iso('created_at')} AS "createdAt", ${iso('updated_at')} AS "updatedAt"`
+const COLUMNS = `id, email, name, active, version, created_by AS "createdBy", ${iso('created_at')} AS "createdAt", ${iso('updated_at')} AS "updatedAt", ` +
+  'user_name AS "userName", external_id AS "externalId", given_name AS "givenName", family_name AS "familyName"'
 
 /** A LIKE pattern matching `q` anywhere, its wildcards (`%`, `_`, `\`) taken literally. */
 export function containsPattern (q: string): string {
@@ -36,6 +37,8 @@ export const USERS_LIST: ListSpec = {
       }
     },
     active: { sql: (p) => `active = ${p}` },
+    // group_members_user_id_idx: (user_id, group_id).
+    group: { sql: (p) => `EXISTS (SELECT 1 FROM group_members m WHERE m.user_id = users.id AND m.group_id = ${p}::uuid)` },
     createdAfter: { sql: (p) => `created_at >= ${p}::timestamptz` },
     createdBefore: { sql: (p) => `created_at < ${p}::timestamptz` }
   }
@@ -58,12 +61,17 @@ export function createUsersRepository (db: Database, secretKey: string, auditIns
   const audited = (name: string, change: string, audit: string): { name: string, text: string } =>
     ({ name, text: `WITH u AS (${change}), a AS (${auditInsert} SELECT ${audit} FROM u) SELECT * FROM u` })
   const CREATE = audited('users_create',
-    `INSERT INTO users (email, name, active, created_by) VALUES ($1::text, $2::text, $3::boolean, $4::uuid) RETURNING ${COLUMNS}`,
+    `INSERT INTO users (email, name, active, created_by, user_name, external_id, given_name, family_name)
+      VALUES ($1::text, $2::text, $3::boolean, $4::uuid, $9::text, $10::text, $11::text, $12::text) RETURNING ${COLUMNS}`,
     "$7::text, $8::uuid, 'user.create', 'user', u.id, $5::text, $6::jsonb")
   const UPDATE = audited('users_update', `UPDATE users SET
       email = coalesce($2::text, email),
       name = CASE WHEN $3::boolean THEN $4::text ELSE name END,
       active = coalesce($5::boolean, active),
+      user_name = CASE WHEN $11::boolean THEN $12::text ELSE user_name END,
+      external_id = CASE WHEN $13::boolean THEN $14::text ELSE external_id END,
+      given_name = CASE WHEN $15::boolean THEN $16::text ELSE given_name END,
+      family_name = CASE WHEN $17::boolean THEN $18::text ELSE family_name END,
       version = version + 1,
       updated_at = now()
     WHERE id = $1::uuid AND ($6::int[] IS NULL OR version = ANY($6::int[]))
@@ -91,17 +99,24 @@ export function createUsersRepository (db: Database, secretKey: string, auditIns
     },
 
     async create (user: NewUser, actor: Actor, tx: Queryable = pool): Promise<UserRow> {
-      const values = { email: user.email, name: user.name ?? null, active: user.active ?? true }
+      const scim = { userName: user.userName ?? null, externalId: user.externalId ?? null, givenName: user.givenName ?? null, familyName: user.familyName ?? null }
+      // The audit event names the SCIM attributes that were given.
+      const values = { email: user.email, name: user.name ?? null, active: user.active ?? true, ...Object.fromEntries(Object.entries(scim).filter(([, v]) => v !== null)) }
       // createdBy names an admin; a user created by an API client has none (the audit event names the client).
       const createdBy = actor.type === 'admin' ? actor.id : null
-      return await one(tx, CREATE, [values.email, values.name, values.active, createdBy, actor.requestId, JSON.stringify(values), actor.type, actor.id]) as UserRow
+      return await one(tx, CREATE, [
+        values.email, values.name, values.active, createdBy, actor.requestId, JSON.stringify(values), actor.type, actor.id,
+        scim.userName, scim.externalId, scim.givenName, scim.familyName
+      ]) as UserRow
     },
 
     /** Applies a patch when the user exists and (versions given) is at one of those versions; null otherwise. */
     async update (id: string, patch: UserPatchBody, versions: number[] | null, actor: Actor, tx: Queryable = pool): Promise<UserRow | null> {
       return await one(tx, UPDATE, [
         id, patch.email ?? null, patch.name !== undefined, patch.name ?? null, patch.active ?? null, versions,
-        actor.id, actor.requestId, JSON.stringify(patch), actor.type
+        actor.id, actor.requestId, JSON.stringify(patch), actor.type,
+        patch.userName !== undefined, patch.userName ?? null, patch.externalId !== undefined, patch.externalId ?? null,
+        patch.givenName !== undefined, patch.givenName ?? null, patch.familyName !== undefined, patch.familyName ?? null
       ])
     },
 

@@ -16,6 +16,8 @@ export interface CreateResult extends StoredResponse {
 /** Unique and foreign-key violations of a user write, as the errors they mean. */
 const writeError = violations({
   users_email_lower_key: () => new usersErrors.EmailTaken(),
+  users_user_name_lower_key: () => new usersErrors.UserNameTaken(),
+  users_external_id_key: () => new usersErrors.ExternalIdTaken(),
   // The admin was deleted after its token was checked (the session check is cached for a moment).
   users_created_by_admins_id_fk: () => new errors.Unauthorized('The admin of this access token no longer exists')
 })
