@@ -1,15 +1,15 @@
 import type { Actor } from '../infra/actor.ts'
 import type { Database, Queryable } from '../infra/database.ts'
 import { createLister, CREATED_AT, type ListSpec, type Page, type PageQuery } from '../infra/paging/lister.ts'
-import { iso } from '../infra/sql.ts'
+import { iso, pageWhere, type Where } from '../infra/sql.ts'
 import type { GROUP_SORTS, GroupPatchBody, GroupRefRow, GroupRow, NewGroup } from '../../schemas/groups.ts'
 
-const COLUMNS = `id, display_name AS "displayName", description, external_id AS "externalId", version, created_by AS "createdBy", ${iso('created_at')} AS "createdAt", ${iso('updated_at')} AS "updatedAt"`
+const GROUP_COLUMNS = `id, display_name AS "displayName", description, external_id AS "externalId", version, created_by AS "createdBy", ${iso('created_at')} AS "createdAt", ${iso('updated_at')} AS "updatedAt"`
 
 /** GET /groups. Every sort has its `(key, id)` index (db/schema/groups.ts); displayName uses the unique index on lower(display_name). */
 export const GROUPS_LIST: ListSpec = {
   name: 'groups',
-  columns: COLUMNS,
+  columns: GROUP_COLUMNS,
   sorts: { createdAt: CREATED_AT, displayName: { expr: 'lower(display_name)', type: 'text' } } satisfies Record<typeof GROUP_SORTS[number], unknown>,
   defaultSort: 'createdAt',
   filters: {
@@ -20,7 +20,7 @@ export const GROUPS_LIST: ListSpec = {
 /** A member as SCIM's Group.members shows it: the user's id and userName. */
 export interface MemberRow { groupId: string, userId: string, display: string }
 
-const GET = { name: 'groups_get', text: `SELECT ${COLUMNS} FROM groups WHERE id = $1` }
+const GET = { name: 'groups_get', text: `SELECT ${GROUP_COLUMNS} FROM groups WHERE id = $1` }
 const VERSION = { name: 'groups_version', text: 'SELECT version FROM groups WHERE id = $1' }
 const LOCK = { name: 'groups_lock', text: 'SELECT version FROM groups WHERE id = $1 FOR UPDATE' }
 const USER_GROUPS = {
@@ -46,7 +46,7 @@ export function createGroupsRepository (db: Database, secretKey: string, auditIn
   const audited = (name: string, change: string, audit: string, extra = ''): { name: string, text: string } =>
     ({ name, text: `WITH g AS (${change}), a AS (${auditInsert} SELECT ${audit} FROM g)${extra} SELECT * FROM g` })
   const CREATE = audited('groups_create',
-    `INSERT INTO groups (display_name, description, external_id, created_by) VALUES ($1::text, $2::text, $3::text, $4::uuid) RETURNING ${COLUMNS}`,
+    `INSERT INTO groups (display_name, description, external_id, created_by) VALUES ($1::text, $2::text, $3::text, $4::uuid) RETURNING ${GROUP_COLUMNS}`,
     "$7::text, $8::uuid, 'group.create', 'group', g.id, $5::text, $6::jsonb")
   const UPDATE = audited('groups_update', `UPDATE groups SET
       display_name = coalesce($2::text, display_name),
@@ -55,10 +55,10 @@ export function createGroupsRepository (db: Database, secretKey: string, auditIn
       version = version + 1,
       updated_at = now()
     WHERE id = $1::uuid AND ($7::int[] IS NULL OR version = ANY($7::int[]))
-    RETURNING ${COLUMNS}`, "$11::text, $8::uuid, 'group.update', 'group', g.id, $9::text, $10::jsonb")
+    RETURNING ${GROUP_COLUMNS}`, "$11::text, $8::uuid, 'group.update', 'group', g.id, $9::text, $10::jsonb")
   // The members' versions are bumped too: their groups change.
   const DELETE = audited('groups_delete',
-    `DELETE FROM groups WHERE id = $1::uuid AND ($2::int[] IS NULL OR version = ANY($2::int[])) RETURNING ${COLUMNS}`,
+    `DELETE FROM groups WHERE id = $1::uuid AND ($2::int[] IS NULL OR version = ANY($2::int[])) RETURNING ${GROUP_COLUMNS}`,
     "$5::text, $3::uuid, 'group.delete', 'group', g.id, $4::text, '{}'::jsonb",
     ', u AS (UPDATE users SET version = version + 1, updated_at = now() WHERE id IN (SELECT m.user_id FROM group_members m JOIN g ON g.id = m.group_id))')
   /** Adds users to a group (those already in it are left alone); one audit row per membership added. */
@@ -101,6 +101,11 @@ export function createGroupsRepository (db: Database, secretKey: string, auditIn
 
     async list (query: PageQuery, tx: Queryable = pool): Promise<Page<GroupRow>> {
       return await lister.page(tx, query)
+    },
+
+    /** The groups matching a condition (a SCIM filter), a page by offset, and how many match. */
+    async listWhere (where: Where, order: string, limit: number, offset: number): Promise<{ rows: GroupRow[], total: number }> {
+      return await pageWhere<GroupRow>(pool, 'groups', GROUP_COLUMNS, where, order, limit, offset)
     },
 
     async create (group: NewGroup, actor: Actor, tx: Queryable = pool): Promise<GroupRow> {

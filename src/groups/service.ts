@@ -14,14 +14,12 @@ const writeError = violations({
   groups_created_by_admins_id_fk: () => new errors.Unauthorized('The admin of this access token no longer exists')
 })
 
-/** What one change of a group does, all in one transaction (SCIM's PUT and PATCH; REST changes one thing at a time). */
-export interface GroupChange {
-  attributes?: GroupPatchBody
-  /** Every member, replacing the current ones. */
-  members?: string[]
-  add?: string[]
-  /** Members to remove; null removes every member. */
-  remove?: string[] | null
+/** A group's attributes and members as a change (SCIM's PUT and PATCH) wants them. */
+export interface GroupState {
+  displayName: string
+  externalId: string | null
+  /** Every member, by user id. */
+  members: string[]
 }
 
 /**
@@ -69,24 +67,27 @@ export function createGroupsService (db: Database, secretKey: string, audit: Pic
     },
 
     /**
-     * Several changes in one transaction, under the group's row lock: the
-     * attributes, then the members (replaced, added, removed). 404 / 412 as
-     * for update; answers the group as it is afterwards.
+     * A change computed from the group as it is (SCIM's PUT and PATCH), under
+     * its row lock: `changes` answers the new state (attributes and the full
+     * list of members), written as an update and the memberships removed and
+     * added. 404 / 412 as for update; answers the group as it is afterwards.
      */
-    async change (id: string, change: GroupChange, versions: number[] | null, actor: Actor): Promise<GroupRow> {
+    async change (id: string, versions: number[] | null, actor: Actor, changes: (current: GroupRow, members: string[]) => GroupState): Promise<GroupRow> {
       return await write(async () => await transaction(db, async (tx: Queryable) => {
         const version = await repository.lock(id, tx)
         if (version === null || (versions !== null && !versions.includes(version))) return null
-        if (change.attributes !== undefined && Object.keys(change.attributes).length > 0) await repository.update(id, change.attributes, null, actor, tx)
-        if (change.members !== undefined) {
-          const wanted = unique(change.members)
-          const current = await repository.memberIds(id, tx)
-          const gone = current.filter((m) => !wanted.includes(m))
-          if (gone.length > 0) await repository.removeMembers(id, gone, actor, tx)
-          await repository.addMembers(id, wanted, actor, tx)
-        }
-        if (change.remove !== undefined) await repository.removeMembers(id, change.remove === null ? null : unique(change.remove), actor, tx)
-        if (change.add !== undefined) await repository.addMembers(id, unique(change.add), actor, tx)
+        const current = await repository.get(id, tx) as GroupRow
+        const members = await repository.memberIds(id, tx)
+        const next = changes(current, members)
+        const patch: GroupPatchBody = {}
+        if (next.displayName !== current.displayName) patch.displayName = next.displayName
+        if (next.externalId !== current.externalId) patch.externalId = next.externalId
+        if (Object.keys(patch).length > 0) await repository.update(id, patch, null, actor, tx)
+        const wanted = unique(next.members)
+        const gone = members.filter((m) => !wanted.includes(m))
+        if (gone.length > 0) await repository.removeMembers(id, gone, actor, tx)
+        const added = wanted.filter((m) => !members.includes(m))
+        if (added.length > 0) await repository.addMembers(id, added, actor, tx)
         return await repository.get(id, tx)
       })) ?? await missingOrStale(id)
     },

@@ -1,16 +1,12 @@
 import type { Actor } from '../infra/actor.ts'
 import type { Database, Queryable } from '../infra/database.ts'
 import { createLister, CREATED_AT, textSort, type ListSpec, type Page, type PageQuery } from '../infra/paging/lister.ts'
-import { iso } from '../infra/sql.ts'
+import { containsPattern, iso, pageWhere, type Where } from '../infra/sql.ts'
 import type { NewUser, USER_SORTS, UserPatchBody, UserRow } from '../../schemas/users.ts'
 
-const COLUMNS = `id, email, name, active, version, created_by AS "createdBy", ${iso('created_at')} AS "createdAt", ${iso('updated_at')} AS "updatedAt", ` +
+const USER_COLUMNS = `id, email, name, active, version, created_by AS "createdBy", ${iso('created_at')} AS "createdAt", ${iso('updated_at')} AS "updatedAt", ` +
   'user_name AS "userName", external_id AS "externalId", given_name AS "givenName", family_name AS "familyName"'
 
-/** A LIKE pattern matching `q` anywhere, its wildcards (`%`, `_`, `\`) taken literally. */
-export function containsPattern (q: string): string {
-  return `%${q.replace(/[\\%_]/g, '\\$&')}%`
-}
 
 /**
  * GET /users. Every sort has its `(key, id)` index (db/schema/users.ts); `email`
@@ -21,7 +17,7 @@ export function containsPattern (q: string): string {
  */
 export const USERS_LIST: ListSpec = {
   name: 'users',
-  columns: COLUMNS,
+  columns: USER_COLUMNS,
   sorts: { createdAt: CREATED_AT, email: textSort('email'), name: textSort("coalesce(name, '')") } satisfies Record<typeof USER_SORTS[number], unknown>,
   defaultSort: 'createdAt',
   filters: {
@@ -44,8 +40,9 @@ export const USERS_LIST: ListSpec = {
   }
 }
 
-const GET = { name: 'users_get', text: `SELECT ${COLUMNS} FROM users WHERE id = $1` }
+const GET = { name: 'users_get', text: `SELECT ${USER_COLUMNS} FROM users WHERE id = $1` }
 const VERSION = { name: 'users_version', text: 'SELECT version FROM users WHERE id = $1' }
+const LOCK = { name: 'users_lock', text: `SELECT ${USER_COLUMNS} FROM users WHERE id = $1 FOR UPDATE` }
 /**
  * The users table. Every function is one SQL statement, a named prepared
  * statement (parsed and planned once per connection), run on the pool or on
@@ -62,7 +59,7 @@ export function createUsersRepository (db: Database, secretKey: string, auditIns
     ({ name, text: `WITH u AS (${change}), a AS (${auditInsert} SELECT ${audit} FROM u) SELECT * FROM u` })
   const CREATE = audited('users_create',
     `INSERT INTO users (email, name, active, created_by, user_name, external_id, given_name, family_name)
-      VALUES ($1::text, $2::text, $3::boolean, $4::uuid, $9::text, $10::text, $11::text, $12::text) RETURNING ${COLUMNS}`,
+      VALUES ($1::text, $2::text, $3::boolean, $4::uuid, $9::text, $10::text, $11::text, $12::text) RETURNING ${USER_COLUMNS}`,
     "$7::text, $8::uuid, 'user.create', 'user', u.id, $5::text, $6::jsonb")
   const UPDATE = audited('users_update', `UPDATE users SET
       email = coalesce($2::text, email),
@@ -75,9 +72,9 @@ export function createUsersRepository (db: Database, secretKey: string, auditIns
       version = version + 1,
       updated_at = now()
     WHERE id = $1::uuid AND ($6::int[] IS NULL OR version = ANY($6::int[]))
-    RETURNING ${COLUMNS}`, "$10::text, $7::uuid, 'user.update', 'user', u.id, $8::text, $9::jsonb")
+    RETURNING ${USER_COLUMNS}`, "$10::text, $7::uuid, 'user.update', 'user', u.id, $8::text, $9::jsonb")
   const DELETE = audited('users_delete',
-    `DELETE FROM users WHERE id = $1::uuid AND ($2::int[] IS NULL OR version = ANY($2::int[])) RETURNING ${COLUMNS}`,
+    `DELETE FROM users WHERE id = $1::uuid AND ($2::int[] IS NULL OR version = ANY($2::int[])) RETURNING ${USER_COLUMNS}`,
     "$5::text, $3::uuid, 'user.delete', 'user', u.id, $4::text, '{}'::jsonb")
   const one = async (tx: Queryable, config: { name: string, text: string }, values: unknown[]): Promise<UserRow | null> =>
     (await tx.query<UserRow>({ ...config, values })).rows[0] ?? null
@@ -89,6 +86,11 @@ export function createUsersRepository (db: Database, secretKey: string, auditIns
       return await one(tx, GET, [id])
     },
 
+    /** A user, its row locked until the transaction `tx` ends; null when there is none. */
+    async lock (id: string, tx: Queryable): Promise<UserRow | null> {
+      return await one(tx, LOCK, [id])
+    },
+
     /** The current version of a user, or null when there is none. */
     async version (id: string, tx: Queryable = pool): Promise<number | null> {
       return (await tx.query<{ version: number }>({ ...VERSION, values: [id] })).rows[0]?.version ?? null
@@ -96,6 +98,11 @@ export function createUsersRepository (db: Database, secretKey: string, auditIns
 
     async list (query: PageQuery, tx: Queryable = pool): Promise<Page<UserRow>> {
       return await lister.page(tx, query)
+    },
+
+    /** The users matching a condition (a SCIM filter), a page by offset, and how many match. */
+    async listWhere (where: Where, order: string, limit: number, offset: number): Promise<{ rows: UserRow[], total: number }> {
+      return await pageWhere<UserRow>(pool, 'users', USER_COLUMNS, where, order, limit, offset)
     },
 
     async create (user: NewUser, actor: Actor, tx: Queryable = pool): Promise<UserRow> {

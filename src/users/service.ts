@@ -86,6 +86,26 @@ export function createUsersService (db: Database, secretKey: string, audit: Pick
       return row ?? await missingOrStale(id)
     },
 
+    /**
+     * A change computed from the user as it is (SCIM's PUT and PATCH), under
+     * its row lock: `changes` answers the fields to change (none: the user is
+     * answered unchanged). 404 / 412 as for update.
+     */
+    async change (id: string, versions: number[] | null, actor: Actor, changes: (current: UserRow) => UserPatchBody): Promise<UserRow> {
+      let row: UserRow | null
+      try {
+        row = await transaction(db, async (tx) => {
+          const current = await repository.lock(id, tx)
+          if (current === null || (versions !== null && !versions.includes(current.version))) return null
+          const patch = changes(current)
+          return Object.keys(patch).length === 0 ? current : await repository.update(id, patch, null, actor, tx)
+        })
+      } catch (err) {
+        throw writeError(err)
+      }
+      return row ?? await missingOrStale(id)
+    },
+
     async remove (id: string, versions: number[] | null, actor: Actor): Promise<UserRow> {
       return await repository.remove(id, versions, actor) ?? await missingOrStale(id)
     },
