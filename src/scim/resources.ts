@@ -1,3 +1,4 @@
+import { PRINTABLE } from '../../schemas/common.ts'
 import type { GroupRow } from '../../schemas/groups.ts'
 import type { NewUser, UserPatchBody, UserRow } from '../../schemas/users.ts'
 import { EMAIL } from '../infra/email.ts'
@@ -84,13 +85,14 @@ export function toScimGroup (base: string, group: GroupRow, members: MemberRow[]
 // ------------------------------------------------------------ values
 
 const invalidValue = (detail: string): Error => scimError('invalidValue', detail)
-const CONTROL = /[\u0000-\u001f\u007f]/
+// Control characters, as the REST schemas refuse them (PRINTABLE, schemas/common.ts); NUL cannot even be stored.
+const CONTROL = new RegExp(PRINTABLE)
 
 type Json = unknown
 
 function text (name: string, value: Json, max: number, { nullable = true, min = 1 } = {}): string | null {
   if (value === null && nullable) return null
-  if (typeof value !== 'string' || value.length < min || value.length > max || CONTROL.test(value)) {
+  if (typeof value !== 'string' || value.length < min || value.length > max || !CONTROL.test(value)) {
     throw invalidValue(`${name} must be a string of ${min}–${max} characters without control characters${nullable ? ', or null' : ''}`)
   }
   return value
@@ -331,7 +333,6 @@ export function patchUser (user: UserRow, ops: Operation[]): UserPatchBody {
 }
 
 // ------------------------------------------------------------ groups
-
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 

@@ -7,7 +7,6 @@ import type { NewUser, USER_SORTS, UserPatchBody, UserRow } from '../../schemas/
 const USER_COLUMNS = `id, email, name, active, version, created_by AS "createdBy", ${iso('created_at')} AS "createdAt", ${iso('updated_at')} AS "updatedAt", ` +
   'user_name AS "userName", external_id AS "externalId", given_name AS "givenName", family_name AS "familyName"'
 
-
 /**
  * GET /users. Every sort has its `(key, id)` index (db/schema/users.ts); `email`
  * uses the unique index on lower(email); `q` is a search filter (src/infra/paging)
