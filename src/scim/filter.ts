@@ -25,8 +25,8 @@ export const MAX_FILTER_LENGTH = 4096
 const MAX_DEPTH = 20
 const MAX_NODES = 200
 
-/** An attribute path: an optional schema URN, a name, an optional sub-attribute. */
-const ATTR_PATH = /^(?:urn:[A-Za-z0-9][A-Za-z0-9.:_-]*:)?[A-Za-z][\w$-]*(?:\.[A-Za-z][\w$-]*)?$/i
+/** An attribute path: an optional schema URI (`urn:…:User:`), a name, an optional sub-attribute. */
+const ATTR_PATH = /^(?:[A-Za-z][A-Za-z0-9+.:_-]*:)?[A-Za-z][\w$-]*(?:\.[A-Za-z][\w$-]*)?$/
 
 type Token = { kind: 'word', text: string, at: number } | { kind: 'string', value: string, at: number } | { kind: 'number', value: number, at: number } | { kind: '(' | ')' | '[' | ']', at: number }
 
@@ -174,13 +174,10 @@ const invalidPath = (detail: string): Error => scimError('invalidPath', detail)
 /** Splits `urn:…:User:name.givenName` into its lowercased URN, attribute and sub-attribute. */
 export function splitAttrPath (path: string): { urn: string | null, attr: string, sub: string | null } {
   const lower = path.toLowerCase()
-  let urn: string | null = null
-  let rest = lower
-  if (lower.startsWith('urn:')) {
-    const colon = lower.lastIndexOf(':')
-    urn = lower.slice(0, colon)
-    rest = lower.slice(colon + 1)
-  }
+  // A schema URI prefix is all up to the last colon (attribute names have none).
+  const colon = lower.lastIndexOf(':')
+  const urn = colon < 0 ? null : lower.slice(0, colon)
+  const rest = lower.slice(colon + 1)
   const dot = rest.indexOf('.')
   return dot < 0 ? { urn, attr: rest, sub: null } : { urn, attr: rest.slice(0, dot), sub: rest.slice(dot + 1) }
 }

@@ -55,7 +55,7 @@ export const USER_ATTRIBUTES: ResourceAttributes = {
     'emails.primary': { type: 'constant', expr: '', value: true },
     'name.givenname': { type: 'string', expr: 'lower(given_name)', present: 'given_name', sortable: true },
     'name.familyname': { type: 'string', expr: 'lower(family_name)', present: 'family_name', sortable: true },
-    displayname: { type: 'string', expr: 'lower(name)', present: 'name', sortable: true },
+    displayname: { type: 'string', expr: "lower(coalesce(name, ''))", present: 'name', sortable: true },
     externalid: { type: 'exact', expr: 'external_id', sortable: true },
     active: { type: 'boolean', expr: 'active', sortable: true },
     'meta.created': created,
@@ -151,8 +151,9 @@ function compare (name: string, a: Attribute, op: CompareOp, value: string | num
       if (typeof value !== 'string') throw invalid(`${name} is a string: ${JSON.stringify(value)} is not one`)
       const v = a.type === 'string' ? value.toLowerCase() : value
       if (op === 'ne') return `${a.expr} IS DISTINCT FROM ${params.add(v)}`
-      if (op === 'co' || op === 'sw' || op === 'ew') return `${a.expr} LIKE ${params.add(likePattern(op, v))}`
-      return `${a.expr} ${SQL_OPS[op] as string} ${params.add(v)}`
+      const cond = op === 'co' || op === 'sw' || op === 'ew' ? `${a.expr} LIKE ${params.add(likePattern(op, v))}` : `${a.expr} ${SQL_OPS[op] as string} ${params.add(v)}`
+      // An expression that reads a missing value as '' (to match its index) must not match users without one.
+      return a.present !== undefined && a.expr.includes('coalesce') ? `(${a.present} IS NOT NULL AND ${cond})` : cond
     }
   }
 }

@@ -130,7 +130,7 @@ function attributesOf (body: Record<string, Json>, coreUrn: string): Map<string,
       if (isObject(value)) for (const [k, v] of attributesOf(value, coreUrn)) out.set(k, v)
       continue
     }
-    if (lower.startsWith('urn:')) {
+    if (lower.includes(':')) {
       const { urn, attr, sub } = splitAttrPath(key)
       if (urn === coreUrn.toLowerCase()) out.set(sub === null ? attr : `${attr}.${sub}`, value)
       continue
@@ -171,10 +171,9 @@ function userFromBody (raw: Json, current: UserState | null, id: string | null):
   const body = attributesOf(requireSchema(raw, SCHEMAS.user), SCHEMAS.user)
   if (id !== null && body.has('id') && String(body.get('id')).toLowerCase() !== id.toLowerCase()) throw scimError('mutability', 'id cannot be changed')
   const userName = text('userName', body.get('username') ?? null, 254, { nullable: false }) as string
-  let name = body.get('name') ?? null
+  const name = body.get('name') ?? null
   if (name !== null && !isObject(name)) throw invalidValue('name must be an object {givenName, familyName}')
-  name = name === null ? {} : attributesOf(name, '')
-  const names = name as Map<string, Json>
+  const names = name === null ? new Map<string, Json>() : attributesOf(name, '')
   const primary = emailOf(body.get('emails') ?? null)
   const mail = primary ?? (EMAIL.test(userName) ? userName : null)
   if (mail === null) throw invalidValue('emails: a user needs an email address (give emails, or a userName that is one)')
