@@ -5,6 +5,9 @@ import { statusTitle } from './problem.ts'
 
 export const SCIM_JSON = 'application/scim+json'
 
+/** The largest SCIM request body (creates, replaces, patches): 1 MiB. */
+export const SCIM_BODY_LIMIT = 1024 * 1024
+
 const Str = (description?: string) => Type.String(description === undefined ? {} : { description })
 const Meta = Type.Object({
   resourceType: Type.String(),

@@ -1,10 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { actorOf } from '../../../plugins/auth.ts'
 import { bearer } from '../../../schemas/common.ts'
-import { ScimBody, scimErrors, ScimId, ScimListQuery, ScimProjection, scimResponses, ScimWriteHeaders } from '../../../schemas/scim.ts'
+import { SCIM_BODY_LIMIT, ScimBody, scimErrors, ScimId, ScimListQuery, ScimProjection, scimResponses, ScimWriteHeaders } from '../../../schemas/scim.ts'
 import { etag, matchingVersions } from '../../../src/infra/etag.ts'
 
 const config = { permission: 'scim' as const }
+/** SCIM writes may name many members at once (a group's PUT or PATCH): up to 1 MiB, not BODY_LIMIT. */
+const bodyLimit = SCIM_BODY_LIMIT
 
 /** SCIM Groups (RFC 7644 §3): groups and their members, through the groups service. */
 const plugin: FastifyPluginAsyncTypebox = async (app) => {
@@ -22,6 +24,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/Groups', {
     config,
+    bodyLimit,
     schema: { summary: 'Create a group (with members)', security: bearer, body: ScimBody, response: { 201: scimResponses.groupCreated, ...scimErrors(409) } }
   }, async (request, reply) => {
     const group = await scim.createGroup(request.body, actorOf(request))
@@ -40,6 +43,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
 
   app.put('/Groups/:id', {
     config,
+    bodyLimit,
     schema: { summary: 'Replace a group, its members too', security: bearer, params: ScimId, headers: ScimWriteHeaders, body: ScimBody, response: { 200: scimResponses.group, ...scimErrors(404, 409, 412) } }
   }, async (request, reply) => {
     const { id } = request.params
@@ -50,6 +54,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
 
   app.patch('/Groups/:id', {
     config,
+    bodyLimit,
     schema: {
       summary: 'Change a group (PatchOp: displayName, externalId, members add / remove / replace)',
       description: 'Answers 204 with the new ETag, without the group (its members may be many): GET it when needed.',

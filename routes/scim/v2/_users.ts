@@ -1,11 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { actorOf } from '../../../plugins/auth.ts'
 import { bearer } from '../../../schemas/common.ts'
-import { ScimBody, scimErrors, ScimId, ScimListQuery, ScimProjection, scimResponses, ScimWriteHeaders } from '../../../schemas/scim.ts'
+import { SCIM_BODY_LIMIT, ScimBody, scimErrors, ScimId, ScimListQuery, ScimProjection, scimResponses, ScimWriteHeaders } from '../../../schemas/scim.ts'
 import { matchingVersions } from '../../../src/infra/etag.ts'
 import { project, SCHEMAS } from '../../../src/scim/resources.ts'
 
 const config = { permission: 'scim' as const }
+/** SCIM writes may name many members at once (a group's PUT or PATCH): up to 1 MiB, not BODY_LIMIT. */
+const bodyLimit = SCIM_BODY_LIMIT
 
 /** SCIM Users (RFC 7644 §3): the organisation's users, through the users service. */
 const plugin: FastifyPluginAsyncTypebox = async (app) => {
@@ -23,6 +25,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/Users', {
     config,
+    bodyLimit,
     schema: { summary: 'Create a user', security: bearer, body: ScimBody, response: { 201: scimResponses.userCreated, ...scimErrors(409) } }
   }, async (request, reply) => {
     const user = await scim.createUser(request.body, actorOf(request))
@@ -41,6 +44,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
 
   app.put('/Users/:id', {
     config,
+    bodyLimit,
     schema: { summary: 'Replace a user', security: bearer, params: ScimId, headers: ScimWriteHeaders, body: ScimBody, response: { 200: scimResponses.user, ...scimErrors(404, 409, 412) } }
   }, async (request, reply) => {
     const { id } = request.params
@@ -51,6 +55,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
 
   app.patch('/Users/:id', {
     config,
+    bodyLimit,
     schema: { summary: 'Change a user (PatchOp: add, replace, remove)', security: bearer, params: ScimId, headers: ScimWriteHeaders, body: ScimBody, response: { 200: scimResponses.user, ...scimErrors(404, 409, 412) } }
   }, async (request, reply) => {
     const { id } = request.params
