@@ -17,6 +17,13 @@ const Meta = Type.Object({
   version: Str('Its ETag (also in the ETag header); send it in If-Match.')
 }, { additionalProperties: false })
 
+/**
+ * A reference to another resource: its id, a display name and `$ref`, its URL. A property named `$ref`
+ * cannot be declared (schema tools read it as a reference), so these objects allow it as an extra property;
+ * src/scim/resources.ts makes them with exactly these fields.
+ */
+const Reference = (properties: Record<string, TSchema>) => Type.Object(properties, { additionalProperties: true, description: 'Also `$ref`: the URL of the resource.' })
+
 /** A SCIM User. Only `schemas` and `id` are always there (`attributes` / `excludedAttributes` choose the rest). */
 export const ScimUser = Type.Object({
   schemas: Type.Array(Type.String()),
@@ -27,7 +34,7 @@ export const ScimUser = Type.Object({
   displayName: Type.Optional(Str('The user\'s `name` in /users.')),
   emails: Type.Optional(Type.Array(Type.Object({ value: Type.String(), type: Type.Optional(Type.String()), primary: Type.Optional(Type.Boolean()) }, { additionalProperties: false }), { description: 'The one email of the user (type work, primary).' })),
   active: Type.Optional(Type.Boolean({ description: 'false: deactivated (the user keeps its id and data).' })),
-  groups: Type.Optional(Type.Array(Type.Object({ value: Type.Optional(Type.String()), display: Type.Optional(Type.String()), $ref: Type.Optional(Type.String()) }, { additionalProperties: false }), { description: 'Read-only: change memberships through Groups.' })),
+  groups: Type.Optional(Type.Array(Reference({ value: Type.Optional(Type.String()), display: Type.Optional(Type.String()) }), { description: 'Read-only: change memberships through Groups.' })),
   meta: Type.Optional(Meta)
 }, { $id: 'ScimUser', additionalProperties: false })
 
@@ -36,7 +43,7 @@ export const ScimGroup = Type.Object({
   id: Str('Roster\'s id of the group (a UUID), the same as in /groups.'),
   externalId: Type.Optional(Str('The identity provider\'s id of the group (unique).')),
   displayName: Type.Optional(Str('Unique case-insensitively.')),
-  members: Type.Optional(Type.Array(Type.Object({ value: Type.Optional(Type.String()), display: Type.Optional(Type.String()), $ref: Type.Optional(Type.String()), type: Type.Optional(Type.String()) }, { additionalProperties: false }))),
+  members: Type.Optional(Type.Array(Reference({ value: Type.Optional(Type.String()), display: Type.Optional(Type.String()), type: Type.Optional(Type.String()) }))),
   meta: Type.Optional(Meta)
 }, { $id: 'ScimGroup', additionalProperties: false })
 
@@ -110,7 +117,8 @@ export const SchemaResource = Type.Object({
 /** SCIM request bodies are read by src/scim/resources.ts (case-insensitive names, unknown attributes ignored): any JSON object here. */
 export const ScimBody = Type.Object({}, { additionalProperties: true, description: 'A SCIM resource or PatchOp (application/scim+json or application/json).' })
 
-export const ScimId = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false })
+/** A path segment naming a resource, resource type or schema: letters, digits and `:._-`, with a letter or digit (`.` and `..` name no resource). */
+export const ScimId = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9:._-]*[A-Za-z0-9][A-Za-z0-9:._-]*$' }) }, { additionalProperties: false })
 
 export const ScimListQuery = Type.Object({
   filter: Type.Optional(Type.String({ maxLength: 4096, description: 'RFC 7644 §3.4.2.2 filter, e.g. `userName eq "ann@example.com"`.' })),

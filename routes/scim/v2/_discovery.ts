@@ -1,9 +1,8 @@
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { bearer } from '../../../schemas/common.ts'
-import { scimErrors, scimResponses } from '../../../schemas/scim.ts'
+import { scimErrors, ScimId, scimResponses } from '../../../schemas/scim.ts'
 import { errors } from '../../../src/infra/errors.ts'
 
-const Name = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false })
 
 /** SCIM discovery (RFC 7644 §4): ServiceProviderConfig, ResourceTypes, Schemas. */
 const plugin: FastifyPluginAsyncTypebox = async (app) => {
@@ -23,7 +22,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/ResourceTypes/:id', {
     config,
-    schema: { summary: 'A SCIM resource type', security: bearer, params: Name, response: { 200: scimResponses.resourceType, ...scimErrors(404) } }
+    schema: { summary: 'A SCIM resource type', security: bearer, params: ScimId, response: { 200: scimResponses.resourceType, ...scimErrors(404) } }
   }, async (request) => {
     const found = discovery.resourceTypes.find((r) => r.id === request.params.id)
     if (found === undefined) throw new errors.NotFound(`No resource type ${request.params.id}`)
@@ -37,7 +36,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/Schemas/:id', {
     config,
-    schema: { summary: 'A SCIM schema, by its URN', security: bearer, params: Name, response: { 200: scimResponses.schema, ...scimErrors(404) } }
+    schema: { summary: 'A SCIM schema, by its URN', security: bearer, params: ScimId, response: { 200: scimResponses.schema, ...scimErrors(404) } }
   }, async (request) => {
     const found = discovery.schemas.find((s) => s.id.toLowerCase() === request.params.id.toLowerCase())
     if (found === undefined) throw new errors.NotFound(`No schema ${request.params.id}`)
