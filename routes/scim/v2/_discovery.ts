@@ -3,7 +3,6 @@ import { bearer } from '../../../schemas/common.ts'
 import { scimErrors, ScimId, scimResponses } from '../../../schemas/scim.ts'
 import { errors } from '../../../src/infra/errors.ts'
 
-
 /** SCIM discovery (RFC 7644 §4): ServiceProviderConfig, ResourceTypes, Schemas. */
 const plugin: FastifyPluginAsyncTypebox = async (app) => {
   const { discovery } = app.scim
