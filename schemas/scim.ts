@@ -8,9 +8,9 @@ export const SCIM_JSON = 'application/scim+json'
 /** The largest SCIM request body (creates, replaces, patches): 1 MiB. */
 export const SCIM_BODY_LIMIT = 1024 * 1024
 
-const Str = (description?: string) => Type.String(description === undefined ? {} : { description })
+const Str = (description: string) => Type.String({ description })
 const Meta = Type.Object({
-  resourceType: Type.String(),
+  resourceType: Str('User or Group.'),
   created: Type.String({ format: 'date-time' }),
   lastModified: Type.String({ format: 'date-time' }),
   location: Str('URL of the resource.'),

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { createAdmin, loginAs } from '../helper.ts'
 import { count, problem, usersFixture } from '../users/helpers.ts'
 
 interface GroupJson { id: string, displayName: string, description: string | null, createdAt: string, updatedAt: string, createdBy: string | null }
@@ -125,4 +126,17 @@ t.test('GET /groups: keyset pages, sorted by name, filtered by exact name', asyn
   t.same(desc.json<GroupJson[]>().map((g) => g.displayName), ['echo'])
   const exact = await app.inject({ url: '/groups?displayName=CHARLIE', headers: auth() })
   t.same(exact.json<GroupJson[]>().map((g) => g.displayName), ['charlie'])
+})
+
+t.test('a group created by an admin deleted a moment ago (its token still cached as live): 401, nothing created', async (t) => {
+  const { app } = await usersFixture(t)
+  const other = await createAdmin(app)
+  const session = await loginAs(app, other)
+  t.equal((await app.inject({ method: 'POST', url: '/groups', headers: session.headers, payload: { displayName: 'first' } })).statusCode, 201)
+  await app.pg.pool.query('DELETE FROM admins WHERE id = $1', [other.id])
+  const late = await app.inject({ method: 'POST', url: '/groups', headers: session.headers, payload: { displayName: 'late' } })
+  t.equal(late.statusCode, 401)
+  t.match(problem(late).detail, /no longer exists/)
+  t.equal(await count(app, 'groups', "display_name = 'late'"), 0)
+  t.equal(await count(app, 'groups', 'created_by IS NULL'), 1, 'the first group stays, its creator gone')
 })

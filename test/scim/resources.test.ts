@@ -135,6 +135,15 @@ t.test('users: PATCH operations and value paths', async (t) => {
   await ok({ emails: [{ value: 'pat@example.org' }], userName: 'patricia' }, { op: 'replace', path: 'emails[type eq "work"].value', value: 'pat@example.org' })
   await ok({ emails: [{ value: 'p2@example.org' }] }, { op: 'add', path: 'emails', value: [{ value: 'p2@example.org', primary: true }] })
   await ok({ emails: [{ value: 'p3@example.org' }] }, { op: 'replace', path: 'emails[primary eq true]', value: { value: 'p3@example.org' } })
+  // Value filters select the one email (value, type work, primary) as SCIM's operators say.
+  await ok({ emails: [{ value: 'p4@example.org' }] },
+    { op: 'replace', path: 'emails[value co "3@EXAMPLE"].value', value: 'p3b@example.org' },
+    { op: 'replace', path: 'emails[value sw "p3b" and value ew ".org"].value', value: 'p3c@example.org' },
+    { op: 'replace', path: 'emails[value gt "a" and value ge "p" and value lt "q" and value le "q"].value', value: 'p3d@example.org' },
+    { op: 'replace', path: 'emails[not (type eq "home") and type ne "other" and (primary eq false or value pr)].value', value: 'p4@example.org' })
+  for (const path of ['emails[primary gt 1]', 'emails[value co 5]', 'emails[nickname pr]', 'emails[value sw "x"]', 'emails[value ew "x"]']) {
+    t.match(scimError(await apply({ op: 'replace', path, value: { value: 'p9@example.org' } })), { scimType: 'noTarget' }, path)
+  }
   await ok({ name: { givenName: 'P', familyName: 'Doe' } }, { op: 'replace', path: 'name.givenName', value: 'P' })
   await ok({ name: { givenName: 'Q', familyName: 'R' } }, { op: 'replace', path: 'name', value: { givenName: 'Q', familyName: 'R' } })
   const noName = await ok({}, { op: 'remove', path: 'name' })
@@ -258,8 +267,9 @@ t.test('groups: create with members, PATCH members every way, PUT, errors, ETag'
   t.equal((await scim('GET', `/Groups/${group.id}`)).headers.etag, version, 'refused patches change nothing')
   t.equal((await apply({ op: 'replace', value: { schemas: [GROUP], meetingRoom: 'ignored' } })).statusCode, 204)
 
-  const other = await scim('POST', '/Groups', { schemas: [GROUP], displayName: 'other' })
+  const other = await scim('POST', '/Groups', { schemas: [GROUP], displayName: 'other', externalId: 'GX' })
   t.match(scimError(await scim('POST', '/Groups', { schemas: [GROUP], displayName: 'TEAM' })), { status: '409', scimType: 'uniqueness' })
+  t.match(scimError(await apply({ op: 'replace', path: 'externalId', value: 'GX' })), { status: '409', scimType: 'uniqueness', detail: /externalId/ })
   t.match(scimError(await apply({ op: 'replace', path: 'displayName', value: 'Other' })), { status: '409', scimType: 'uniqueness' })
   t.match(scimError(await scim('POST', '/Groups', { schemas: [GROUP] })), { scimType: 'invalidValue' })
   t.match(scimError(await scim('POST', '/Groups', { schemas: [USER], displayName: 'x' })), { scimType: 'invalidSyntax' })
