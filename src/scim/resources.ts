@@ -1,7 +1,7 @@
 import { PRINTABLE } from '../../schemas/common.ts'
 import type { GroupRow } from '../../schemas/groups.ts'
 import type { NewUser, UserPatchBody, UserRow } from '../../schemas/users.ts'
-import { EMAIL } from '../infra/email.ts'
+import { isEmail } from '../infra/email.ts'
 import { etag } from '../infra/etag.ts'
 import type { MemberRow } from '../groups/repository.ts'
 import type { GroupState } from '../groups/service.ts'
@@ -107,7 +107,7 @@ function bool (name: string, value: Json): boolean {
 
 function email (name: string, value: Json): string {
   const v = text(name, value, 254, { nullable: false }) as string
-  if (!EMAIL.test(v)) throw invalidValue(`${name} must be an email address`)
+  if (!isEmail(v)) throw invalidValue(`${name} must be an email address`)
   return v
 }
 
@@ -175,7 +175,7 @@ function userFromBody (raw: Json, current: UserState | null, id: string | null):
   if (name !== null && !isObject(name)) throw invalidValue('name must be an object {givenName, familyName}')
   const names = name === null ? new Map<string, Json>() : attributesOf(name, '')
   const primary = emailOf(body.get('emails') ?? null)
-  const mail = primary ?? (EMAIL.test(userName) ? userName : null)
+  const mail = primary ?? (isEmail(userName) ? userName : null)
   if (mail === null) throw invalidValue('emails: a user needs an email address (give emails, or a userName that is one)')
   return {
     userName,

@@ -10,9 +10,9 @@ const USER_COLUMNS = `id, email, name, active, version, created_by AS "createdBy
 /**
  * GET /users. Every sort has its `(key, id)` index (db/schema/users.ts); `email`
  * uses the unique index on lower(email); `q` is a search filter (src/infra/paging)
- * answered by the sort index or by the pg_trgm GIN indexes on lower(email) and
- * lower(coalesce(name, '')), whichever the planner finds cheaper for the term;
- * sorted by email or name, a window of the sort order first, then the GIN indexes.
+ * answered by a window of the sort index or by the pg_trgm GIN indexes on
+ * lower(email) and lower(coalesce(name, '')), whichever the statistics of email
+ * and name say is cheaper for the term.
  */
 export const USERS_LIST: ListSpec = {
   name: 'users',
@@ -28,6 +28,8 @@ export const USERS_LIST: ListSpec = {
       search: {
         // users_search (migration 0004): the users matching a pattern, from the trigram indexes, never by a sequential scan.
         from: (p) => `users_search(${p}) AS users`,
+        columns: ['email', 'name'],
+        term: (v) => (v as string).toLowerCase(),
         clusters: ['email', 'name']
       }
     },
@@ -50,7 +52,7 @@ const LOCK = { name: 'users_lock', text: `SELECT ${USER_COLUMNS} FROM users WHER
  */
 export function createUsersRepository (db: Database, secretKey: string, auditInsert: string) {
   const pool: Queryable = db
-  const lister = createLister<UserRow>(USERS_LIST, secretKey)
+  const lister = createLister<UserRow>(USERS_LIST, secretKey, db)
   // Each write is one statement: the change and its audit row (a data-modifying CTE), so both commit or neither.
   // Built once, when the app starts: the audit row's INSERT is the audit domain's (src/audit/repository.ts).
   /** One statement: the change (CTE `u`, returning the user) and its audit row from `u`, so both commit or neither. */

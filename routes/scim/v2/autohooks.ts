@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { jsonParser } from '../../../plugins/body.ts'
 import { SCIM_JSON } from '../../../schemas/scim.ts'
 import { triageError } from '../../../src/infra/problem.ts'
 import { SCHEMAS } from '../../../src/scim/resources.ts'
@@ -39,7 +40,8 @@ export function scimErrorHandler (err: FastifyError & { scimType?: string }, req
  */
 export default async function (app: FastifyInstance): Promise<void> {
   app.setErrorHandler(scimErrorHandler)
-  app.addContentTypeParser(SCIM_JSON, { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'))
+  app.addContentTypeParser(SCIM_JSON, { parseAs: 'string' }, jsonParser(app))
+  app.addHook('onRoute', (route) => { if (route.schema?.body !== undefined) route.schema = { ...route.schema, consumes: [SCIM_JSON, 'application/json'] } })
   app.addHook('onRoute', (route) => { (route.schema as { tags?: string[] }).tags ??= ['scim'] })
   app.addHook('onRequest', async (_request, reply) => { reply.type(TYPE) })
 }
