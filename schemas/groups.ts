@@ -3,7 +3,7 @@ import { nullable, PRINTABLE, Timestamp, Uuid } from './common.ts'
 import { pageHeaders, pageQuery } from './paging.ts'
 
 const displayName = { type: 'string', minLength: 1, maxLength: 200, pattern: PRINTABLE, description: 'The group\'s name, unique case-insensitively (1–200 characters).' }
-const description = { type: 'string', maxLength: 1000, description: 'What the group is for (optional, at most 1000 characters).' }
+const description = { type: 'string', maxLength: 1000, pattern: PRINTABLE, description: 'What the group is for (optional, at most 1000 characters, no control characters).' }
 
 /** A group as the API shows it (its members: GET /groups/{id}/members). */
 export const Group = Type.Object({

@@ -9,3 +9,13 @@ const Bad = createError('ROSTER_SCIM_BAD_REQUEST', '%s', 400)
 export function scimError (scimType: ScimType, detail: string): Error & { scimType: ScimType } {
   return Object.assign(new Bad(detail), { scimType })
 }
+
+export const SCIM_ERROR = 'urn:ietf:params:scim:api:messages:2.0:Error'
+
+/** RFC 7644 §3.12: the body of a SCIM error. */
+export function scimErrorBody (status: number, detail: string, scimType?: string): { schemas: string[], status: string, scimType?: string, detail: string } {
+  return { schemas: [SCIM_ERROR], status: String(status), ...(scimType === undefined ? {} : { scimType }), detail }
+}
+
+/** Whether a request path is under /scim/v2, where errors are SCIM errors (also those met before routing). */
+export const isScimPath = (url: string): boolean => url.startsWith('/scim/v2/') || url === '/scim/v2'

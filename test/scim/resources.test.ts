@@ -304,3 +304,9 @@ t.test('groups: create with members, PATCH members every way, PUT, errors, ETag'
   t.equal((await scim('DELETE', `/Groups/${group.id}`)).statusCode, 204)
   t.equal((await app.pg.pool.query('SELECT count(*)::int AS n FROM users')).rows[0].n, 3, 'its members stay users')
 })
+
+t.test('errors before routing under /scim/v2 (a path parameter too long, a bad URL encoding) are SCIM errors too', async (t) => {
+  const { scim } = await scimFixture(t)
+  t.equal(scimError(await scim('GET', `/Users/${'x'.repeat(300)}`)).status, '414')
+  t.equal(scimError(await scim('GET', '/Schemas/a%ED%A0%80')).status, '400')
+})

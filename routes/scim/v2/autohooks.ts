@@ -2,7 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { jsonParser } from '../../../plugins/body.ts'
 import { SCIM_JSON } from '../../../schemas/scim.ts'
 import { triageError } from '../../../src/infra/problem.ts'
-import { SCHEMAS } from '../../../src/scim/resources.ts'
+import { scimErrorBody } from '../../../src/scim/errors.ts'
 
 /** Roster's codes that are SCIM conflicts or bad values, as their scimType (and status). */
 const SCIM_TYPES: Record<string, { scimType: string, status?: number }> = {
@@ -24,12 +24,7 @@ export function scimErrorHandler (err: FastifyError & { scimType?: string }, req
   const mapped = err.scimType === undefined ? SCIM_TYPES[answer.code] : { scimType: err.scimType }
   const status = mapped?.status ?? answer.status
   const detail = answer.errors === undefined ? answer.detail : answer.errors.map((e) => `${e.path}: ${e.message}`).join('; ')
-  return reply.code(status).type(TYPE).send({
-    schemas: [SCHEMAS.error],
-    status: String(status),
-    ...(mapped === undefined ? {} : { scimType: mapped.scimType }),
-    detail
-  })
+  return reply.code(status).type(TYPE).send(scimErrorBody(status, detail, mapped?.scimType))
 }
 
 /**
