@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { FORM, illFormedError, illFormedPath, parseForm, requireUtf8 } from '../src/infra/body.ts'
 import { errors } from '../src/infra/errors.ts'
 
@@ -10,20 +11,13 @@ declare module 'fastify' {
 }
 
 /**
- * THE request body parsers, for every route. JSON (`application/json`, UTF-8:
- * `charset` absent or utf-8) through Fastify's own parser (prototype poisoning
- * refused), and no string in it may hold a lone surrogate. Forms
- * (`application/x-www-form-urlencoded`) only on a route that says
- * `config: { formBody: true }`, which also lists the type in its OpenAPI
- * `consumes` (unless the route lists its own): the reset page, the invitation
- * page and OAuth's token endpoint. Elsewhere, as for any other media type (`text/plain`, XML,
- * multipart), 415. So no cross-site HTML form can post to a JSON route.
+ * THE JSON body parser: UTF-8 only, Fastify's own parser (prototype poisoning
+ * refused), no lone surrogate in any string. Also SCIM's application/scim+json
+ * (routes/scim/v2/autohooks.ts).
  */
-export default fp(async (app) => {
+export function jsonParser (app: FastifyInstance): ContentTypeParser {
   const json = app.getDefaultJsonParser('error', 'error')
-  app.removeAllContentTypeParsers()
-
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+  return (request, body, done) => {
     try {
       requireUtf8(request.headers['content-type'] as string)
     } catch (err) {
@@ -36,7 +30,26 @@ export default fp(async (app) => {
       if (path === undefined) done(null, value)
       else done(illFormedError(path), undefined)
     })
-  })
+  }
+}
+
+type ContentTypeParser = (request: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => void
+
+/**
+ * THE request body parsers, for every route. JSON (`application/json`, UTF-8:
+ * `charset` absent or utf-8) through Fastify's own parser (prototype poisoning
+ * refused), and no string in it may hold a lone surrogate. Forms
+ * (`application/x-www-form-urlencoded`) only on a route that says
+ * `config: { formBody: true }`, which also lists the type in its OpenAPI
+ * `consumes` (unless the route lists its own): the reset page, the invitation
+ * page and OAuth's token endpoint. Elsewhere, as for any other media type (`text/plain`, XML,
+ * multipart), 415. So no cross-site HTML form can post to a JSON route.
+ */
+export default fp(async (app) => {
+  const json = jsonParser(app)
+  app.removeAllContentTypeParsers()
+
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, json)
 
   app.addContentTypeParser(FORM, { parseAs: 'string' }, (request, body, done) => {
     try {

@@ -43,13 +43,15 @@ export default fp(async (app) => {
       info: {
         title: 'Roster',
         version: pkg.version,
-        description: 'User management: admins register, confirm by email and log in; with their access token they manage the organisation\'s users. Errors are application/problem+json (RFC 9457).'
+        description: 'User management: admins register, confirm by email and log in; with their access token they manage the organisation\'s users. Errors are application/problem+json (RFC 9457), except under /scim/v2 (SCIM errors, RFC 7644 §3.12).'
       },
       servers: [{ url: publicUrl(app.config) }],
       tags: [
         { name: 'service', description: 'Service information and health' },
         { name: 'auth', description: 'Admin accounts, sessions and tokens' },
         { name: 'users', description: 'The organisation\'s users' },
+        { name: 'groups', description: 'Groups of users and their members' },
+        { name: 'scim', description: 'SCIM 2.0 provisioning (RFC 7643, RFC 7644) for identity providers: API clients with scope `scim`; errors are SCIM errors (application/scim+json)' },
         { name: 'audit', description: 'Audit log' },
         { name: 'compatibility', description: 'Routes of the replaced service, kept working (deprecated)' }
       ],

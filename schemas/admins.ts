@@ -19,11 +19,14 @@ export type Role = typeof ROLES[number]
  * Every permission a route may declare (route config `permission`), besides
  * `self` (any authenticated admin: its own account, sessions, MFA).
  */
-export const PERMISSIONS = ['users:read', 'users:write', 'audit:read', 'admins:read', 'admins:write', 'invitations:manage', 'clients:manage'] as const
+export const PERMISSIONS = ['users:read', 'users:write', 'audit:read', 'admins:read', 'admins:write', 'invitations:manage', 'clients:manage', 'scim'] as const
 export type Permission = typeof PERMISSIONS[number]
 
-/** What an API client may be granted: scopes are permissions, checked by the same hook as roles. */
-export const SCOPES = ['users:read', 'users:write', 'audit:read'] as const satisfies readonly Permission[]
+/**
+ * What an API client may be granted: scopes are permissions, checked by the same hook as roles.
+ * `scim` (SCIM 2.0 provisioning under /scim/v2, users and groups) is held by API clients only, never by a role.
+ */
+export const SCOPES = ['users:read', 'users:write', 'audit:read', 'scim'] as const satisfies readonly Permission[]
 export type Scope = typeof SCOPES[number]
 
 export const RoleName = Type.Unsafe<Role>({ type: 'string', enum: [...ROLES], description: '`owner` (everything: admins, roles, invitations, API clients), `admin` (users, audit log, the list of admins) or `viewer` (reads users).' })

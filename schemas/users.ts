@@ -1,6 +1,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { ASCII_TEXT, nullable, PRINTABLE, Timestamp, Uuid } from './common.ts'
 import { pageHeaders, pageQuery } from './paging.ts'
+import { GroupRef } from './groups.ts'
 
 /**
  * Idempotency-Key header values: 1–255 characters of letters, digits and
@@ -22,22 +23,32 @@ export const User = Type.Object({
   updatedAt: Timestamp(),
   createdBy: nullable<string>({ type: 'string', format: 'uuid', description: 'The admin who created the user; null once that admin is deleted.' })
 }, { $id: 'User', additionalProperties: false, description: 'A user of the organisation.' })
-/** A user as the service reads it: what the API shows, plus `version`, which makes the ETag. */
-export type UserRow = Static<typeof User> & { version: number }
+/** The SCIM attributes of a user (SCIM only: REST /users does not show them); null when not set. */
+export interface ScimUserFields {
+  /** SCIM userName when it is not the email. */
+  userName: string | null
+  externalId: string | null
+  givenName: string | null
+  familyName: string | null
+}
+/** A user as the service reads it: what the API shows, plus `version`, which makes the ETag, and the SCIM attributes. */
+export type UserRow = Static<typeof User> & ScimUserFields & { version: number }
 
 export const UserCreate = Type.Object({
   email: Type.Unsafe<string>(email),
   name: Type.Optional(nullable<string>(name)),
   active: Type.Optional(Type.Boolean({ description: 'Default true.' }))
 }, { additionalProperties: false })
-export type NewUser = Static<typeof UserCreate>
+/** A user to create: REST's fields, and SCIM's (src/scim). */
+export type NewUser = Static<typeof UserCreate> & Partial<ScimUserFields>
 
 export const UserPatch = Type.Object({
   email: Type.Optional(Type.Unsafe<string>(email)),
   name: Type.Optional(nullable<string>(name)),
   active: Type.Optional(Type.Boolean())
 }, { additionalProperties: false, minProperties: 1, description: 'The fields to change (at least one); `name: null` removes the name.' })
-export type UserPatchBody = Static<typeof UserPatch>
+/** A change of a user: REST's fields, and SCIM's (src/scim); null removes a value. */
+export type UserPatchBody = Static<typeof UserPatch> & Partial<ScimUserFields>
 
 export const UserId = Type.Object({ id: Uuid }, { additionalProperties: false })
 
@@ -49,6 +60,7 @@ export const UserListQuery = Type.Object({
   email: Type.Optional(Type.String({ maxLength: 254, pattern: PRINTABLE, description: 'Exact email, case-insensitive.' })),
   q: Type.Optional(Type.String({ minLength: 1, maxLength: 100, pattern: PRINTABLE, description: 'Substring of the email or the name, case-insensitive.' })),
   active: Type.Optional(Type.Boolean()),
+  group: Type.Optional(Type.String({ format: 'uuid', description: 'Only the members of this group.' })),
   createdAfter: Type.Optional(Type.String({ format: 'date-time', description: 'Created at or after this time.' })),
   createdBefore: Type.Optional(Type.String({ format: 'date-time', description: 'Created before this time.' }))
 }, { additionalProperties: false })
@@ -75,8 +87,15 @@ function json (description: string, schema: TSchema, headers: Record<string, unk
   return { description, headers, content: { 'application/json': { schema } } }
 }
 
+/** GET /users/{id}: the user and the groups they are in. */
+export const UserWithGroups = Type.Object({
+  ...User.properties,
+  groups: Type.Array(GroupRef, { description: 'The groups the user is in, by name.' })
+}, { additionalProperties: false, description: 'A user of the organisation, with their groups.' })
+
 export const responses = {
   user: json('The user', Type.Ref(User), { ETag }),
+  userWithGroups: json('The user, with their groups', UserWithGroups, { ETag }),
   created: json('Created', Type.Ref(User), {
     Location: { type: 'string', description: 'URL of the new user.' },
     ETag,

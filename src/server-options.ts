@@ -5,6 +5,7 @@ import { stdSerializers, type DestinationStream } from 'pino'
 import { clientErrorProblem, problemBody, sendProblem } from './infra/problem.ts'
 import { statusTitle } from '../schemas/problem.ts'
 import { FASTIFY_CODES } from './infra/errors.ts'
+import { isScimPath, scimErrorBody } from './scim/errors.ts'
 import type { Config } from './config.ts'
 import { trustProxy } from './config.ts'
 import { logStream } from './log/destination.ts'
@@ -143,7 +144,9 @@ export function serverOptions (config: Config, { stdout }: { stdout?: Destinatio
       const status = err.statusCode as number
       request.log.info({ code: err.code, statusCode: status, detail: err.message }, 'request rejected')
       reply.header('x-request-id', request.id)
-      sendProblem(request as FastifyRequest, reply as unknown as FastifyReply, status, FASTIFY_CODES[err.code] as string, err.message)
+      // Under /scim/v2 a SCIM error (RFC 7644 §3.12), as every other answer there.
+      if (isScimPath(request.url)) (reply as unknown as FastifyReply).code(status).type('application/scim+json; charset=utf-8').send(scimErrorBody(status, err.message))
+      else sendProblem(request as FastifyRequest, reply as unknown as FastifyReply, status, FASTIFY_CODES[err.code] as string, err.message)
     },
     // Requests node's HTTP parser refuses (431, 414, a malformed request line, 408) never reach Fastify:
     // answer them as problem+json with a request id too, then close the connection as node does.

@@ -13,7 +13,7 @@ t.test('migrations run at start, exactly once, even when instances race', async 
   const [a, b] = await Promise.all([build(t, { databaseUrl }), build(t, { databaseUrl })])
   t.equal(await appliedMigrations(a.pg.pool), shippedMigrations())
   const { rows } = await b.pg.pool.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
-  t.same(rows.map((r) => r.tablename), ['account_tokens', 'admins', 'api_client_secrets', 'api_clients', 'audit_events', 'email_outbox', 'idempotency_keys', 'invitations', 'login_throttle', 'mfa_recovery_codes', 'mfa_token_uses', 'rate_limit_hits', 'refresh_tokens', 'sessions', 'signing_keys', 'users'])
+  t.same(rows.map((r) => r.tablename), ['account_tokens', 'admins', 'api_client_secrets', 'api_clients', 'audit_events', 'email_outbox', 'group_members', 'groups', 'idempotency_keys', 'invitations', 'login_throttle', 'mfa_recovery_codes', 'mfa_token_uses', 'rate_limit_hits', 'refresh_tokens', 'sessions', 'signing_keys', 'users'])
   const { rows: [counters] } = await a.pg.pool.query("SELECT relpersistence FROM pg_class WHERE relname = 'rate_limit_hits'")
   t.equal(counters.relpersistence, 'u', 'the rate-limit counters are an UNLOGGED table (no WAL per /auth request)')
   const { rows: [twice] } = await a.pg.pool.query('SELECT count(*)::int AS n, count(DISTINCT hash)::int AS hashes FROM drizzle.__drizzle_migrations')
@@ -47,6 +47,9 @@ t.test('the drizzle schema declares the keys the migrations create', async (t) =
   t.same(indexes(schema.invitations), ['invitations_token_hash_key', 'invitations_created_at_idx'])
   t.same(indexes(schema.apiClients), ['api_clients_created_at_idx'])
   t.same(indexes(schema.apiClientSecrets), ['api_client_secrets_secret_hash_key', 'api_client_secrets_client_id_idx'])
+  t.same(indexes(schema.groups), ['groups_display_name_lower_key', 'groups_external_id_key', 'groups_created_at_id_idx', 'groups_display_name_id_idx', 'groups_updated_at_id_idx', 'groups_display_name_trgm_idx'])
+  t.same(indexes(schema.groupMembers), ['group_members_user_id_idx'])
+  for (const name of ['users_user_name_lower_key', 'users_external_id_key', 'users_user_name_trgm_idx', 'users_given_name_trgm_idx', 'users_family_name_trgm_idx']) t.ok(indexes(schema.users).includes(name), name)
   t.same(getTableConfig(schema.admins).checks.map((c) => c.name), ['admins_role_check'])
   const fks = [schema.users, schema.sessions, schema.refreshTokens, schema.accountTokens, schema.mfaRecoveryCodes, schema.invitations, schema.apiClients, schema.apiClientSecrets]
     .flatMap((table) => getTableConfig(table).foreignKeys.map((fk) => getTableConfig(fk.reference().foreignTable).name))

@@ -18,6 +18,7 @@ import type { ValidateFunction } from 'ajv'
 import type { InjectOptions } from 'fastify'
 import { build, createAdmin, fingerprint, loginAs, type TestApp } from './helper.ts'
 import { isEmail } from '../src/infra/email.ts'
+import { clientToken, createClient } from './access/helpers.ts'
 
 type Schema = Record<string, unknown>
 interface Parameter { name: string, in: 'path' | 'query' | 'header', required?: boolean, schema: Schema }
@@ -170,6 +171,10 @@ t.test('every operation answers only documented statuses and shapes, never 5xx, 
     return session.headers.authorization
   }
 
+  // SCIM routes (/scim/v2) are for API clients with scope scim: their authorized requests carry such a client's token.
+  const SCIM_AUTHORIZED = 'Bearer <scim client>'
+  const scimClient = await clientToken(app, await createClient(app, session, ['scim'], 'fuzzing identity provider'))
+
   const doc = (await app.inject({ url: '/apidocs/json' })).json() as Doc
   const ajv = new Ajv2020({ strict: false, allErrors: false, validateFormats: false })
   ajv.addSchema({ $id: 'doc', components: doc.components })
@@ -185,6 +190,7 @@ t.test('every operation answers only documented statuses and shapes, never 5xx, 
   const failures: string[] = []
   const check = async (op: Operation, opName: string, req: Req, kind: string): Promise<void> => {
     if (req.headers.authorization === AUTHORIZED) req = { ...req, headers: { ...req.headers, authorization: await authorization() } }
+    if (req.headers.authorization === SCIM_AUTHORIZED) req = { ...req, headers: { ...req.headers, ...scimClient } }
     const before = await fingerprint(app)
     const res = await app.inject(req as InjectOptions)
     sent++
@@ -238,7 +244,7 @@ t.test('every operation answers only documented statuses and shapes, never 5xx, 
         else headers[p.name] = String(v).replace(/[^\t\x20-\x7e]/g, '')
       }
       url = url.replace(/\{(\w+)\}/g, 'missing')
-      if (r.authorized && op.security !== undefined) headers.authorization = AUTHORIZED
+      if (r.authorized && op.security !== undefined) headers.authorization = path.startsWith('/scim/') ? SCIM_AUTHORIZED : AUTHORIZED
       const qs = query.toString()
       const req: Req = { method, url: qs === '' ? url : `${url}?${qs}`, headers }
       const payload = rawBody ?? (body === undefined ? undefined : JSON.stringify(body))

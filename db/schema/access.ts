@@ -41,7 +41,7 @@ export const invitations = pgTable('invitations', {
 export const apiClients = pgTable('api_clients', {
   id: uuid().primaryKey().default(sql`gen_random_uuid()`),
   name: text().notNull(),
-  /** users:read | users:write | audit:read */
+  /** users:read | users:write | audit:read | scim */
   scopes: text().array().notNull(),
   createdBy: uuid().references(() => admins.id, { onDelete: 'set null' }),
   createdAt: timestamp({ withTimezone: true, mode: 'date' }).notNull().defaultNow()

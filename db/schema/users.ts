@@ -7,6 +7,13 @@ export const users = pgTable('users', {
   email: text().notNull(),
   name: text(),
   active: boolean().notNull().default(true),
+  /** SCIM userName when it differs from the email (null: the email is the userName). Unique with the emails, case-insensitively. */
+  userName: text(),
+  /** SCIM externalId: the identity provider's id of the user (case-exact, unique). */
+  externalId: text(),
+  /** SCIM name.givenName and name.familyName. */
+  givenName: text(),
+  familyName: text(),
   /** Bumped on every update; the ETag is derived from id and version. */
   version: integer().notNull().default(1),
   createdBy: uuid().references(() => admins.id, { onDelete: 'set null' }),
@@ -21,5 +28,14 @@ export const users = pgTable('users', {
   // GET /users?q=: substring search of email and name (pg_trgm, created by migration 0004). No fast
   // update: a pending list (up to 4 MB by default) would be read in full by every search.
   index('users_email_trgm_idx').using('gin', sql`lower(${t.email}) gin_trgm_ops`).with({ fastupdate: false }),
-  index('users_name_trgm_idx').using('gin', sql`lower(coalesce(${t.name}, '')) gin_trgm_ops`).with({ fastupdate: false })
+  index('users_name_trgm_idx').using('gin', sql`lower(coalesce(${t.name}, '')) gin_trgm_ops`).with({ fastupdate: false }),
+  // SCIM (src/scim/filter.ts): userName is coalesce(user_name, email); each filterable attribute has the index its operators need.
+  uniqueIndex('users_user_name_lower_key').on(sql`lower(coalesce(${t.userName}, ${t.email}))`),
+  uniqueIndex('users_external_id_key').on(t.externalId),
+  index('users_user_name_trgm_idx').using('gin', sql`lower(coalesce(${t.userName}, ${t.email})) gin_trgm_ops`).with({ fastupdate: false }),
+  index('users_given_name_lower_idx').on(sql`lower(${t.givenName})`),
+  index('users_family_name_lower_idx').on(sql`lower(${t.familyName})`),
+  index('users_given_name_trgm_idx').using('gin', sql`lower(${t.givenName}) gin_trgm_ops`).with({ fastupdate: false }),
+  index('users_family_name_trgm_idx').using('gin', sql`lower(${t.familyName}) gin_trgm_ops`).with({ fastupdate: false }),
+  index('users_updated_at_id_idx').on(t.updatedAt, t.id)
 ])

@@ -1,9 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { errors } from '../../src/infra/errors.ts'
-import { etag, matchingVersions, noneMatchFails } from '../../src/infra/etag.ts'
+import { etag, noneMatchFails, writePreconditions } from '../../src/infra/etag.ts'
 import { idempotencyKey, requestFingerprint } from '../../src/infra/idempotency.ts'
 import { setPageHeaders } from '../../src/infra/paging/links.ts'
 import type { NewUser, UserListParams, UserPatchBody, UserRow } from '../../schemas/users.ts'
+import type { GroupRefRow } from '../../schemas/groups.ts'
 import { actorOf } from '../../plugins/auth.ts'
 
 /**
@@ -19,22 +20,18 @@ export function createUserHandlers (app: FastifyInstance) {
   const createdHeaders = (user: UserRow): Record<string, string> => ({ location: `/users/${user.id}`, etag: etag(user) })
 
   /** The versions If-Match accepts (null: any); 428 when REQUIRE_IF_MATCH=true and there is no If-Match. */
-  function preconditions (request: FastifyRequest, id: string): number[] | null {
-    const header = request.headers['if-match']
-    if (header === undefined && requireIfMatch) {
-      throw new errors.PreconditionRequired('If-Match is required: send the ETag of the user (from GET) to change or delete it')
-    }
-    return matchingVersions(header, id)
-  }
+  const preconditions = (request: FastifyRequest, id: string): number[] | null => writePreconditions(request.headers['if-match'], id, requireIfMatch, 'user')
 
   return {
-    async read (request: FastifyRequest, reply: FastifyReply, id: string): Promise<UserRow | FastifyReply> {
+    /** GET /users/{id} answers the user's groups too (a membership change bumps the user's version, so its ETag); the compatibility GET /user does not. */
+    async read (request: FastifyRequest, reply: FastifyReply, id: string, withGroups = false): Promise<UserRow | (UserRow & { groups: GroupRefRow[] }) | FastifyReply> {
       const user = await users.get(id)
       if (user === null) throw new errors.NotFound(`No user with id ${id}`)
       const tag = etag(user)
       reply.header('etag', tag)
       if (noneMatchFails(request.headers['if-none-match'], tag)) return await reply.code(304).send()
-      return user
+      if (!withGroups) return user
+      return { ...user, groups: (await app.groups.groupsOf([user.id])).map(({ id, displayName }) => ({ id, displayName })) }
     },
 
     async list (request: FastifyRequest<{ Querystring: UserListParams }>, reply: FastifyReply): Promise<UserRow[]> {

@@ -36,13 +36,13 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
     config: { permission: 'users:read' },
     schema: {
       tags: ['users'],
-      summary: 'Get a user',
+      summary: 'Get a user, with their groups',
       security: bearer,
       params: UserId,
       headers: ReadHeaders,
-      response: { 200: responses.user, 304: responses.notModified, ...problems(404) }
+      response: { 200: responses.userWithGroups, 304: responses.notModified, ...problems(404) }
     }
-  }, async (request, reply) => await handlers.read(request, reply, request.params.id))
+  }, async (request, reply) => await handlers.read(request, reply, request.params.id, true))
 
   app.patch('/:id', {
     config: { permission: 'users:write' },

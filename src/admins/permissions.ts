@@ -7,7 +7,8 @@ import { PERMISSIONS, ROLES, SCOPES, type Permission, type Role, type Scope } fr
  * permissions: SCOPES).
  */
 export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
-  owner: PERMISSIONS,
+  // Everything but `scim`: identity providers provision through an API client, admins through /users and /groups.
+  owner: PERMISSIONS.filter((p) => p !== 'scim'),
   admin: ['users:read', 'users:write', 'audit:read', 'admins:read'],
   viewer: ['users:read']
 }
@@ -42,6 +43,8 @@ export function rolesWith (permission: Permission): Role[] {
 export function describeAccess (access: Access): string {
   if (access === 'public') return 'Access: public (no token).'
   if (access === 'self') return 'Access: any authenticated admin, on their own account (`self`); not API clients.'
-  const scope = (SCOPES as readonly string[]).includes(access) ? `, or an API client with scope \`${access}\`` : ''
-  return `Access: permission \`${access}\` (roles ${rolesWith(access).map((r) => `\`${r}\``).join(', ')}${scope}).`
+  const scope = (SCOPES as readonly string[]).includes(access) ? `an API client with scope \`${access}\`` : ''
+  const roles = rolesWith(access)
+  if (roles.length === 0) return `Access: ${scope} only.`
+  return `Access: permission \`${access}\` (roles ${roles.map((r) => `\`${r}\``).join(', ')}${scope === '' ? '' : `, or ${scope}`}).`
 }

@@ -6,6 +6,7 @@ import type { AUDIT_SORTS } from '../../schemas/audit.ts'
 
 export type AuditAction =
   | 'user.create' | 'user.update' | 'user.delete'
+  | 'group.create' | 'group.update' | 'group.delete' | 'membership.add' | 'membership.remove'
   | 'admin.register' | 'admin.register_attempt' | 'admin.confirm' | 'admin.update' | 'admin.email_change' | 'admin.password_change' | 'admin.password_reset' | 'admin.delete'
   | 'admin.role_change' | 'admin.mfa_enable' | 'admin.mfa_disable'
   | 'invitation.create' | 'invitation.revoke' | 'invitation.accept'
@@ -15,7 +16,7 @@ export interface AuditEvent {
   /** Who acted: an admin or an API client; null for the system / an anonymous request (e.g. registration, password reset). */
   actor: { type: 'admin' | 'client', id: string } | null
   action: AuditAction
-  targetType: 'user' | 'admin' | 'invitation' | 'client'
+  targetType: 'user' | 'group' | 'admin' | 'invitation' | 'client'
   targetId: string
   requestId: string
   /** Changed fields with their new values. Never secrets: a password change is recorded as `{ password: '[changed]' }`. */

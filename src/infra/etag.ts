@@ -1,3 +1,5 @@
+import { errors } from './errors.ts'
+
 /**
  * Strong entity tags of versioned rows: `"<id>.<version>"`. The version is
  * bumped by every update, so the tag changes on every change.
@@ -36,4 +38,15 @@ export function matchingVersions (header: string | undefined, id: string): numbe
     if (/^\d{1,9}$/.test(digits)) versions.push(Number(digits))
   }
   return versions
+}
+
+/**
+ * The versions of row `id` a write's If-Match accepts (null: any); with
+ * REQUIRE_IF_MATCH=true (`required`) a missing If-Match is a 428 naming `what` to GET.
+ */
+export function writePreconditions (header: string | undefined, id: string, required: boolean, what: string): number[] | null {
+  if (header === undefined && required) {
+    throw new errors.PreconditionRequired(`If-Match is required: send the ETag of the ${what} (from GET) to change or delete it`)
+  }
+  return matchingVersions(header, id)
 }

@@ -90,8 +90,15 @@ export function clientErrorProblem (err: Error & { code?: string, rawPacket?: Bu
   return { status: 400, code: 'ROSTER_BAD_REQUEST', detail: `The request is not valid HTTP (${err.code ?? 'unreadable'})`, instance }
 }
 
-/** The app's error handler: logs at the level the error deserves, sets Retry-After, answers problem+json. */
-export function errorHandler (err: FastifyError & { retryAfter?: number, logReason?: string }, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+/** What an error is answered with: status, code, detail and (validation) the errors by field. */
+export interface ErrorAnswer { status: number, code: string, detail: string, errors?: Array<{ path: string, message: string }> }
+
+/**
+ * THE error triage, shared by every error format (problem+json here, SCIM's
+ * under /scim/v2): the status an error deserves, logged at its level, with
+ * Retry-After set; the code and the detail a client may see.
+ */
+export function triageError (err: FastifyError & { retryAfter?: number, logReason?: string }, request: FastifyRequest, reply: FastifyReply): ErrorAnswer {
   let status = err.statusCode ?? 500
   if (status < 400 || status > 599) status = 500
   if (status === 500 && isDatabaseUnavailable(err)) status = 503
@@ -114,17 +121,16 @@ export function errorHandler (err: FastifyError & { retryAfter?: number, logReas
   }
 
   const code = problemCode(err, status)
-  if (err.validation !== undefined) {
-    return sendProblem(request, reply, 400, code, 'The request is not valid; see errors.', { errors: validationErrors(err) })
-  }
-  if (status === 503) {
-    const detail = code === err.code ? err.message : 'The service is temporarily unavailable; try again shortly.'
-    return sendProblem(request, reply, 503, code, detail)
-  }
-  if (status >= 500) {
-    return sendProblem(request, reply, status, code, 'An unexpected error occurred. Quote the request id when reporting it.')
-  }
-  return sendProblem(request, reply, status, code, err.message)
+  if (err.validation !== undefined) return { status: 400, code, detail: 'The request is not valid; see errors.', errors: validationErrors(err) }
+  if (status === 503) return { status, code, detail: code === err.code ? err.message : 'The service is temporarily unavailable; try again shortly.' }
+  if (status >= 500) return { status, code, detail: 'An unexpected error occurred. Quote the request id when reporting it.' }
+  return { status, code, detail: err.message }
+}
+
+/** The app's error handler: logs at the level the error deserves, sets Retry-After, answers problem+json. */
+export function errorHandler (err: FastifyError & { retryAfter?: number, logReason?: string }, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const { status, code, detail, errors: fields } = triageError(err, request, reply)
+  return sendProblem(request, reply, status, code, detail, fields === undefined ? {} : { errors: fields })
 }
 
 /** The not-found handler over a router holding every route: 405 with Allow when the path exists for other methods, else 404. */

@@ -1,15 +1,11 @@
 import type { Actor } from '../infra/actor.ts'
 import type { Database, Queryable } from '../infra/database.ts'
 import { createLister, CREATED_AT, textSort, type ListSpec, type Page, type PageQuery } from '../infra/paging/lister.ts'
-import { iso } from '../infra/sql.ts'
+import { containsPattern, iso, pageWhere, type Where } from '../infra/sql.ts'
 import type { NewUser, USER_SORTS, UserPatchBody, UserRow } from '../../schemas/users.ts'
 
-const COLUMNS = `id, email, name, active, version, created_by AS "createdBy", ${iso('created_at')} AS "createdAt", ${iso('updated_at')} AS "updatedAt"`
-
-/** A LIKE pattern matching `q` anywhere, its wildcards (`%`, `_`, `\`) taken literally. */
-export function containsPattern (q: string): string {
-  return `%${q.replace(/[\\%_]/g, '\\$&')}%`
-}
+const USER_COLUMNS = `id, email, name, active, version, created_by AS "createdBy", ${iso('created_at')} AS "createdAt", ${iso('updated_at')} AS "updatedAt", ` +
+  'user_name AS "userName", external_id AS "externalId", given_name AS "givenName", family_name AS "familyName"'
 
 /**
  * GET /users. Every sort has its `(key, id)` index (db/schema/users.ts); `email`
@@ -20,7 +16,7 @@ export function containsPattern (q: string): string {
  */
 export const USERS_LIST: ListSpec = {
   name: 'users',
-  columns: COLUMNS,
+  columns: USER_COLUMNS,
   sorts: { createdAt: CREATED_AT, email: textSort('email'), name: textSort("coalesce(name, '')") } satisfies Record<typeof USER_SORTS[number], unknown>,
   defaultSort: 'createdAt',
   filters: {
@@ -38,13 +34,16 @@ export const USERS_LIST: ListSpec = {
       }
     },
     active: { sql: (p) => `active = ${p}` },
+    // group_members_user_id_idx: (user_id, group_id).
+    group: { sql: (p) => `EXISTS (SELECT 1 FROM group_members m WHERE m.user_id = users.id AND m.group_id = ${p}::uuid)` },
     createdAfter: { sql: (p) => `created_at >= ${p}::timestamptz` },
     createdBefore: { sql: (p) => `created_at < ${p}::timestamptz` }
   }
 }
 
-const GET = { name: 'users_get', text: `SELECT ${COLUMNS} FROM users WHERE id = $1` }
+const GET = { name: 'users_get', text: `SELECT ${USER_COLUMNS} FROM users WHERE id = $1` }
 const VERSION = { name: 'users_version', text: 'SELECT version FROM users WHERE id = $1' }
+const LOCK = { name: 'users_lock', text: `SELECT ${USER_COLUMNS} FROM users WHERE id = $1 FOR UPDATE` }
 /**
  * The users table. Every function is one SQL statement, a named prepared
  * statement (parsed and planned once per connection), run on the pool or on
@@ -60,18 +59,23 @@ export function createUsersRepository (db: Database, secretKey: string, auditIns
   const audited = (name: string, change: string, audit: string): { name: string, text: string } =>
     ({ name, text: `WITH u AS (${change}), a AS (${auditInsert} SELECT ${audit} FROM u) SELECT * FROM u` })
   const CREATE = audited('users_create',
-    `INSERT INTO users (email, name, active, created_by) VALUES ($1::text, $2::text, $3::boolean, $4::uuid) RETURNING ${COLUMNS}`,
+    `INSERT INTO users (email, name, active, created_by, user_name, external_id, given_name, family_name)
+      VALUES ($1::text, $2::text, $3::boolean, $4::uuid, $9::text, $10::text, $11::text, $12::text) RETURNING ${USER_COLUMNS}`,
     "$7::text, $8::uuid, 'user.create', 'user', u.id, $5::text, $6::jsonb")
   const UPDATE = audited('users_update', `UPDATE users SET
       email = coalesce($2::text, email),
       name = CASE WHEN $3::boolean THEN $4::text ELSE name END,
       active = coalesce($5::boolean, active),
+      user_name = CASE WHEN $11::boolean THEN $12::text ELSE user_name END,
+      external_id = CASE WHEN $13::boolean THEN $14::text ELSE external_id END,
+      given_name = CASE WHEN $15::boolean THEN $16::text ELSE given_name END,
+      family_name = CASE WHEN $17::boolean THEN $18::text ELSE family_name END,
       version = version + 1,
       updated_at = now()
     WHERE id = $1::uuid AND ($6::int[] IS NULL OR version = ANY($6::int[]))
-    RETURNING ${COLUMNS}`, "$10::text, $7::uuid, 'user.update', 'user', u.id, $8::text, $9::jsonb")
+    RETURNING ${USER_COLUMNS}`, "$10::text, $7::uuid, 'user.update', 'user', u.id, $8::text, $9::jsonb")
   const DELETE = audited('users_delete',
-    `DELETE FROM users WHERE id = $1::uuid AND ($2::int[] IS NULL OR version = ANY($2::int[])) RETURNING ${COLUMNS}`,
+    `DELETE FROM users WHERE id = $1::uuid AND ($2::int[] IS NULL OR version = ANY($2::int[])) RETURNING ${USER_COLUMNS}`,
     "$5::text, $3::uuid, 'user.delete', 'user', u.id, $4::text, '{}'::jsonb")
   const one = async (tx: Queryable, config: { name: string, text: string }, values: unknown[]): Promise<UserRow | null> =>
     (await tx.query<UserRow>({ ...config, values })).rows[0] ?? null
@@ -83,6 +87,11 @@ export function createUsersRepository (db: Database, secretKey: string, auditIns
       return await one(tx, GET, [id])
     },
 
+    /** A user, its row locked until the transaction `tx` ends; null when there is none. */
+    async lock (id: string, tx: Queryable): Promise<UserRow | null> {
+      return await one(tx, LOCK, [id])
+    },
+
     /** The current version of a user, or null when there is none. */
     async version (id: string, tx: Queryable = pool): Promise<number | null> {
       return (await tx.query<{ version: number }>({ ...VERSION, values: [id] })).rows[0]?.version ?? null
@@ -92,18 +101,30 @@ export function createUsersRepository (db: Database, secretKey: string, auditIns
       return await lister.page(tx, query)
     },
 
+    /** The users matching a condition (a SCIM filter), a page by offset, and how many match. */
+    async listWhere (where: Where, order: string, limit: number, offset: number): Promise<{ rows: UserRow[], total: number }> {
+      return await pageWhere<UserRow>(pool, 'users', USER_COLUMNS, where, order, limit, offset)
+    },
+
     async create (user: NewUser, actor: Actor, tx: Queryable = pool): Promise<UserRow> {
-      const values = { email: user.email, name: user.name ?? null, active: user.active ?? true }
+      const scim = { userName: user.userName ?? null, externalId: user.externalId ?? null, givenName: user.givenName ?? null, familyName: user.familyName ?? null }
+      // The audit event names the SCIM attributes that were given.
+      const values = { email: user.email, name: user.name ?? null, active: user.active ?? true, ...Object.fromEntries(Object.entries(scim).filter(([, v]) => v !== null)) }
       // createdBy names an admin; a user created by an API client has none (the audit event names the client).
       const createdBy = actor.type === 'admin' ? actor.id : null
-      return await one(tx, CREATE, [values.email, values.name, values.active, createdBy, actor.requestId, JSON.stringify(values), actor.type, actor.id]) as UserRow
+      return await one(tx, CREATE, [
+        values.email, values.name, values.active, createdBy, actor.requestId, JSON.stringify(values), actor.type, actor.id,
+        scim.userName, scim.externalId, scim.givenName, scim.familyName
+      ]) as UserRow
     },
 
     /** Applies a patch when the user exists and (versions given) is at one of those versions; null otherwise. */
     async update (id: string, patch: UserPatchBody, versions: number[] | null, actor: Actor, tx: Queryable = pool): Promise<UserRow | null> {
       return await one(tx, UPDATE, [
         id, patch.email ?? null, patch.name !== undefined, patch.name ?? null, patch.active ?? null, versions,
-        actor.id, actor.requestId, JSON.stringify(patch), actor.type
+        actor.id, actor.requestId, JSON.stringify(patch), actor.type,
+        patch.userName !== undefined, patch.userName ?? null, patch.externalId !== undefined, patch.externalId ?? null,
+        patch.givenName !== undefined, patch.givenName ?? null, patch.familyName !== undefined, patch.familyName ?? null
       ])
     },
 

@@ -16,6 +16,8 @@ export interface CreateResult extends StoredResponse {
 /** Unique and foreign-key violations of a user write, as the errors they mean. */
 const writeError = violations({
   users_email_lower_key: () => new usersErrors.EmailTaken(),
+  users_user_name_lower_key: () => new usersErrors.UserNameTaken(),
+  users_external_id_key: () => new usersErrors.ExternalIdTaken(),
   // The admin was deleted after its token was checked (the session check is cached for a moment).
   users_created_by_admins_id_fk: () => new errors.Unauthorized('The admin of this access token no longer exists')
 })
@@ -78,6 +80,26 @@ export function createUsersService (db: Database, secretKey: string, audit: Pick
       let row: UserRow | null
       try {
         row = await repository.update(id, patch, versions, actor)
+      } catch (err) {
+        throw writeError(err)
+      }
+      return row ?? await missingOrStale(id)
+    },
+
+    /**
+     * A change computed from the user as it is (SCIM's PUT and PATCH), under
+     * its row lock: `changes` answers the fields to change (none: the user is
+     * answered unchanged). 404 / 412 as for update.
+     */
+    async change (id: string, versions: number[] | null, actor: Actor, changes: (current: UserRow) => UserPatchBody): Promise<UserRow> {
+      let row: UserRow | null
+      try {
+        row = await transaction(db, async (tx) => {
+          const current = await repository.lock(id, tx)
+          if (current === null || (versions !== null && !versions.includes(current.version))) return null
+          const patch = changes(current)
+          return Object.keys(patch).length === 0 ? current : await repository.update(id, patch, null, actor, tx)
+        })
       } catch (err) {
         throw writeError(err)
       }

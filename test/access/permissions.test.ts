@@ -52,7 +52,10 @@ t.test('each operation × each role and API client: 403 exactly where the permis
         if (method === 'GET' && op.parameters?.some((p) => p.required === true) !== true) t.equal(res.statusCode, 200, `${name} by ${caller.who}: 200`)
       } else {
         t.equal(res.statusCode, 403, `${name} by ${caller.who}: 403`)
-        t.match(res.json(), { code: 'ROSTER_FORBIDDEN', detail: access === 'self' ? /for admins/ : new RegExp(`permission ${access}`) }, `${name} by ${caller.who}: the problem names the permission`)
+        const detail = access === 'self' ? /for admins/ : new RegExp(`permission ${access}`)
+        // Under /scim/v2 errors are SCIM errors (RFC 7644 §3.12), elsewhere problem+json.
+        if (path.startsWith('/scim/')) t.match(res.json(), { schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'], status: '403', detail }, `${name} by ${caller.who}: the SCIM error names the permission`)
+        else t.match(res.json(), { code: 'ROSTER_FORBIDDEN', detail }, `${name} by ${caller.who}: the problem names the permission`)
       }
     }
   }

@@ -115,7 +115,7 @@ t.test('GET /audit-events: filters by actor, target and action, paged like /user
     url = res.headers.link === undefined ? null : (/<([^>]+)>/.exec(String(res.headers.link)) as RegExpExecArray)[1] as string
   }
   t.equal(new Set(seen).size, 6, 'two pages, every event once')
-  for (const q of ['actorId=nope', 'targetType=group', 'action=DROP TABLE', 'sort=email', 'limit=500', 'extra=1']) {
+  for (const q of ['actorId=nope', 'targetType=role', 'action=DROP TABLE', 'sort=email', 'limit=500', 'extra=1']) {
     t.equal((await app.inject({ url: `/audit-events?${q}`, headers: auth() })).statusCode, 400, q)
   }
 })
