@@ -14,7 +14,7 @@ declare module 'fastify' {
 const PURGE_INTERVAL = 10 * 60 * 1000
 
 export default fp(async (app) => {
-  const mfa = createMfaService({ db: app.db, audit: app.audit, sessions: app.sessions, box: createSecretBox(app.secretKey, TOTP_SECRET_PURPOSE), issuer: 'Roster' })
+  const mfa = createMfaService({ db: app.db, audit: app.audit, webhooks: app.webhooks, sessions: app.sessions, box: createSecretBox(app.secretKey, TOTP_SECRET_PURPOSE), issuer: 'Roster' })
   app.decorate('mfa', mfa)
 
   async function purge (): Promise<void> {
@@ -30,4 +30,4 @@ export default fp(async (app) => {
     timer = setInterval(purge, PURGE_INTERVAL).unref()
   })
   app.addHook('onClose', async () => { clearInterval(timer) })
-}, { name: 'mfa', dependencies: ['db', 'secret-key', 'audit', 'sessions'] })
+}, { name: 'mfa', dependencies: ['db', 'secret-key', 'audit', 'sessions', 'webhooks'] })

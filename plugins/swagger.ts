@@ -50,6 +50,7 @@ export default fp(async (app) => {
         { name: 'auth', description: 'Admin accounts, sessions and tokens' },
         { name: 'users', description: 'The organisation\'s users' },
         { name: 'audit', description: 'Audit log' },
+        { name: 'webhooks', description: 'Signed webhooks (Standard Webhooks): endpoints and deliveries' },
         { name: 'compatibility', description: 'Routes of the replaced service, kept working (deprecated)' }
       ],
       components: {

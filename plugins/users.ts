@@ -18,7 +18,7 @@ const PURGE_INTERVAL = 10 * 60 * 1000
  */
 export default fp(async (app) => {
   app.addSchema(User)
-  const users = createUsersService(app.db, app.secretKey, app.audit)
+  const users = createUsersService(app.db, app.secretKey, app.audit, app.webhooks)
   app.decorate('users', users)
 
   async function purge (): Promise<void> {
@@ -35,4 +35,4 @@ export default fp(async (app) => {
     timer = setInterval(purge, PURGE_INTERVAL).unref()
   })
   app.addHook('onClose', async () => { clearInterval(timer) })
-}, { name: 'users', dependencies: ['config', 'db', 'secret-key', 'audit'] })
+}, { name: 'users', dependencies: ['config', 'db', 'secret-key', 'audit', 'webhooks'] })

@@ -19,7 +19,7 @@ export type Role = typeof ROLES[number]
  * Every permission a route may declare (route config `permission`), besides
  * `self` (any authenticated admin: its own account, sessions, MFA).
  */
-export const PERMISSIONS = ['users:read', 'users:write', 'audit:read', 'admins:read', 'admins:write', 'invitations:manage', 'clients:manage'] as const
+export const PERMISSIONS = ['users:read', 'users:write', 'audit:read', 'admins:read', 'admins:write', 'invitations:manage', 'clients:manage', 'webhooks:manage'] as const
 export type Permission = typeof PERMISSIONS[number]
 
 /** What an API client may be granted: scopes are permissions, checked by the same hook as roles. */

@@ -9,7 +9,7 @@ export const AuditEvent = Type.Object({
   actorType: nullable<'admin' | 'client'>({ type: 'string', enum: ['admin', 'client', null], description: 'What acted: `admin` or `client` (an API client); null for the system or an anonymous request (registration, password reset, an accepted invitation).' }),
   actorId: nullable<string>({ type: 'string', format: 'uuid', description: 'The acting admin or API client (actorType says which); null for the system or an anonymous request.' }),
   action: Type.String({ description: 'What happened: user.create, user.update, user.delete, admin.register, admin.update, admin.delete, …' }),
-  targetType: Type.String({ description: '`user`, `admin`, `invitation` or `client`.' }),
+  targetType: Type.String({ description: '`user`, `admin`, `invitation`, `client`, `webhook` or `import` (a bulk import of users).' }),
   targetId: Uuid,
   requestId: nullable<string>({ type: 'string', description: 'The X-Request-Id of the request that made the change.' }),
   changes: Type.Object({}, { additionalProperties: true, description: 'The fields changed, with their new values; secrets never appear (a password change reads `"[changed]"`).' }),
@@ -25,7 +25,7 @@ export const AuditListQuery = Type.Object({
   actorId: Type.Optional(Type.String({ format: 'uuid', description: 'Only events by this admin or API client.' })),
   actorType: Type.Optional(Type.Union([Type.Literal('admin'), Type.Literal('client')], { description: 'Only events by admins, or by API clients.' })),
   targetId: Type.Optional(Type.String({ format: 'uuid', description: 'Only events about this user or admin.' })),
-  targetType: Type.Optional(Type.Union([Type.Literal('user'), Type.Literal('admin'), Type.Literal('invitation'), Type.Literal('client')], { description: 'Only events about users, admins, invitations or API clients.' })),
+  targetType: Type.Optional(Type.Union([Type.Literal('user'), Type.Literal('admin'), Type.Literal('invitation'), Type.Literal('client'), Type.Literal('webhook'), Type.Literal('import')], { description: 'Only events about users, admins, invitations, API clients, webhook endpoints or bulk imports.' })),
   action: Type.Optional(Type.String({ pattern: '^[a-z_]{1,32}\\.[a-z_]{1,32}$', description: 'Only this action, e.g. `user.update`.' }))
 }, { additionalProperties: false })
 export type AuditListParams = Static<typeof AuditListQuery>

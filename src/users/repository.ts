@@ -2,6 +2,9 @@ import type { Actor } from '../infra/actor.ts'
 import type { Database, Queryable } from '../infra/database.ts'
 import { createLister, CREATED_AT, textSort, type ListSpec, type Page, type PageQuery } from '../infra/paging/lister.ts'
 import { iso } from '../infra/sql.ts'
+
+/** The CTEs (and closing join) that record a webhook event from a CTE of changed rows: the webhooks service's `eventSql`. */
+export type EventSql = (type: 'user.created' | 'user.updated' | 'user.deleted', rows: string, data: string) => { ctes: string, join: string }
 import type { NewUser, USER_SORTS, UserPatchBody, UserRow } from '../../schemas/users.ts'
 
 const COLUMNS = `id, email, name, active, version, created_by AS "createdBy", ${iso('created_at')} AS "createdAt", ${iso('updated_at')} AS "updatedAt"`
@@ -49,18 +52,21 @@ const VERSION = { name: 'users_version', text: 'SELECT version FROM users WHERE 
  * the transaction `tx` the caller opened. Writes record their audit event in
  * the same statement.
  */
-export function createUsersRepository (db: Database, secretKey: string, auditInsert: string) {
+export function createUsersRepository (db: Database, secretKey: string, auditInsert: string, eventSql: EventSql) {
   const pool: Queryable = db
   const lister = createLister<UserRow>(USERS_LIST, secretKey)
   // Each write is one statement: the change and its audit row (a data-modifying CTE), so both commit or neither.
   // Built once, when the app starts: the audit row's INSERT is the audit domain's (src/audit/repository.ts).
-  /** One statement: the change (CTE `u`, returning the user) and its audit row from `u`, so both commit or neither. */
-  const audited = (name: string, change: string, audit: string): { name: string, text: string } =>
-    ({ name, text: `WITH u AS (${change}), a AS (${auditInsert} SELECT ${audit} FROM u) SELECT * FROM u` })
-  const CREATE = audited('users_create',
+  // The webhook event is the webhooks domain's (src/webhooks/repository.ts): its outbox rows from `u`, the user as the API shows it.
+  /** One statement: the change (CTE `u`, returning the user), its audit row and its webhook event from `u`, so all commit or neither. */
+  const audited = (name: string, event: 'user.created' | 'user.updated' | 'user.deleted', change: string, audit: string): { name: string, text: string } => {
+    const { ctes, join } = eventSql(event, 'u', "to_jsonb(r) - 'version'")
+    return { name, text: `WITH u AS (${change}), a AS (${auditInsert} SELECT ${audit} FROM u), ${ctes} SELECT u.* FROM u ${join}` }
+  }
+  const CREATE = audited('users_create', 'user.created',
     `INSERT INTO users (email, name, active, created_by) VALUES ($1::text, $2::text, $3::boolean, $4::uuid) RETURNING ${COLUMNS}`,
     "$7::text, $8::uuid, 'user.create', 'user', u.id, $5::text, $6::jsonb")
-  const UPDATE = audited('users_update', `UPDATE users SET
+  const UPDATE = audited('users_update', 'user.updated', `UPDATE users SET
       email = coalesce($2::text, email),
       name = CASE WHEN $3::boolean THEN $4::text ELSE name END,
       active = coalesce($5::boolean, active),
@@ -68,7 +74,7 @@ export function createUsersRepository (db: Database, secretKey: string, auditIns
       updated_at = now()
     WHERE id = $1::uuid AND ($6::int[] IS NULL OR version = ANY($6::int[]))
     RETURNING ${COLUMNS}`, "$10::text, $7::uuid, 'user.update', 'user', u.id, $8::text, $9::jsonb")
-  const DELETE = audited('users_delete',
+  const DELETE = audited('users_delete', 'user.deleted',
     `DELETE FROM users WHERE id = $1::uuid AND ($2::int[] IS NULL OR version = ANY($2::int[])) RETURNING ${COLUMNS}`,
     "$5::text, $3::uuid, 'user.delete', 'user', u.id, $4::text, '{}'::jsonb")
   const one = async (tx: Queryable, config: { name: string, text: string }, values: unknown[]): Promise<UserRow | null> =>

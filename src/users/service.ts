@@ -1,5 +1,6 @@
 import type { NewUser, UserPatchBody, UserRow } from '../../schemas/users.ts'
 import type { AuditService } from '../audit/service.ts'
+import type { WebhooksService } from '../webhooks/service.ts'
 import type { Actor } from '../infra/actor.ts'
 import { transaction, violations, type Database } from '../infra/database.ts'
 import { errors } from '../infra/errors.ts'
@@ -26,8 +27,8 @@ const writeError = violations({
  * deletes are one statement each, hence their own transaction; an idempotent
  * create opens a transaction around the key, the change and the stored answer.
  */
-export function createUsersService (db: Database, secretKey: string, audit: Pick<AuditService, 'insertSql'>) {
-  const repository = createUsersRepository(db, secretKey, audit.insertSql)
+export function createUsersService (db: Database, secretKey: string, audit: Pick<AuditService, 'insertSql'>, webhooks: Pick<WebhooksService, 'eventSql'>) {
+  const repository = createUsersRepository(db, secretKey, audit.insertSql, webhooks.eventSql)
   const idempotency = createIdempotencyRepository(db)
 
   /** After a write matched no row: 404 when the user does not exist, else 412 (its version is not one If-Match named). */
