@@ -13,7 +13,7 @@ t.test('migrations run at start, exactly once, even when instances race', async 
   const [a, b] = await Promise.all([build(t, { databaseUrl }), build(t, { databaseUrl })])
   t.equal(await appliedMigrations(a.pg.pool), shippedMigrations())
   const { rows } = await b.pg.pool.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
-  t.same(rows.map((r) => r.tablename), ['account_tokens', 'admins', 'api_client_secrets', 'api_clients', 'audit_events', 'email_outbox', 'idempotency_keys', 'invitations', 'login_throttle', 'mfa_recovery_codes', 'mfa_token_uses', 'refresh_tokens', 'sessions', 'users'])
+  t.same(rows.map((r) => r.tablename), ['account_tokens', 'admins', 'api_client_secrets', 'api_clients', 'audit_events', 'email_outbox', 'idempotency_keys', 'invitations', 'login_throttle', 'mfa_recovery_codes', 'mfa_token_uses', 'refresh_tokens', 'sessions', 'users', 'webhook_attempts', 'webhook_deliveries', 'webhook_endpoints'])
 })
 
 t.test('emails and names are unique case-insensitively', async (t) => {
@@ -41,10 +41,13 @@ t.test('the drizzle schema declares the keys the migrations create', async (t) =
   t.same(indexes(schema.invitations), ['invitations_token_hash_key', 'invitations_created_at_idx'])
   t.same(indexes(schema.apiClients), ['api_clients_created_at_idx'])
   t.same(indexes(schema.apiClientSecrets), ['api_client_secrets_secret_hash_key', 'api_client_secrets_client_id_idx'])
+  t.same(indexes(schema.webhookEndpoints), ['webhook_endpoints_created_at_id_idx'])
+  t.same(indexes(schema.webhookDeliveries), ['webhook_deliveries_due_idx', 'webhook_deliveries_order_idx', 'webhook_deliveries_endpoint_created_at_id_idx', 'webhook_deliveries_finished_at_idx'])
+  t.same(indexes(schema.webhookAttempts), ['webhook_attempts_delivery_id_idx'])
   t.same(getTableConfig(schema.admins).checks.map((c) => c.name), ['admins_role_check'])
-  const fks = [schema.users, schema.sessions, schema.refreshTokens, schema.accountTokens, schema.mfaRecoveryCodes, schema.invitations, schema.apiClients, schema.apiClientSecrets]
+  const fks = [schema.users, schema.sessions, schema.refreshTokens, schema.accountTokens, schema.mfaRecoveryCodes, schema.invitations, schema.apiClients, schema.apiClientSecrets, schema.webhookEndpoints, schema.webhookDeliveries, schema.webhookAttempts]
     .flatMap((table) => getTableConfig(table).foreignKeys.map((fk) => getTableConfig(fk.reference().foreignTable).name))
-  t.same(fks, ['admins', 'admins', 'sessions', 'admins', 'admins', 'admins', 'admins', 'api_clients'])
+  t.same(fks, ['admins', 'admins', 'sessions', 'admins', 'admins', 'admins', 'admins', 'api_clients', 'admins', 'webhook_endpoints', 'webhook_deliveries'])
   const { rows } = await (await build(t)).pg.pool.query("SELECT conname FROM pg_constraint WHERE conname = 'admins_role_check'")
   t.equal(rows.length, 1, 'the migration made the role check')
 })
