@@ -77,6 +77,34 @@ export function createUsersRepository (db: Database, secretKey: string, auditIns
   const DELETE = audited('users_delete', 'user.deleted',
     `DELETE FROM users WHERE id = $1::uuid AND ($2::int[] IS NULL OR version = ANY($2::int[])) RETURNING ${COLUMNS}`,
     "$5::text, $3::uuid, 'user.delete', 'user', u.id, $4::text, '{}'::jsonb")
+  /**
+   * A batch of an import, one statement: the users (a row whose email is taken,
+   * by an existing user or an earlier row, is skipped: ON CONFLICT DO NOTHING),
+   * an audit row and a webhook event for each user created. Answers the
+   * lower-cased emails of the users created.
+   */
+  const IMPORT = (() => {
+    const { ctes, join } = eventSql('user.created', 'u', "to_jsonb(r) - 'version'")
+    return {
+      name: 'users_import_batch',
+      text: `WITH input AS (
+          SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $4::int[]) AS t(email, name, active, line)
+        ), u AS (
+          INSERT INTO users (email, name, active, created_by) SELECT email, name, active, $5::uuid FROM input ORDER BY line
+          ON CONFLICT ((lower(email))) DO NOTHING RETURNING ${COLUMNS}
+        ), a AS (
+          ${auditInsert} SELECT $6::text, $7::uuid, 'user.create', 'user', u.id, $8::text,
+            jsonb_build_object('email', u.email, 'name', u.name, 'active', u.active, 'importId', $9::text) FROM u
+        ), ${ctes}
+        SELECT lower(u.email) AS key FROM u ${join}`
+    }
+  })()
+  /** A page of the export: every user, by creation time and id (the index users_created_at_id_idx). */
+  const EXPORT_PAGE = {
+    name: 'users_export_page',
+    text: `SELECT ${COLUMNS}, created_at::text AS _k FROM users
+      WHERE $1::text IS NULL OR (created_at, id) > ($1::timestamptz, $2::uuid) ORDER BY created_at, id LIMIT $3`
+  }
   const one = async (tx: Queryable, config: { name: string, text: string }, values: unknown[]): Promise<UserRow | null> =>
     (await tx.query<UserRow>({ ...config, values })).rows[0] ?? null
 
@@ -109,6 +137,21 @@ export function createUsersRepository (db: Database, secretKey: string, auditIns
         id, patch.email ?? null, patch.name !== undefined, patch.name ?? null, patch.active ?? null, versions,
         actor.id, actor.requestId, JSON.stringify(patch), actor.type
       ])
+    },
+
+    /** Inserts a batch of imported users in the caller's transaction; answers the lower-cased emails of those created. */
+    async importBatch (tx: Queryable, rows: ReadonlyArray<{ email: string, name: string | null, active: boolean, line: number }>, actor: Actor, importId: string): Promise<Set<string>> {
+      const createdBy = actor.type === 'admin' ? actor.id : null
+      const { rows: created } = await tx.query<{ key: string }>({
+        ...IMPORT,
+        values: [rows.map((r) => r.email), rows.map((r) => r.name), rows.map((r) => r.active), rows.map((r) => r.line), createdBy, actor.type, actor.id, actor.requestId, importId]
+      })
+      return new Set(created.map((r) => r.key))
+    },
+
+    /** One page of the export after `after` (null: from the start), read in the caller's (snapshot) transaction. */
+    async exportPage (tx: Queryable, after: { key: string, id: string } | null, limit: number): Promise<Array<UserRow & { _k: string }>> {
+      return (await tx.query<UserRow & { _k: string }>({ ...EXPORT_PAGE, values: [after?.key ?? null, after?.id ?? null, limit] })).rows
     },
 
     /** Deletes a user when it exists and (versions given) is at one of those versions; answers the deleted row or null. */

@@ -8,6 +8,7 @@ import { createIdempotencyRepository, type StoredResponse } from '../infra/idemp
 import type { Page, PageQuery } from '../infra/paging/lister.ts'
 import { usersErrors } from './errors.ts'
 import { createUsersRepository } from './repository.ts'
+import { createTransfer } from './transfer.ts'
 
 export interface CreateResult extends StoredResponse {
   /** True when this is the stored first response to the same Idempotency-Key. */
@@ -27,8 +28,9 @@ const writeError = violations({
  * deletes are one statement each, hence their own transaction; an idempotent
  * create opens a transaction around the key, the change and the stored answer.
  */
-export function createUsersService (db: Database, secretKey: string, audit: Pick<AuditService, 'insertSql'>, webhooks: Pick<WebhooksService, 'eventSql'>) {
+export function createUsersService (db: Database, secretKey: string, audit: Pick<AuditService, 'insertSql' | 'record'>, webhooks: Pick<WebhooksService, 'eventSql'>) {
   const repository = createUsersRepository(db, secretKey, audit.insertSql, webhooks.eventSql)
+  const transfer = createTransfer(db, repository, audit)
   const idempotency = createIdempotencyRepository(db)
 
   /** After a write matched no row: 404 when the user does not exist, else 412 (its version is not one If-Match named). */
@@ -40,6 +42,8 @@ export function createUsersService (db: Database, secretKey: string, audit: Pick
   return {
     repository,
     idempotency,
+    /** Bulk import and export (./transfer.ts). */
+    transfer,
 
     get: async (id: string): Promise<UserRow | null> => await repository.get(id),
 
