@@ -53,8 +53,14 @@ async function * csvItems (input: Readable): AsyncGenerator<Item> {
   const parser = input.pipe(parseCsv({ bom: true, info: true, relax_column_count: true, skip_empty_lines: true }))
   input.on('error', (err) => parser.destroy(err))
   let header: string[] | null = null
+  // A record is named by its first line: the one after the previous record's last, past the blank lines between.
+  let ended = 0
+  let blanks = 0
   try {
-    for await (const { record, info } of parser as AsyncIterable<{ record: string[], info: { lines: number } }>) {
+    for await (const { record, info } of parser as AsyncIterable<{ record: string[], info: { lines: number, empty_lines: number } }>) {
+      const line = ended + 1 + info.empty_lines - blanks
+      ended = info.lines
+      blanks = info.empty_lines
       if (header === null) {
         header = record.map((c) => c.trim())
         const unknown = header.filter((c) => !IMPORT_COLUMNS.has(c))
@@ -64,12 +70,12 @@ async function * csvItems (input: Readable): AsyncGenerator<Item> {
         continue
       }
       if (record.length !== header.length) {
-        yield { line: info.lines, error: `has ${record.length} fields, the header ${header.length}` }
+        yield { line, error: `has ${record.length} fields, the header ${header.length}` }
         continue
       }
       const value: Record<string, unknown> = {}
       header.forEach((column, i) => { if (record[i] !== '') value[column] = record[i] })
-      yield { line: info.lines, value }
+      yield { line, value }
     }
   } catch (err) {
     if ((err as CsvError).code?.startsWith('CSV_') === true) throw new errors.BadRequest(`The CSV cannot be read on at line ${(err as CsvError & { lines: number }).lines}: ${(err as Error).message}`)
