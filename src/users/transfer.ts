@@ -118,19 +118,27 @@ export function createTransfer (db: Database, repository: UsersRepository, audit
       }
       try {
         await transaction(db, async (tx) => {
-          let batch: Array<{ email: string, name: string | null, active: boolean, line: number }> = []
-          const flush = async (): Promise<void> => {
-            if (batch.length === 0) return
-            const created = await repository.importBatch(tx, batch, actor, importId)
-            for (const row of batch) {
-              const key = row.email.toLowerCase()
-              if (created.delete(key)) {
+          type Row = { email: string, name: string | null, active: boolean, line: number }
+          let batch: Row[] = []
+          // One batch in flight while the next is read and validated: PostgreSQL and this process work at once.
+          let inFlight: Promise<void> = Promise.resolve()
+          const insert = async (rows: Row[]): Promise<void> => {
+            const created = await repository.importBatch(tx, rows, actor, importId)
+            for (const row of rows) {
+              if (created.delete(row.email.toLowerCase())) {
                 report.created++
               } else {
                 report.duplicates++
                 if (report.skipped.length < IMPORT_REPORT_LIMIT) report.skipped.push({ line: row.line, email: row.email })
               }
             }
+          }
+          const flush = async (): Promise<void> => {
+            await inFlight
+            if (batch.length === 0) return
+            inFlight = insert(batch)
+            // Settled here, awaited at the next flush: a failure is not left unhandled meanwhile.
+            inFlight.catch(() => {})
             batch = []
           }
           for await (const item of opts.format === 'csv' ? csvItems(input) : ndjsonItems(input)) {
@@ -146,6 +154,7 @@ export function createTransfer (db: Database, repository: UsersRepository, audit
             }
           }
           await flush()
+          await inFlight
           await audit.record(tx, {
             actor: { type: actor.type, id: actor.id },
             action: 'user.import',

@@ -103,8 +103,11 @@ export async function recordEvents (tx: Queryable, events: readonly WebhookEvent
  * over that CTE's row `r`. The statement ends with `FROM <rows> ${WEBHOOKS_NOTIFY_JOIN}`.
  */
 export function eventCtes (type: WebhookEventType, rows: string, data: string): string {
+  // The payloads are built only when some endpoint takes the event (an InitPlan, evaluated once): a change
+  // nobody subscribed to costs one index-less look at the (small) endpoints table.
   return `ws AS (SELECT gen_random_uuid() AS message_id, '${type}'::text AS type, r.id::text AS resource_id,
-      ${payloadSql(`'${type}'::text`, data)} AS payload, 1 AS ord FROM ${rows} r),
+      ${payloadSql(`'${type}'::text`, data)} AS payload, 1 AS ord FROM ${rows} r
+      WHERE EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.enabled AND '${type}' = ANY(e.events))),
     wd AS (${fanOut('ws')})`
 }
 /** Joined to the statement's result: one NOTIFY when an endpoint took the event. */
