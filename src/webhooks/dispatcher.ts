@@ -101,6 +101,8 @@ export class WebhookDispatcher {
     const wait = retryDelay(delivery.attempts + 1, retryBase, Math.random(), MAX_WEBHOOK_RETRY_DELAY)
     const { status, disabled } = await transaction(db, async (tx) => {
       const status = await repository.recordAttempt(tx, delivery.id, result, retryWindow, wait)
+      // Gone: its endpoint was deleted while it was being sent (its row locked by the update, so not while recording).
+      if (status === null) return { status, disabled: null }
       const disabled = await repository.endpointOutcome(tx, delivery.endpointId, result.ok, retryWindow)
       if (disabled !== null) {
         const hours = Math.round(retryWindow / 3_600_000)
@@ -111,7 +113,9 @@ export class WebhookDispatcher {
       }
       return { status, disabled }
     })
-    if (status === 'delivered') {
+    if (status === null) {
+      log.info(ids, 'webhook sent to an endpoint deleted meanwhile: not recorded')
+    } else if (status === 'delivered') {
       counters.delivered++
       log.info({ ...ids, statusCode: result.statusCode, durationMs: result.durationMs }, 'webhook delivered')
     } else if (status === 'failed') {

@@ -137,19 +137,22 @@ const CLAIM = {
 }
 
 /**
- * The outcome of one try ($2 ok): its attempt row, and the delivery delivered,
- * failed (tried for $7 ms since it was recorded) or due again in $8 ms.
+ * The outcome of one try ($2 ok): the delivery delivered, failed (tried for $7
+ * ms since it was recorded) or due again in $8 ms, and its attempt row. Nothing
+ * when the delivery is gone (its endpoint was deleted meanwhile).
  */
 const RECORD_ATTEMPT = {
   name: 'webhooks_record_attempt',
-  text: `WITH a AS (
-      INSERT INTO webhook_attempts (delivery_id, duration_ms, status_code, response, error) VALUES ($1, $3, $4, $5, $6)
+  text: `WITH d AS (
+      UPDATE webhook_deliveries SET attempts = attempts + 1,
+        status = CASE WHEN $2::boolean THEN 'delivered' WHEN created_at <= now() - $7::float8 * interval '1 millisecond' THEN 'failed' ELSE 'pending' END,
+        finished_at = CASE WHEN $2::boolean OR created_at <= now() - $7::float8 * interval '1 millisecond' THEN now() END,
+        next_attempt_at = now() + $8::float8 * interval '1 millisecond'
+      WHERE id = $1 RETURNING id, status
+    ), a AS (
+      INSERT INTO webhook_attempts (delivery_id, duration_ms, status_code, response, error) SELECT d.id, $3, $4, $5, $6 FROM d
     )
-    UPDATE webhook_deliveries SET attempts = attempts + 1,
-      status = CASE WHEN $2::boolean THEN 'delivered' WHEN created_at <= now() - $7::float8 * interval '1 millisecond' THEN 'failed' ELSE 'pending' END,
-      finished_at = CASE WHEN $2::boolean OR created_at <= now() - $7::float8 * interval '1 millisecond' THEN now() END,
-      next_attempt_at = now() + $8::float8 * interval '1 millisecond'
-    WHERE id = $1 RETURNING status`
+    SELECT status FROM d`
 }
 
 /**
@@ -255,15 +258,16 @@ export function createWebhooksRepository (db: Database, secretKey: string) {
       return (await db.query<ClaimedDelivery>({ ...CLAIM, values: [limit, leaseMs] })).rows
     },
 
-    async recordAttempt (tx: Queryable, id: string, outcome: { ok: boolean, durationMs: number, statusCode: number | null, response: string | null, error: string | null }, windowMs: number, retryInMs: number): Promise<Recorded['status']> {
+    /** Records a try's outcome; the delivery's new status, or null when it is gone. */
+    async recordAttempt (tx: Queryable, id: string, outcome: { ok: boolean, durationMs: number, statusCode: number | null, response: string | null, error: string | null }, windowMs: number, retryInMs: number): Promise<Recorded['status'] | null> {
       const row = await one<{ status: Recorded['status'] }>(tx, RECORD_ATTEMPT, [id, outcome.ok, outcome.durationMs, outcome.statusCode, outcome.response, outcome.error, windowMs, retryInMs])
-      return (row as { status: Recorded['status'] }).status
+      return row?.status ?? null
     },
 
     /** Records the endpoint's health after a try; the endpoint when its failures have lasted `windowMs` (to be disabled), else null. */
     async endpointOutcome (tx: Queryable, endpointId: string, ok: boolean, windowMs: number): Promise<Recorded['disabled']> {
-      const row = await one<{ id: string, url: string, createdBy: string | null, expired: boolean }>(tx, ENDPOINT_OUTCOME, [endpointId, ok, windowMs])
-      return row?.expired === true ? { id: row.id, url: row.url, createdBy: row.createdBy } : null
+      const row = await one<{ id: string, url: string, createdBy: string | null, expired: boolean }>(tx, ENDPOINT_OUTCOME, [endpointId, ok, windowMs]) as { id: string, url: string, createdBy: string | null, expired: boolean }
+      return row.expired ? { id: row.id, url: row.url, createdBy: row.createdBy } : null
     },
 
     async disable (tx: Queryable, endpointId: string, reason: string): Promise<void> {

@@ -165,3 +165,34 @@ t.test('export over a socket: a client that stops reading early frees the connec
   const { rows } = await app.pg.pool.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' AND datname = current_database()")
   t.equal(rows[0]?.n, 0, 'no transaction left open')
 })
+
+t.test('an API client imports (no createdBy: the audit names the client); bodies cut short or too long in CSV', async (t) => {
+  const { app, headers } = await fixture(t, { IMPORT_MAX_BYTES: '1048576' })
+  const { createClient, clientToken } = await import('../access/helpers.ts')
+  const owner = { headers } as Parameters<typeof createClient>[1]
+  const client = await clientToken(app, await createClient(app, owner, ['users:write']))
+  const res = await app.inject({ method: 'POST', url: '/users/import', headers: { ...client, 'content-type': NDJSON }, payload: '{"email":"machine@example.com"}\n' })
+  t.match(res.json(), { created: 1 })
+  const { rows } = await app.pg.pool.query("SELECT u.created_by, a.actor_type FROM users u JOIN audit_events a ON a.target_id = u.id WHERE u.email = 'machine@example.com'")
+  t.same(rows, [{ created_by: null, actor_type: 'client' }])
+
+  const empty = await app.inject({ method: 'POST', url: '/users/import', headers: { ...headers, 'content-type': NDJSON, 'content-length': '0' } })
+  t.match(empty.json(), { rows: 0, created: 0 }, 'an empty body is an empty import')
+
+  const csv = await app.inject({ method: 'POST', url: '/users/import', headers: { ...headers, 'content-type': 'text/csv' }, payload: Readable.from((function * () { yield 'email,name\r\n'; for (let i = 0; i < 30; i++) yield `c${i}@example.com,${'n'.repeat(60)}\r\n`.repeat(1000) })()) })
+  t.equal(csv.statusCode, 413, 'CSV past IMPORT_MAX_BYTES')
+  t.equal((await app.pg.pool.query("SELECT 1 FROM users WHERE email LIKE 'c%'")).rowCount, 0)
+
+  // A client that goes away mid-upload, over a real socket: the import is abandoned, nothing of it stays.
+  const address = await app.listen({ port: 0, host: '127.0.0.1' })
+  for (const type of [NDJSON, 'text/csv']) {
+    await new Promise<void>((resolve) => {
+      const req = http.request(`${address}/users/import`, { method: 'POST', headers: { ...headers, 'content-type': type, 'transfer-encoding': 'chunked' } })
+      req.on('error', () => { resolve() })
+      req.write(type === NDJSON ? '{"email":"half@example.com"}\n' : 'email\r\nhalf@example.com\r\n', () => { setTimeout(() => { req.destroy(); resolve() }, 200) })
+    })
+  }
+  const { waitUntil } = await import('../helper.ts')
+  await waitUntil(() => app.pg.pool.idleCount === app.pg.pool.totalCount, { what: 'the imports\' connections back in the pool' })
+  t.equal((await app.pg.pool.query("SELECT 1 FROM users WHERE email = 'half@example.com'")).rowCount, 0, 'nothing of a body cut short')
+})

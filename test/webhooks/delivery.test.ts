@@ -221,3 +221,36 @@ t.test('two instances on one database: each message delivered once', async (t) =
   t.equal(f.receiver.received.length, 30, 'no message sent twice')
   t.equal(new Set(f.receiver.received.map((r) => r.headers['webhook-id'])).size, 30)
 })
+
+t.test('an endpoint deleted while its delivery hangs: nothing recorded, nothing breaks', async (t) => {
+  const f = await webhooksFixture(t, { WEBHOOK_TIMEOUT: '1000' })
+  f.receiver.plan = ['hang']
+  const { id } = await f.createEndpoint()
+  await f.app.inject({ method: 'POST', url: '/users', headers: f.session.headers, payload: { email: 'gone@example.com' } })
+  await waitUntil(() => f.receiver.received.length === 1, { what: 'the hanging try' })
+  t.equal((await f.app.inject({ method: 'DELETE', url: `/webhooks/${id}`, headers: f.session.headers })).statusCode, 204)
+  await waitUntil(() => f.app.logs.lines.some((l) => l.msg === 'webhook sent to an endpoint deleted meanwhile: not recorded'), { what: 'the outcome dropped' })
+  t.equal((await f.app.pg.pool.query('SELECT 1 FROM webhook_attempts')).rowCount, 0)
+  t.notOk(f.app.logs.lines.some((l) => l.msg === 'webhook outbox unreachable: will retry'))
+})
+
+t.test('the outbox unreachable: logged once, the dispatcher carries on when it is back', async (t) => {
+  const f = await webhooksFixture(t)
+  await f.createEndpoint()
+  await f.app.pg.pool.query('ALTER TABLE webhook_deliveries RENAME TO webhook_deliveries_away')
+  await waitUntil(() => f.app.logs.lines.some((l) => l.msg === 'webhook outbox unreachable: will retry'), { what: 'the warning' })
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.equal(f.app.logs.lines.filter((l) => l.msg === 'webhook outbox unreachable: will retry').length, 1, 'once per outage')
+  await f.app.pg.pool.query('ALTER TABLE webhook_deliveries_away RENAME TO webhook_deliveries')
+  await waitUntil(() => f.app.logs.lines.some((l) => l.msg === 'webhook outbox reachable again'), { what: 'the recovery' })
+  await f.app.inject({ method: 'POST', url: '/users', headers: f.session.headers, payload: { email: 'back@example.com' } })
+  await waitUntil(() => f.receiver.accepted().length === 1, { what: 'a delivery after the outage' })
+  t.pass('delivered after the outage')
+})
+
+t.test('in production WEBHOOK_ALLOW_PRIVATE=true is announced with a warning', async (t) => {
+  const { build } = await import('../helper.ts')
+  const { generateKeyPairSync } = await import('node:crypto')
+  const app = await build(t, { env: { NODE_ENV: 'production', WEBHOOK_ALLOW_PRIVATE: 'true', JWT_PRIVATE_KEY: generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string } })
+  t.ok(app.logs.lines.some((l) => l.level === 40 && /WEBHOOK_ALLOW_PRIVATE is true/.test(l.msg as string)))
+})
