@@ -23,7 +23,7 @@ function importFormat (contentType: string | undefined): TransferFormat {
 
 /** The format an Accept header asks for (NDJSON when it does not say), or a 406. */
 function exportFormat (accept: string | undefined): TransferFormat {
-  const ranges = (accept ?? '*/*').toLowerCase().split(',').map((r) => r.split(';')[0]?.trim() ?? '')
+  const ranges = (accept ?? '*/*').toLowerCase().split(',').map((r) => (r.split(';')[0] as string).trim())
   for (const range of ranges) {
     if (range === CSV || range === 'text/*') return 'csv'
     if (NDJSON_TYPES.includes(range) || range === '*/*' || range === 'application/*') return 'ndjson'
