@@ -56,9 +56,8 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
     const length = Number(request.headers['content-length'] ?? 0)
     if (length > config.IMPORT_MAX_BYTES) throw new errors.BodyTooLarge(`An import takes at most ${config.IMPORT_MAX_BYTES} bytes (IMPORT_MAX_BYTES)`)
     const validate = (request as FastifyRequest).compileValidationSchema(UserImportRow) as unknown as RowValidator
-    // No body at all (Content-Length 0): an empty import.
-    const body = request.body instanceof Readable ? request.body : Readable.from([])
-    return await users.transfer.import(body, { format, dryRun: request.query.dryRun, maxBytes: config.IMPORT_MAX_BYTES, validate }, actorOf(request))
+    // With a Content-Type (else a 415 above), Fastify hands every body to the parser: the request stream.
+    return await users.transfer.import(request.body as Readable, { format, dryRun: request.query.dryRun, maxBytes: config.IMPORT_MAX_BYTES, validate }, actorOf(request))
   })
 
   app.get('/export', {

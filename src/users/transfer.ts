@@ -146,7 +146,7 @@ export function createTransfer (db: Database, repository: UsersRepository, audit
             if ('error' in item) {
               invalid(item.line, [{ path: '', message: item.error }])
             } else if (!opts.validate(item.value)) {
-              invalid(item.line, issues(opts.validate.errors ?? [], ''))
+              invalid(item.line, issues(opts.validate.errors as ErrorObject[], ''))
             } else {
               const row = item.value as UserImportRowBody
               batch.push({ email: row.email, name: row.name ?? null, active: row.active ?? true, line: item.line })

@@ -92,7 +92,6 @@ const EMIT = {
  * create-admin command calls it directly).
  */
 export async function recordEvents (tx: Queryable, events: readonly WebhookEvent[]): Promise<void> {
-  if (events.length === 0) return
   await tx.query({ ...EMIT, values: [events.map((e) => e.type), events.map((e) => e.resourceId), events.map((e) => JSON.stringify(e.data))] })
 }
 

@@ -76,7 +76,7 @@ export interface WebhooksFixture {
 export const FAST_WEBHOOKS: Record<string, string> = {
   WEBHOOK_ALLOW_PRIVATE: 'true',
   WEBHOOK_RETRY_BASE: '20',
-  WEBHOOK_TIMEOUT: '300',
+  WEBHOOK_TIMEOUT: '3000',
   WEBHOOK_POLL_INTERVAL: '25'
 }
 
