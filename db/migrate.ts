@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Pool } from 'pg'
-import { drizzle } from 'drizzle-orm/node-postgres'
-import { migrate } from 'drizzle-orm/node-postgres/migrator'
+import { readMigrationFiles } from 'drizzle-orm/migrator'
+import { transaction } from '../src/infra/database.ts'
 import { migrationsDir } from '../src/infra/paths.ts'
 
 /** Arbitrary constant: the advisory lock that serialises migrations across instances. */
@@ -16,19 +16,30 @@ export function shippedMigrations (): number {
   return journal.entries.length
 }
 
-/** Applies pending migrations; many instances may call this at once. */
+/**
+ * Applies pending migrations; many instances may call this at once, also
+ * through PgBouncer in transaction pooling. drizzle-kit's files and its
+ * bookkeeping table (drizzle.__drizzle_migrations, the same rows drizzle's own
+ * migrator writes), but everything in ONE transaction that first takes a
+ * transaction-level advisory lock: instances starting together wait for the
+ * first, then find nothing left to do. (drizzle's migrator runs its checks
+ * outside its transaction, and a session-level lock is not kept by a
+ * transaction pooler.)
+ */
 export async function runMigrations (pool: Pool): Promise<void> {
-  const client = await pool.connect()
-  try {
-    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK])
-    try {
-      await migrate(drizzle({ client }), { migrationsFolder: migrationsDir })
-    } finally {
-      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK])
+  const migrations = readMigrationFiles({ migrationsFolder: migrationsDir })
+  await transaction(pool, async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK])
+    await tx.query('CREATE SCHEMA IF NOT EXISTS drizzle')
+    await tx.query('CREATE TABLE IF NOT EXISTS drizzle.__drizzle_migrations (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint)')
+    const { rows } = await tx.query<{ last: string | null }>('SELECT max(created_at)::text AS last FROM drizzle.__drizzle_migrations')
+    const last = Number(rows[0]?.last ?? -1)
+    for (const migration of migrations) {
+      if (migration.folderMillis <= last) continue
+      for (const statement of migration.sql) await tx.query(statement)
+      await tx.query('INSERT INTO drizzle.__drizzle_migrations (hash, created_at) VALUES ($1, $2)', [migration.hash, migration.folderMillis])
     }
-  } finally {
-    client.release()
-  }
+  })
 }
 
 /** Migrations recorded as applied in the database (0 when none ever ran). */

@@ -4,11 +4,14 @@ import { createSigner, createVerifier } from 'fast-jwt'
 import { randomUUID } from 'node:crypto'
 import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import { loadKeys, type KeySet } from '../src/sessions/keys.ts'
+import { createKeyring, type Keyring } from '../src/sessions/keyring.ts'
+import { clientKey, endedPayloads, LiveSessionCache, SESSIONS_ENDED_CHANNEL } from '../src/sessions/live-cache.ts'
 import type { Actor, AdminActor } from '../src/infra/actor.ts'
 import { createSessionsRepository } from '../src/sessions/repository.ts'
 import { createClientsRepository } from '../src/clients/repository.ts'
 import { allows, describeAccess, isPermission, type Access, type Principal } from '../src/admins/permissions.ts'
-import { errors } from '../src/infra/errors.ts'
+import { isDatabaseUnavailable } from '../src/infra/database.ts'
+import { errors, withLogReason } from '../src/infra/errors.ts'
 import { publicUrl } from '../src/config.ts'
 import { resolveFromRoot } from '../src/infra/paths.ts'
 import type { Scope } from '../schemas/admins.ts'
@@ -36,7 +39,10 @@ export interface MfaTokenClaims { sub: string, jti: string, email: string, exp: 
 declare module 'fastify' {
   interface FastifyInstance {
     auth: {
+      /** This instance's own keys (JWT_PRIVATE_KEY, JWT_PREVIOUS_PUBLIC_KEYS). */
       keys: KeySet
+      /** The keys of the whole fleet (src/sessions/keyring.ts): what verifies here, and the JWKS. */
+      keyring: Keyring
       issuer: string
       audience: string
       /** Signs an admin's access token for a session: `{ accessToken, expiresIn }`. */
@@ -46,11 +52,12 @@ declare module 'fastify' {
       /** The single-purpose token between a login's password and its second factor (5 min; never a bearer token). */
       mfaTokens: { issue: (adminId: string, email: string) => string, verify: (token: string) => MfaTokenClaims | null, ttl: number }
       /**
-       * THE forget path: drops this instance's cached check of a session (logout, role change, admin
-       * deletion) or of an API client (deletion); other instances drop theirs within SESSION_CACHE_TTL.
+       * THE forget path: drops the cached checks of sessions (ended, or their admin's role or MFA changed)
+       * here at once, and on every other instance through NOTIFY (within SESSION_CACHE_TTL when one is missed).
        */
-      forgetSession: (sessionId: string) => void
-      forgetClient: (clientId: string) => void
+      forgetSessions: (sessionIds: string[]) => Promise<void>
+      /** The same for a deleted API client. */
+      forgetClient: (clientId: string) => Promise<void>
     }
   }
   interface FastifyRequest {
@@ -77,7 +84,7 @@ declare module '@fastify/jwt' {
 /** Who acts in an authenticated request (an admin or an API client), for the audit log. */
 export function actorOf (request: FastifyRequest): Actor {
   const p = request.principal
-  return p.kind === 'admin' ? adminActorOf(request) : { type: 'client', id: p.id, requestId: request.id }
+  return p.kind === 'admin' ? adminActorOf(request) : { type: 'client', id: p.id, requestId: request.id, ip: request.ip }
 }
 
 /** The admin acting on a `self` route (those never let an API client through). */
@@ -85,10 +92,25 @@ export function adminActorOf (request: FastifyRequest): AdminActor {
   const p = request.principal
   /* c8 ignore next -- `self` routes refuse API clients in the hook */
   if (p.kind !== 'admin') throw new errors.Forbidden('This route is for admins')
-  return { type: 'admin', id: p.id, sessionId: p.sessionId, authTime: p.authTime, requestId: request.id }
+  return { type: 'admin', id: p.id, sessionId: p.sessionId, authTime: p.authTime, requestId: request.id, ip: request.ip }
 }
 
+/** Who made a request (an admin or an API client), as its "request completed" log line names it; undefined before (or without) authentication. */
+export function requestActor (request: FastifyRequest): { kind: 'admin' | 'client', id: string } | undefined {
+  const p = request.principal as Principal | null | undefined
+  return p == null ? undefined : { kind: p.kind, id: p.id }
+}
+
+/**
+ * Verified access tokens kept (fast-jwt's LRU, keyed by the token's SHA-512): an entry holds the
+ * decoded token (well under 2 KB for one Roster signs) or the error of a refused one, so at most
+ * about 2 MB. (The session checks' cache is bounded in src/sessions/live-cache.ts.)
+ */
+export const JWT_CACHE_ENTRIES = 1_000
+
 const BEARER = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/
+/** `sub` and `sid` are uuids (the checks hand them to PostgreSQL as such). */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const MFA_TTL = 300
 
 function invalidToken (reply: FastifyReply, detail: string): Error {
@@ -96,17 +118,29 @@ function invalidToken (reply: FastifyReply, detail: string): Error {
   return new errors.Unauthorized(detail)
 }
 
+/** A part of a JWT, decoded without any check: only to say in the log why a token was refused. */
+function decodePart (token: string | undefined, part: 0 | 1): Record<string, unknown> {
+  try {
+    return JSON.parse(Buffer.from(String(token?.split('.')[part]), 'base64url').toString()) as Record<string, unknown>
+  } catch {
+    return {}
+  }
+}
+
 /**
  * Access tokens: EdDSA (Ed25519) JWTs through @fastify/jwt, header
  * `typ: at+jwt` and `kid`; verification pins the algorithm, typ, iss and aud
- * and picks the key by kid among the current and previous keys. Every route is
- * authenticated unless it says `config: { public: true }`: an admin's token
- * must belong to a live session (whose admin's role and MFA state are read
- * with it), a client's to a client that still exists; both checks are cached
- * for at most SESSION_CACHE_TTL. Then THE permission check: the route's
- * declared permission against the admin's role or the client's scopes (403
- * ROSTER_FORBIDDEN naming it). A route that declares neither `public` nor a
- * permission stops the app from starting.
+ * and picks the key by kid among the keys of the fleet (the keyring: this
+ * instance's current and previous keys, and those recorded by the others).
+ * Every route is authenticated unless it says `config: { public: true }`: an
+ * admin's token must belong to a live session (whose admin's role and MFA
+ * state are read with it), a client's to a client that still exists; both
+ * checks are cached for at most SESSION_CACHE_TTL and forgotten on every
+ * instance as soon as a session ends, a role changes or a client goes (NOTIFY
+ * on SESSIONS_ENDED_CHANNEL). A refused token's log line says why. Then THE
+ * permission check: the route's declared permission against the admin's role
+ * or the client's scopes (403 ROSTER_FORBIDDEN naming it). A route that
+ * declares neither `public` nor a permission stops the app from starting.
  */
 export default fp(async (app) => {
   const { config } = app
@@ -116,20 +150,28 @@ export default fp(async (app) => {
     production: config.NODE_ENV === 'production',
     dataDir: resolveFromRoot(config.DATA_DIR)
   })
-  const byKid = new Map(keys.verifying.map((k) => [k.kid, k.pem]))
   const issuer = config.JWT_ISSUER ?? publicUrl(config)
   const audience = config.JWT_AUDIENCE
+  const sessions = createSessionsRepository(app.db)
+  const keyring = createKeyring({ repository: sessions, keys, issuer, accessTokenTtl: config.ACCESS_TOKEN_TTL, log: app.log.child({ component: 'keys' }) })
+  // Before listening: another instance may see a token of this one the moment it is up. A failure (the
+  // migrations not applied yet, MIGRATE_ON_START=false) is logged, and the heartbeat tries again.
+  await keyring.beat()
+  keyring.start()
+  app.addHook('onClose', async () => { keyring.stop() })
 
   await app.register(fastifyJwt, {
     secret: {
       private: keys.privatePem,
       // With `decode.complete`, @fastify/jwt hands over the decoded token: pick the verifying key by its kid.
       public: async (_request: FastifyRequest, decoded: TokenOrHeader) => {
-        const pem = byKid.get(String((decoded as { header: { kid?: string } }).header.kid))
-        if (pem === undefined) throw new errors.Unauthorized('The access token was signed by an unknown key')
-        return pem
+        const key = await keyring.keyFor(String((decoded as { header: { kid?: string } }).header.kid))
+        if (key === undefined) throw new errors.Unauthorized('The access token was signed by an unknown key')
+        return key.pem
       }
     },
+    // fast-jwt's own reason (bad signature, expired, which claim), for the log line of the 401.
+    messages: { authorizationTokenInvalid: (err: Error) => `Authorization token is invalid: ${err.message}` },
     decode: { complete: true },
     sign: { algorithm: 'EdDSA', iss: issuer, aud: audience, expiresIn: config.ACCESS_TOKEN_TTL, kid: keys.kid, header: { alg: 'EdDSA', typ: 'at+jwt' } },
     verify: {
@@ -138,7 +180,7 @@ export default fp(async (app) => {
       allowedAud: audience,
       checkTyp: 'at+jwt',
       requiredClaims: ['sub', 'jti', 'iat', 'exp', 'iss', 'aud'],
-      cache: 10_000,
+      cache: JWT_CACHE_ENTRIES,
       // Only reached with an Authorization header (the hook answers its absence itself).
       extractToken: (request: FastifyRequest) => BEARER.exec(request.headers.authorization as string)?.[1]
     }
@@ -149,14 +191,28 @@ export default fp(async (app) => {
   const signMfa = createSigner({ key: keys.privatePem, algorithm: 'EdDSA', iss: issuer, aud: mfaAudience, expiresIn: MFA_TTL * 1000, kid: keys.kid, header: { alg: 'EdDSA', typ: 'mfa+jwt' } })
   const verifyMfa = createVerifier({ key: keys.verifying[0]?.pem as string, algorithms: ['EdDSA'], allowedIss: issuer, allowedAud: mfaAudience, checkTyp: 'mfa+jwt', requiredClaims: ['sub', 'jti', 'email', 'exp'] })
 
-  const sessions = createSessionsRepository(app.db)
   const clients = createClientsRepository(app.db)
-  // `s:<session id>` / `c:<client id>` -> what the check found and the time (ms) until which it holds
-  const cache = new Map<string, { sub: string, until: number, principal: Principal }>()
-  const cacheTtl = config.SESSION_CACHE_TTL
+  const live = new LiveSessionCache<Principal>(config.SESSION_CACHE_TTL)
+  app.notifications.subscribe(SESSIONS_ENDED_CHANNEL, {
+    notify: (payload) => { live.forget(payload.split(',')) },
+    // Ends announced while the LISTEN connection was down are lost: trust nothing cached before.
+    connected: () => { live.clear() }
+  })
+
+  /** Forgets cached checks here at once, and on every other instance through NOTIFY. */
+  async function forget (cached: string[]): Promise<void> {
+    live.forget(cached)
+    try {
+      for (const payload of endedPayloads(cached)) await app.notifications.notify(SESSIONS_ENDED_CHANNEL, payload)
+    } catch (err) {
+      // The change is committed; the other instances see it within SESSION_CACHE_TTL instead.
+      app.log.warn({ err, keys: cached }, 'could not announce ended sessions to the other instances')
+    }
+  }
 
   app.decorate('auth', {
     keys,
+    keyring,
     issuer,
     audience,
     issueAccessToken (adminId: string, sessionId: string, authTime: number) {
@@ -178,8 +234,8 @@ export default fp(async (app) => {
         }
       }
     },
-    forgetSession (sessionId: string) { cache.delete(`s:${sessionId}`) },
-    forgetClient (clientId: string) { cache.delete(`c:${clientId}`) }
+    forgetSessions: forget,
+    async forgetClient (clientId: string) { await forget([clientKey(clientId)]) }
   })
   app.decorateRequest('principal', null as never)
 
@@ -190,9 +246,9 @@ export default fp(async (app) => {
       const scopes = await clients.liveScopes(claims.sub)
       return scopes === null ? null : { kind: 'client', id: claims.sub, scopes: scopes as Scope[] }
     }
-    if (typeof claims.sid !== 'string') return null
-    const live = await sessions.liveSession(claims.sid, claims.sub)
-    return live === null ? null : { kind: 'admin', id: claims.sub, sessionId: claims.sid, role: live.role, mfa: live.mfa, authTime: null }
+    const sid = claims.sid as string
+    const row = await sessions.liveSession(sid, claims.sub)
+    return row === null ? null : { kind: 'admin', id: claims.sub, sessionId: sid, role: row.role, mfa: row.mfa, authTime: null }
   }
 
   /** What this token may do: an admin's with its auth_time, a client's narrowed to the scopes the token was granted. */
@@ -234,19 +290,24 @@ export default fp(async (app) => {
     let claims: AccessTokenClaims
     try {
       claims = await request.jwtVerify<AccessTokenClaims>()
-    } catch {
-      throw invalidToken(reply, 'The access token is invalid or expired')
+    } catch (err) {
+      if (isDatabaseUnavailable(err as Error)) throw err
+      const token = BEARER.exec(request.headers.authorization)?.[1]
+      const reason = keyring.explain(decodePart(token, 0).kid, decodePart(token, 1).iss) ?? (err as Error).message
+      throw withLogReason(invalidToken(reply, 'The access token is invalid or expired'), reason)
     }
-    const key = typeof claims.client_id === 'string' ? `c:${claims.sub}` : `s:${String(claims.sid)}`
+    const client = typeof claims.client_id === 'string'
+    // Signed by a key we trust, yet not a token Roster makes (a key shared with another issuer, a bug).
+    if (typeof claims.sub !== 'string' || !UUID.test(claims.sub) || (!client && (typeof claims.sid !== 'string' || !UUID.test(claims.sid)))) {
+      throw invalidToken(reply, 'The access token names no session or API client Roster would issue')
+    }
+    const key = client ? clientKey(claims.sub) : claims.sid as string
     const now = Date.now()
-    const cached = cache.get(key)
-    let found = cached !== undefined && cached.sub === claims.sub && cached.until > now ? cached.principal : null
+    let found = live.get(key, claims.sub, now) ?? null
     if (found === null) {
       found = await lookup(claims)
-      if (found === null) throw invalidToken(reply, typeof claims.client_id === 'string' ? 'The API client of this access token no longer exists' : 'The session of this access token has ended')
-      /* c8 ignore next -- a memory bound, reached only with more than 100,000 sessions in use within the cache TTL */
-      if (cache.size > 100_000) cache.clear()
-      cache.set(key, { sub: claims.sub, until: now + cacheTtl, principal: found })
+      if (found === null) throw invalidToken(reply, client ? 'The API client of this access token no longer exists' : 'The session of this access token has ended')
+      live.remember(key, claims.sub, found, now)
     }
     const principal = narrow(found, claims)
     request.principal = principal
@@ -260,4 +321,4 @@ export default fp(async (app) => {
       throw new errors.MfaEnrolmentRequired()
     }
   })
-}, { name: 'auth', dependencies: ['config', 'db'] })
+}, { name: 'auth', dependencies: ['config', 'db', 'notifications'] })

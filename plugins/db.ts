@@ -1,9 +1,10 @@
 import fp from 'fastify-plugin'
 import fastifyPostgres from '@fastify/postgres'
 import type { EmbeddedServer } from '../db/embedded.ts'
+import { maskPassword } from '../db/embedded.ts'
 import { runMigrations } from '../db/migrate.ts'
-import { databaseServer } from '../db/open.ts'
-import type { Database } from '../src/infra/database.ts'
+import { databaseServer, poolOptions } from '../db/open.ts'
+import { observePool, type Database } from '../src/infra/database.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -11,13 +12,15 @@ declare module 'fastify' {
     db: Database
     /** The embedded PostgreSQL server, when no external one is configured. */
     embeddedPostgres: EmbeddedServer | null
+    /** Where the instance's one LISTEN connection goes: DATABASE_LISTEN_URL, else the main database (plugins/notifications.ts). */
+    databaseListenUrl: string
   }
 }
 
 /**
  * PostgreSQL: the server named by DATABASE_URL (or legacy POSTGRES_*), or an
  * embedded one under DATA_DIR/postgres (db/open.ts). One pool through
- * @fastify/postgres, pending migrations applied at start.
+ * @fastify/postgres, observed for metrics, pending migrations applied at start.
  */
 export default fp(async (app) => {
   const { config } = app
@@ -26,8 +29,11 @@ export default fp(async (app) => {
     log: (line) => app.log.debug({ postgres: line.trim() })
   })
   app.decorate('embeddedPostgres', embedded)
+  app.decorate('databaseListenUrl', config.DATABASE_LISTEN_URL ?? connectionString)
   if (embedded !== null) {
     const server = embedded
+    // The port changes at every start (unless EMBEDDED_PG_PORT): say where it is, for psql and the like.
+    app.log.info({ url: maskPassword(server.url) }, 'embedded PostgreSQL listening (loopback only; docs/operations.md says how to connect)')
     // Registered before the pool, so it runs after @fastify/postgres has ended it.
     app.addHook('onClose', async () => {
       await server.stop()
@@ -35,25 +41,18 @@ export default fp(async (app) => {
     })
   }
 
-  await app.register(fastifyPostgres, {
-    connectionString,
-    max: config.DB_POOL_MAX,
-    connectionTimeoutMillis: config.DB_CONNECTION_TIMEOUT,
-    idleTimeoutMillis: 30_000,
-    statement_timeout: config.DB_STATEMENT_TIMEOUT,
-    query_timeout: config.DB_STATEMENT_TIMEOUT + 1000,
-    application_name: 'roster',
-    keepAlive: true
-  })
+  await app.register(fastifyPostgres, poolOptions(config, connectionString))
   const pool = app.pg.pool
   // An idle client losing its connection (database restart, network) must never crash the process.
   pool.on('error', (err) => { app.log.warn({ err }, 'idle database connection lost') })
   // Checked-out clients get a listener too, for errors between queries.
   pool.on('connect', (client) => { client.on('error', (err) => { app.log.warn({ err }, 'database connection error') }) })
+  // Every statement's duration by name, every wait for a connection: roster_db_* metrics.
+  observePool(pool, app.metrics.signals)
   app.decorate('db', pool)
 
   if (config.MIGRATE_ON_START) {
     await runMigrations(pool)
     app.log.info('database migrations applied')
   }
-}, { name: 'db', dependencies: ['config'] })
+}, { name: 'db', dependencies: ['config', 'metrics'] })

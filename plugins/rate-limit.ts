@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import rateLimit from '@fastify/rate-limit'
 import createError from '@fastify/error'
 import { withRetryAfter } from '../src/infra/errors.ts'
+import { postgresRateLimitStore } from '../src/infra/rate-limit-store.ts'
 
 const RateLimited = createError('FST_ERR_RATE_LIMIT', 'Too many requests from this address: retry in %s', 429)
 
@@ -9,15 +10,18 @@ const RateLimited = createError('FST_ERR_RATE_LIMIT', 'Too many requests from th
  * @fastify/rate-limit, per client IP (request.ip, which TRUST_PROXY decides),
  * only where a route context asks for it: routes/auth/autohooks.ts gives every
  * /auth route AUTH_RATE_LIMIT requests per AUTH_RATE_WINDOW seconds, each
- * route counted on its own. Counters live in this instance's memory. A 429
- * goes through the single error handler (problem+json, code
- * ROSTER_RATE_LIMITED), which answers its Retry-After.
+ * route counted on its own. Counters live in PostgreSQL
+ * (src/infra/rate-limit-store.ts), shared by every instance: the limit is the
+ * fleet's, not each instance's. While the database is unreachable a limited
+ * route answers 503, as it would anyway. A 429 goes through the single error
+ * handler (problem+json, code ROSTER_RATE_LIMITED), which answers its Retry-After.
  */
 export default fp(async (app) => {
   await app.register(rateLimit, {
     global: false,
+    store: postgresRateLimitStore(app.db),
     // Retry-After comes from the error, like every other one (src/infra/problem.ts).
     addHeaders: { 'retry-after': false },
     errorResponseBuilder: (_request, context) => withRetryAfter(new RateLimited(context.after), Math.ceil(context.ttl / 1000))
   })
-}, { name: 'rate-limit', dependencies: ['config'] })
+}, { name: 'rate-limit', dependencies: ['config', 'db'] })

@@ -15,6 +15,6 @@ declare module 'fastify' {
 export default fp(async (app) => {
   // Verified against when the email is unknown, at the configured cost: made once, here, at start.
   const unknownEmailHash = await dummyHash(argon2Params(app.config))
-  const sessions = createSessionsService({ db: app.db, config: app.config, tokens: app.auth, log: app.log.child({ component: 'accounts' }), dummyHash: unknownEmailHash, totpSecrets: createSecretBox(app.secretKey, TOTP_SECRET_PURPOSE) })
+  const sessions = createSessionsService({ db: app.db, config: app.config, tokens: app.auth, log: app.log.child({ component: 'accounts' }), dummyHash: unknownEmailHash, totpSecrets: createSecretBox(app.secretKey, TOTP_SECRET_PURPOSE), signals: app.metrics.signals })
   app.decorate('sessions', sessions)
-}, { name: 'sessions', dependencies: ['config', 'db', 'secret-key', 'auth'] })
+}, { name: 'sessions', dependencies: ['config', 'db', 'secret-key', 'auth', 'metrics'] })

@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import { WEBHOOKS_CHANNEL } from '../src/webhooks/repository.ts'
 import { createWebhooksService, type WebhooksService } from '../src/webhooks/service.ts'
 
 declare module 'fastify' {
@@ -10,7 +11,8 @@ declare module 'fastify' {
 
 /**
  * Webhooks: the service over the pool. Its dispatcher starts when the app is
- * ready (unless WEBHOOK_DISPATCHER=false) and stops on close after its sends in flight.
+ * ready (unless WEBHOOK_DISPATCHER=false), woken through plugins/notifications.ts,
+ * and stops on close after its sends in flight.
  */
 export default fp(async (app) => {
   const { config } = app
@@ -19,6 +21,10 @@ export default fp(async (app) => {
   if (config.WEBHOOK_ALLOW_PRIVATE && config.NODE_ENV === 'production') {
     app.log.warn('WEBHOOK_ALLOW_PRIVATE is true: webhooks may reach private and loopback addresses (SSRF protection off)')
   }
-  if (config.WEBHOOK_DISPATCHER) app.addHook('onReady', async () => { webhooks.start() })
+  if (config.WEBHOOK_DISPATCHER) {
+    // Woken by the NOTIFY of a recorded event (the instance's one LISTEN connection), and after each reconnection.
+    app.notifications.subscribe(WEBHOOKS_CHANNEL, { notify: () => { webhooks.wake() }, connected: () => { webhooks.wake() } })
+    app.addHook('onReady', async () => { webhooks.start() })
+  }
   app.addHook('onClose', async () => { await webhooks.stop() })
-}, { name: 'webhooks', dependencies: ['config', 'db', 'secret-key', 'mail', 'audit'] })
+}, { name: 'webhooks', dependencies: ['config', 'db', 'secret-key', 'mail', 'audit', 'notifications'] })

@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
-import { nullable, PRINTABLE, Timestamp, Uuid } from './common.ts'
+import { ASCII_TEXT, nullable, PRINTABLE, Timestamp, Uuid } from './common.ts'
 import { pageHeaders, pageQuery } from './paging.ts'
 
 /**
@@ -54,7 +54,7 @@ export const UserListQuery = Type.Object({
 }, { additionalProperties: false })
 export type UserListParams = Static<typeof UserListQuery>
 
-const tag = { type: 'string', maxLength: 2048 }
+const tag = { type: 'string', maxLength: 2048, pattern: ASCII_TEXT }
 export const ReadHeaders = Type.Object({
   'if-none-match': Type.Optional(Type.Unsafe<string>({ ...tag, description: 'ETag(s) of a copy you hold: 304 when it is still current.' }))
 })

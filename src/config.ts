@@ -3,6 +3,8 @@ import { parseEnv } from 'node:util'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import envSchema from 'env-schema'
 import { Ajv, type ErrorObject } from 'ajv'
+import { MISSING_SECRET_KEY } from './infra/secret-key.ts'
+import { keyProblems } from './sessions/keys.ts'
 
 /**
  * Every setting of Roster, one environment variable each. This schema is the
@@ -16,16 +18,24 @@ const Str = (description: string, extra: object = {}) => Type.String({ descripti
 const Enum = <T extends string>(values: readonly T[], def: T, description: string) =>
   Type.Unsafe<T>({ type: 'string', enum: values, default: def, description })
 
+/** REGISTRATION's values. */
+export const REGISTRATION_MODES = ['open', 'domain', 'invite', 'closed'] as const
+export type Registration = typeof REGISTRATION_MODES[number]
+
+/** METRICS_PORT when NODE_ENV=production and it is not set. */
+export const PRODUCTION_METRICS_PORT = 9464
+
 export const ConfigSchema = Type.Object({
   NODE_ENV: Enum(['development', 'production', 'test'], 'development', 'Runtime environment. `production` requires a real JWT key.'),
   HOST: Str('Address to listen on (the container sets 0.0.0.0).', { default: 'localhost' }),
   PORT: Int(3000, 0, 65535, 'HTTP port.'),
-  PUBLIC_URL: Type.Optional(Str('Public base URL used in emailed links and token issuer. Default http://localhost:PORT.', { format: 'uri', pattern: '^https?://' })),
+  PUBLIC_URL: Type.Optional(Str('Public base URL used in emailed links and token issuer: the address clients use (the proxy\'s), the same on every instance. Required in production; elsewhere default http://localhost:PORT.', { format: 'uri', pattern: '^https?://' })),
   LOG_LEVEL: Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info', 'pino log level.'),
   TRUST_PROXY: Str('Proxy trust: `false`, a hop count (`1` behind one nginx) or a comma-separated list of proxy addresses/CIDRs.', { default: 'false', pattern: '^(false|true|\\d{1,2}|[0-9a-fA-F.:/, ]+)$' }),
   BODY_LIMIT: Int(16384, 1024, 10485760, 'Largest accepted request body in bytes.'),
   REQUEST_TIMEOUT: Int(30000, 0, 600000, 'Milliseconds before a request that has not finished is answered 503 and closed.'),
-  SHUTDOWN_TIMEOUT: Int(10000, 100, 600000, 'Milliseconds allowed for a graceful drain on SIGTERM.'),
+  SHUTDOWN_DELAY: Int(5000, 0, 600000, 'Milliseconds between SIGTERM and closing the listener: readiness answers 503 and every answer says `Connection: close` meanwhile, while requests are still served, so that balancers and proxies move away first. SIGINT (Ctrl-C) skips it.'),
+  SHUTDOWN_TIMEOUT: Int(10000, 100, 600000, 'Milliseconds allowed for the graceful drain after SHUTDOWN_DELAY: requests in flight, then resources.'),
   CORS_ORIGINS: Str('Comma-separated origins allowed by CORS; empty = CORS off.', { default: '' }),
 
   DATABASE_URL: Type.Optional(Str('External PostgreSQL URL. Unset (and no POSTGRES_HOST) = embedded PostgreSQL under DATA_DIR.', { pattern: '^postgres(ql)?://' })),
@@ -35,10 +45,12 @@ export const ConfigSchema = Type.Object({
   POSTGRES_USER: Str('Legacy: database user.', { default: 'postgres' }),
   POSTGRES_PASSWORD: Str('Legacy: database password (secret).', { default: '' }),
   DATA_DIR: Str('Directory for local state: embedded PostgreSQL data and the generated development signing key and SECRET_KEY.', { default: './.data' }),
-  EMBEDDED_PG_PORT: Int(0, 0, 65535, 'Port of the embedded PostgreSQL (0 = any free port, chosen at each start).'),
+  EMBEDDED_PG_PORT: Int(0, 0, 65535, 'Port of the embedded PostgreSQL (0 = any free port, chosen at each start; the URL is logged at start).'),
+  DATABASE_LISTEN_URL: Type.Optional(Str('PostgreSQL URL of each instance\'s one LISTEN connection (email outbox wake-ups, ended sessions). Default: the main database URL. Behind PgBouncer in transaction pooling, the PostgreSQL server itself: LISTEN needs a session of its own.', { pattern: '^postgres(ql)?://' })),
   DB_POOL_MAX: Int(10, 1, 1000, 'Connections in the pool.'),
   DB_CONNECTION_TIMEOUT: Int(3000, 100, 600000, 'Milliseconds to wait for a database connection before failing (503).'),
-  DB_STATEMENT_TIMEOUT: Int(5000, 100, 3600000, 'Server-side statement timeout in milliseconds.'),
+  DB_STATEMENT_TIMEOUT: Int(5000, 100, 3600000, 'Server-side statement timeout in milliseconds (sent as a startup parameter; behind PgBouncer set it there: see operations).'),
+  DB_PREPARED_STATEMENTS: Bool(true, 'Named prepared statements, parsed once per connection. `false` behind a pooler that cannot keep them (PgBouncer < 1.21 in transaction pooling): every statement is then sent unnamed.'),
   MIGRATE_ON_START: Bool(true, 'Apply pending migrations when the server starts.'),
 
   SECRET_KEY: Type.Optional(Str('Secret for Roster\'s own HMACs (list cursors, idempotency fingerprints) and the key encrypting TOTP secrets (changing it voids them); never a token signing key. Required in production; unset elsewhere, generated once and kept in DATA_DIR/secret-key.', { minLength: 16 })),
@@ -49,15 +61,17 @@ export const ConfigSchema = Type.Object({
   ACCESS_TOKEN_TTL: Int(900, 30, 86400, 'Access token lifetime in seconds.'),
   SESSION_IDLE_TTL: Int(604800, 60, 31536000, 'Seconds a session lives without a refresh.'),
   SESSION_ABSOLUTE_TTL: Int(2592000, 60, 31536000, 'Seconds a session lives at most.'),
+  REFRESH_REUSE_INTERVAL: Int(10, 0, 300, 'Seconds during which a refresh token already used may be presented again (a retry after a lost answer, concurrent refreshes) and still get a new pair for its session; presented later, it ends the session (0 = any second use ends it).'),
   SESSION_CACHE_TTL: Int(2000, 0, 5000, 'Milliseconds a live-session check is cached per instance (revocation bound is 5 s).'),
   ARGON2_MEMORY: Int(19456, 1024, 4194304, 'argon2id memory cost in KiB (OWASP: 19456).'),
   ARGON2_TIME: Int(2, 1, 100, 'argon2id iterations (OWASP: 2).'),
   ARGON2_PARALLELISM: Int(1, 1, 16, 'argon2id parallelism (OWASP: 1).'),
-  REGISTRATION: Enum(['open', 'invite', 'closed'], 'open', 'Who may become an admin: `open` (anyone registers with POST /auth/register), `invite` (only through an owner\'s invitation), `closed` (no registration, no invitations: npm run create-admin only).'),
+  REGISTRATION: Type.Optional(Type.Unsafe<Registration>({ type: 'string', enum: REGISTRATION_MODES, description: 'Who may become an admin: `open` (anyone registers with POST /auth/register; ADMIN_EMAIL_DOMAINS, when set, limits the addresses), `domain` (only addresses at ADMIN_EMAIL_DOMAINS, which must be set), `invite` (only through an owner\'s invitation), `closed` (no registration, no invitations: admins are made with `npm run create-admin`). Default `open`; required when NODE_ENV=production.' })),
   REGISTRATION_ROLE: Enum(['admin', 'viewer'] as const, 'viewer', 'The role of a self-registered admin (the first admin to confirm becomes an owner whatever this says).'),
-  ADMIN_EMAIL_DOMAINS: Str('Comma-separated email domains allowed to register; empty = any.', { default: '' }),
+  ADMIN_EMAIL_DOMAINS: Str('Comma-separated email domains allowed to register; empty = any (with REGISTRATION=open).', { default: '' }),
   MFA_REQUIRED: Bool(false, 'Require two-factor login: an admin without TOTP can only enrol, read their account and log out (recommended in production).'),
-  LOCKOUT_THRESHOLD: Int(10, 1, 1000, 'Failed logins within LOCKOUT_WINDOW that lock an account.'),
+  LOCKOUT_THRESHOLD: Int(10, 1, 1000, 'Failed logins for one email from one client address (IPv6: its /64) within LOCKOUT_WINDOW that lock that email for that address.'),
+  LOCKOUT_ACCOUNT_THRESHOLD: Int(50, 1, 100000, 'Failed logins for one email from all addresses within LOCKOUT_WINDOW that lock it for everyone (the ceiling against guessing from many addresses; keep it several times LOCKOUT_THRESHOLD).'),
   LOCKOUT_WINDOW: Int(900, 1, 86400, 'Seconds over which failed logins are counted.'),
   LOCKOUT_DURATION: Int(900, 1, 86400, 'Seconds an account stays locked.'),
   AUTH_RATE_LIMIT: Int(30, 1, 1_000_000_000, 'Requests per client IP per AUTH_RATE_WINDOW on each /auth route.'),
@@ -94,20 +108,25 @@ export const ConfigSchema = Type.Object({
   FIREHOSE_ENDPOINT: Type.Optional(Str('Firehose endpoint override (tests).', { pattern: '^https?://' })),
   FIREHOSE_BUFFER_BYTES: Int(16777216, 1048576, 1073741824, 'Most bytes of log lines held for Firehose while it is slow or unreachable; past it the oldest lines are dropped (the count is logged to stdout).'),
   METRICS_ENABLED: Bool(true, 'Serve Prometheus metrics.'),
-  METRICS_PORT: Int(0, 0, 65535, 'Serve /metrics on this separate port instead of the main one (0 = main port).'),
+  METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'Serve /metrics on this separate port instead of the main one (0 = main port). Default 0; 9464 when NODE_ENV=production, where 0 is refused.' })),
   PRESSURE_MAX_EVENT_LOOP_DELAY: Int(1000, 0, 600000, 'Answer 503 while the mean event-loop delay over a sample exceeds this many milliseconds (0 = off).'),
   PRESSURE_MAX_EVENT_LOOP_UTILIZATION: Type.Number({ default: 0, minimum: 0, maximum: 1, description: 'Answer 503 while event-loop utilisation exceeds this fraction, e.g. 0.98 (0 = off).' }),
   PRESSURE_MAX_HEAP_USED: Int(0, 0, 1_000_000_000_000, 'Answer 503 while the V8 heap in use exceeds this many bytes (0 = off).'),
   PRESSURE_MAX_RSS: Int(0, 0, 1_000_000_000_000, 'Answer 503 while the resident set size exceeds this many bytes (0 = off).'),
   PRESSURE_SAMPLE_INTERVAL: Int(1000, 10, 60000, 'Milliseconds between two load samples (event-loop delay, memory).'),
-  PRESSURE_RETRY_AFTER: Int(10, 1, 3600, 'Seconds in the Retry-After header of an overload 503.')
+  PRESSURE_RETRY_AFTER: Int(10, 1, 3600, 'Seconds in the Retry-After header of an overload 503.'),
+
+  PRUNE_INTERVAL: Int(600000, 1000, 86400000, 'Milliseconds between two runs of the pruning job (one instance prunes at a time).'),
+  SESSION_RETENTION_DAYS: Int(7, 0, 3650, 'Days an ended session (logged out, revoked, expired), with its user agent and address, is kept before it is pruned.'),
+  OUTBOX_RETENTION_DAYS: Int(7, 0, 3650, 'Days a sent or failed email is kept in the outbox (without its token), and a delivered or failed webhook delivery with its attempts, before it is pruned.'),
+  AUDIT_RETENTION_DAYS: Type.Optional(Type.Integer({ minimum: 1, maximum: 36500, description: 'Days audit events are kept before they are pruned. Unset: kept forever.' }))
 }, { additionalProperties: true })
 
 export type Config = Static<typeof ConfigSchema>
 
 /** Variables that may be given as `NAME_FILE=/path` instead of `NAME=value`. */
 export const SECRET_VARIABLES = [
-  'DATABASE_URL', 'POSTGRES_PASSWORD', 'SECRET_KEY', 'JWT_PRIVATE_KEY', 'JWT_PREVIOUS_PUBLIC_KEYS',
+  'DATABASE_URL', 'DATABASE_LISTEN_URL', 'POSTGRES_PASSWORD', 'SECRET_KEY', 'JWT_PRIVATE_KEY', 'JWT_PREVIOUS_PUBLIC_KEYS',
   'MAIL_PASSWORD', 'AWS_KEY', 'AWS_SECRET'
 ] as const
 
@@ -166,11 +185,43 @@ function describe (e: ErrorObject, env: Record<string, string>): string {
 }
 
 /**
- * Reads `.env` (when present; real environment wins), resolves `NAME_FILE`
- * secrets and legacy names, validates everything at once.
- * Throws ConfigError listing every offending variable.
+ * What the variables are wrong about together, beyond each one's own schema:
+ * THE checks made before anything starts, for every process (`server`: those
+ * only the server needs, production's rules first among them: the settings on
+ * which every instance of a fleet must agree, and which a single instance would
+ * otherwise invent for itself, a `localhost` issuer and links, keys of its own
+ * in DATA_DIR; the commands need none of them). Read from the
+ * variables as given (`env`, empty ones dropped), so that they are reported
+ * with every schema problem at once.
  */
-export function loadConfig (processEnv: Env = process.env, dotEnvPath = '.env'): Config {
+export function startProblems (env: Record<string, string>, { server }: { server: boolean }): string[] {
+  const problems: string[] = []
+  const production = env.NODE_ENV === 'production'
+  if (env.REGISTRATION === 'domain' && csv(env.ADMIN_EMAIL_DOMAINS ?? '').length === 0) {
+    problems.push('REGISTRATION=domain needs ADMIN_EMAIL_DOMAINS: the domains whose addresses may register')
+  }
+  if (!server) return problems
+  if (production && env.REGISTRATION === undefined) {
+    problems.push('REGISTRATION must be set when NODE_ENV=production: open (anyone on the internet may register and become an admin), domain (only addresses at ADMIN_EMAIL_DOMAINS), invite (only through an owner\'s invitation) or closed (admins are made with npm run create-admin)')
+  }
+  if (production && env.PUBLIC_URL === undefined) {
+    problems.push('PUBLIC_URL is required when NODE_ENV=production: the address clients reach the service at (the proxy\'s), the same on every instance; it is the issuer of access tokens and the base of emailed links')
+  }
+  if (production && env.SECRET_KEY === undefined) problems.push(MISSING_SECRET_KEY)
+  problems.push(...keyProblems({ privateKey: env.JWT_PRIVATE_KEY, previousPublicKeys: env.JWT_PREVIOUS_PUBLIC_KEYS ?? '', production }))
+  if (production && env.METRICS_ENABLED !== 'false' && env.METRICS_PORT === '0') {
+    problems.push(`METRICS_PORT must not be 0 when NODE_ENV=production: metrics are served on a port of their own there, never on the API's (default ${PRODUCTION_METRICS_PORT})`)
+  }
+  return problems
+}
+
+/**
+ * Reads `.env` (when present; real environment wins), resolves `NAME_FILE`
+ * secrets and legacy names, validates everything at once: each variable, then
+ * startProblems (`server`: the server's too). Throws ConfigError listing every
+ * problem.
+ */
+export function loadConfig (processEnv: Env = process.env, dotEnvPath = '.env', { server = false }: { server?: boolean } = {}): Config {
   const problems: string[] = []
   const raw = dropEmpty(resolveFiles({ ...readDotEnv(dotEnvPath), ...processEnv }, problems))
   const data: Record<string, unknown> = { ...raw }
@@ -180,18 +231,32 @@ export function loadConfig (processEnv: Env = process.env, dotEnvPath = '.env'):
   } catch (err) {
     problems.push(...(err as { errors: ErrorObject[] }).errors.map((e) => describe(e, raw)))
   }
+  problems.push(...startProblems(raw, { server }))
   if (problems.length > 0 || config === undefined) throw new ConfigError(problems)
   return config
 }
 
-/** The configuration of a process (server, migrate): on a problem, says it on stderr and exits 1. */
-export function configOrExit (): Config {
+/**
+ * The configuration of a process (server, migrate): on a problem, says every
+ * one on stderr, in one line, and exits 1, before anything started.
+ */
+export function configOrExit (opts: { server?: boolean } = {}): Config {
   try {
-    return loadConfig()
+    return loadConfig(process.env, '.env', opts)
   } catch (err) {
     process.stderr.write(`roster: ${(err as ConfigError).message}\n`)
     process.exit(1)
   }
+}
+
+/** Who may register (REGISTRATION; `open` unless set, which production requires). */
+export function registration (config: Config): Registration {
+  return config.REGISTRATION ?? 'open'
+}
+
+/** The metrics listener's port (0: /metrics on the main port), METRICS_PORT or its default. */
+export function metricsPort (config: Config): number {
+  return config.METRICS_PORT ?? (config.NODE_ENV === 'production' ? PRODUCTION_METRICS_PORT : 0)
 }
 
 /** The PostgreSQL URL to use, or undefined for the embedded server. */

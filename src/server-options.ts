@@ -1,12 +1,15 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
-import type { FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify'
 import { stdSerializers, type DestinationStream } from 'pino'
-import { sendProblem } from './infra/problem.ts'
+import { clientErrorProblem, problemBody, sendProblem } from './infra/problem.ts'
+import { statusTitle } from '../schemas/problem.ts'
 import { FASTIFY_CODES } from './infra/errors.ts'
 import type { Config } from './config.ts'
 import { trustProxy } from './config.ts'
 import { logStream } from './log/destination.ts'
+import { buildValidator } from './infra/validation.ts'
+import { requestActor } from '../plugins/auth.ts'
 
 /** A client-supplied request id is kept only when it is short and plain. */
 const SANE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/
@@ -42,11 +45,34 @@ export const REDACT_PATHS = [
 ]
 
 /** Query parameters that carry credentials (emailed links: `?token=…`); their values never reach a log line. */
-const SECRET_QUERY = /([?&](?:token|access_token|refresh_token|code|password)=)[^&#]*/gi
+const SECRET_QUERY = new Set(['token', 'access_token', 'refresh_token', 'code', 'password', 'client_secret'])
 
-/** The URL as logged: the values of credential-carrying query parameters are replaced by [redacted]. */
+/** A query parameter's name as a server would read it: percent-decoded, `+` a space, without `[]`; null when it cannot be decoded. */
+function parameterName (raw: string): string | null {
+  try {
+    return decodeURIComponent(raw.replaceAll('+', ' ')).trim().toLowerCase().replace(/\[\]$/, '')
+  } catch {
+    return null
+  }
+}
+
+/**
+ * The URL as logged: the values of credential-carrying query parameters are
+ * replaced by [redacted], however their names are written (`?%74oken=`,
+ * `?TOKEN=`, `?token[]=`); so is the value of a name that cannot be decoded.
+ */
 export function redactUrl (url: string): string {
-  return url.includes('?') ? url.replace(SECRET_QUERY, '$1[redacted]') : url
+  const q = url.indexOf('?')
+  if (q === -1) return url
+  const hash = url.indexOf('#', q)
+  const end = hash === -1 ? url.length : hash
+  const pairs = url.slice(q + 1, end).split('&').map((pair) => {
+    const eq = pair.indexOf('=')
+    if (eq === -1) return pair
+    const name = parameterName(pair.slice(0, eq))
+    return name === null || SECRET_QUERY.has(name) ? `${pair.slice(0, eq)}=[redacted]` : pair
+  })
+  return `${url.slice(0, q)}?${pairs.join('&')}${url.slice(end)}`
 }
 
 /** drizzle's DrizzleQueryError: the SQL text, and its bound values in `params`, message and stack. */
@@ -77,6 +103,16 @@ export function serializeError (err: Error): ReturnType<typeof stdSerializers.er
 }
 
 /**
+ * The answer as its log line shows it: status, the request's method and route
+ * pattern (`/users/:id`, never the URL; absent when no route matched) and its
+ * actor (`{ kind: 'admin', id }` once authenticated).
+ */
+export function completedRequest (reply: FastifyReply): { statusCode: number, method: string, route: string | undefined, actor: { kind: string, id: string } | undefined } {
+  const { request } = reply
+  return { statusCode: reply.statusCode, method: request.method, route: request.routeOptions.url, actor: requestActor(request) }
+}
+
+/**
  * Fastify options shared by the server and the tests, so that tests run the
  * app exactly as production does. Logs go to `stdout` (default: the process's;
  * tests pass a capture), and with FIREHOSE_DELIVERY_STREAM also to Firehose.
@@ -92,7 +128,9 @@ export function serverOptions (config: Config, { stdout }: { stdout?: Destinatio
         err: serializeError,
         req (req) {
           return { method: req.method, url: redactUrl(req.url), host: req.host, remoteAddress: req.ip, userAgent: req.headers['user-agent'] }
-        }
+        },
+        // The "request completed" line (with `responseTime`, ms): who did what, how it ended, how long it took.
+        res: (reply) => completedRequest(reply as FastifyReply)
       }
     },
     // Plugins may take long to start: a first start initialises the embedded PostgreSQL, and the db plugin
@@ -107,6 +145,21 @@ export function serverOptions (config: Config, { stdout }: { stdout?: Destinatio
       reply.header('x-request-id', request.id)
       sendProblem(request as FastifyRequest, reply as unknown as FastifyReply, status, FASTIFY_CODES[err.code] as string, err.message)
     },
+    // Requests node's HTTP parser refuses (431, 414, a malformed request line, 408) never reach Fastify:
+    // answer them as problem+json with a request id too, then close the connection as node does.
+    clientErrorHandler (err, socket) {
+      if ((err as { code?: string }).code === 'ECONNRESET' || socket.destroyed) return
+      const { status, code, detail, instance } = clientErrorProblem(err as unknown as Parameters<typeof clientErrorProblem>[0])
+      const id = randomUUID()
+      // Fastify calls it with the server instance as `this`.
+      const log = (this as unknown as FastifyInstance).log
+      log.info({ reqId: id, code, statusCode: status, parserError: (err as { code?: string }).code }, 'request rejected before routing')
+      if (socket.writable) {
+        const body = JSON.stringify(problemBody(status, code, detail, instance, id))
+        socket.write(`HTTP/1.1 ${status} ${statusTitle(status)}\r\nContent-Type: application/problem+json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${id}\r\nX-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`)
+      }
+      socket.destroy(err)
+    },
     requestIdHeader: false,
     trustProxy: trustProxy(config.TRUST_PROXY),
     bodyLimit: config.BODY_LIMIT,
@@ -118,10 +171,11 @@ export function serverOptions (config: Config, { stdout }: { stdout?: Destinatio
     return503OnClosing: false,
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    // Bodies are not coerced; query strings, path parameters and headers are, strictly (src/infra/validation.ts).
+    schemaController: { compilersFactory: { buildValidator: buildValidator as never } },
     ajv: {
       customOptions: {
         allErrors: true,
-        coerceTypes: 'array',
         removeAdditional: false,
         useDefaults: true
       }

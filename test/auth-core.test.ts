@@ -1,4 +1,5 @@
 import t from 'tap'
+import type { FastifyInstance } from 'fastify'
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as edSign, createHmac, type KeyObject } from 'node:crypto'
 import { mkdtempSync, readFileSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -109,7 +110,7 @@ t.test('forged, foreign and ended tokens are refused', async (t) => {
   t.equal((await app.inject({ url: '/test/whoami', headers: { authorization: `Bearer ${session.refreshToken}` } })).statusCode, 401, 'a refresh token is not an access token')
 
   await app.pg.pool.query('UPDATE sessions SET revoked_at = now() WHERE id = $1', [session.sessionId])
-  app.auth.forgetSession(session.sessionId)
+  await app.auth.forgetSessions([session.sessionId])
   const revoked = await app.inject({ url: '/test/whoami', headers: session.headers })
   t.equal(revoked.statusCode, 401)
   t.match(revoked.json().detail, /session .* has ended/)
@@ -164,8 +165,16 @@ t.test('tokens signed with the previous key keep working during a rotation', asy
     extend (app) { app.get('/test/whoami', { config: { permission: 'self' } }, async (req) => whoami(req)) }
   })
   t.equal((await after.inject({ url: '/test/whoami', headers: session.headers })).statusCode, 200)
-  const dropped = await build(t, { databaseUrl: before.databaseUrl, env: { JWT_PRIVATE_KEY: pem(newKey.privateKey) }, extend (app) { app.get('/test/whoami', { config: { permission: 'self' } }, async (req) => whoami(req)) } })
-  t.equal((await dropped.inject({ url: '/test/whoami', headers: session.headers })).statusCode, 401, 'once the old key is dropped')
+  await before.close()
+  await after.close()
+  // The old key is in no configuration any more; the fleet still verifies it until no instance has held it for ACCESS_TOKEN_TTL.
+  const whoamiRoute = { extend (app: FastifyInstance) { app.get('/test/whoami', { config: { permission: 'self' } }, async (req) => whoami(req)) } }
+  const soon = await build(t, { databaseUrl: before.databaseUrl, env: { JWT_PRIVATE_KEY: pem(newKey.privateKey) }, ...whoamiRoute })
+  t.equal((await soon.inject({ url: '/test/whoami', headers: session.headers })).statusCode, 200, 'the old key, held by an instance less than ACCESS_TOKEN_TTL ago, still verifies')
+  await soon.pg.pool.query("UPDATE signing_keys SET last_seen_at = now() - interval '1 day', last_signed_at = now() - interval '1 day' WHERE kid <> $1", [soon.auth.keys.kid])
+  const dropped = await build(t, { databaseUrl: before.databaseUrl, env: { JWT_PRIVATE_KEY: pem(newKey.privateKey) }, ...whoamiRoute })
+  t.equal((await dropped.inject({ url: '/test/whoami', headers: session.headers })).statusCode, 401, 'once no instance has held the old key for longer than ACCESS_TOKEN_TTL')
+  t.same((await dropped.inject({ url: '/.well-known/jwks.json' })).json().keys.map((k: { kid: string }) => k.kid), [dropped.auth.keys.kid], 'nor does the JWKS publish it')
 })
 
 t.test('crypto and password helpers', async (t) => {

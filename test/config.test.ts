@@ -2,7 +2,8 @@ import t from 'tap'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { loadConfig, ConfigError, databaseUrl, publicUrl, mailTransport, trustProxy, csv } from '../src/config.ts'
+import { generateKeyPairSync } from 'node:crypto'
+import { loadConfig, ConfigError, databaseUrl, publicUrl, mailTransport, trustProxy, csv, metricsPort, registration, startProblems } from '../src/config.ts'
 
 const NO_DOTENV = '/nonexistent/.env'
 
@@ -91,4 +92,39 @@ t.test('docs/configuration.md and .env.example document every variable', async (
     t.match(reference, `| \`${name}\` |`, `${name} in docs/configuration.md`)
     t.match(example, new RegExp(`^#?${name}=`, 'm'), `${name} in .env.example`)
   }
+})
+
+t.test('production: the server refuses to start until registration, secrets and keys are set, all said at once', async (t) => {
+  const err = t.throws(() => loadConfig({ NODE_ENV: 'production', PORT: 'abc' }, NO_DOTENV, { server: true })) as ConfigError
+  t.equal(err.problems.length, 5, err.message)
+  t.match(err.message, /^invalid configuration: PORT: must be integer/)
+  t.match(err.message, /REGISTRATION must be set when NODE_ENV=production: open \(anyone on the internet may register and become an admin\), domain .* or closed/)
+  t.match(err.message, /PUBLIC_URL is required when NODE_ENV=production: the address clients reach the service at \(the proxy's\), the same on every instance/)
+  t.match(err.message, /SECRET_KEY \(or SECRET_KEY_FILE\) is required when NODE_ENV=production/)
+  t.match(err.message, /JWT_PRIVATE_KEY \(or JWT_PRIVATE_KEY_FILE\) is required when NODE_ENV=production/)
+  t.doesNotThrow(() => loadConfig({ NODE_ENV: 'production' }, NO_DOTENV), 'migrate and create-admin need none of it')
+
+  const key = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
+  const ok = { NODE_ENV: 'production', REGISTRATION: 'closed', PUBLIC_URL: 'https://roster.example.com', SECRET_KEY: 'a-production-secret-key', JWT_PRIVATE_KEY: key }
+  const c = loadConfig(ok, NO_DOTENV, { server: true })
+  t.equal(publicUrl(c), 'https://roster.example.com')
+  t.equal(loadConfig({ NODE_ENV: 'development' }, NO_DOTENV, { server: true }).PUBLIC_URL, undefined, 'outside production, a default')
+  t.equal(registration(c), 'closed')
+  t.equal(metricsPort(c), 9464, 'metrics on a port of their own in production')
+  t.equal(metricsPort(loadConfig({ ...ok, METRICS_PORT: '9100' }, NO_DOTENV, { server: true })), 9100)
+  t.match(startProblems({ ...ok, METRICS_PORT: '0' }, { server: true }), [/METRICS_PORT must not be 0 when NODE_ENV=production/])
+  t.same(startProblems({ ...ok, METRICS_PORT: '0', METRICS_ENABLED: 'false' }, { server: true }), [], 'no metrics at all is fine')
+  t.match(startProblems({ ...ok, JWT_PRIVATE_KEY: generateKeyPairSync('x25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() }, { server: true }), [/JWT_PRIVATE_KEY is not a usable Ed25519 private key/])
+  t.match(startProblems({ JWT_PREVIOUS_PUBLIC_KEYS: '-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----' }, { server: true }), [/JWT_PREVIOUS_PUBLIC_KEYS holds a key that is not a usable/], 'keys are checked in any environment')
+  t.same(startProblems({ NODE_ENV: 'production', REGISTRATION: 'open' }, { server: false }), [], 'only the server needs them')
+
+  const outside = loadConfig({}, NO_DOTENV)
+  t.equal(registration(outside), 'open', 'outside production, open by default')
+  t.equal(metricsPort(outside), 0)
+})
+
+t.test('REGISTRATION=domain needs ADMIN_EMAIL_DOMAINS', async (t) => {
+  t.throws(() => loadConfig({ REGISTRATION: 'domain' }, NO_DOTENV), /REGISTRATION=domain needs ADMIN_EMAIL_DOMAINS/)
+  t.equal(registration(loadConfig({ REGISTRATION: 'domain', ADMIN_EMAIL_DOMAINS: 'example.com' }, NO_DOTENV)), 'domain')
+  t.throws(() => loadConfig({ REGISTRATION: 'invite-only' }, NO_DOTENV), /REGISTRATION: must be one of open, domain, invite, closed/)
 })

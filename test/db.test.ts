@@ -13,7 +13,11 @@ t.test('migrations run at start, exactly once, even when instances race', async 
   const [a, b] = await Promise.all([build(t, { databaseUrl }), build(t, { databaseUrl })])
   t.equal(await appliedMigrations(a.pg.pool), shippedMigrations())
   const { rows } = await b.pg.pool.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
-  t.same(rows.map((r) => r.tablename), ['account_tokens', 'admins', 'api_client_secrets', 'api_clients', 'audit_events', 'email_outbox', 'idempotency_keys', 'invitations', 'login_throttle', 'mfa_recovery_codes', 'mfa_token_uses', 'refresh_tokens', 'sessions', 'users', 'webhook_attempts', 'webhook_deliveries', 'webhook_endpoints'])
+  t.same(rows.map((r) => r.tablename), ['account_tokens', 'admins', 'api_client_secrets', 'api_clients', 'audit_events', 'email_outbox', 'idempotency_keys', 'invitations', 'login_throttle', 'mfa_recovery_codes', 'mfa_token_uses', 'rate_limit_hits', 'refresh_tokens', 'sessions', 'signing_keys', 'users', 'webhook_attempts', 'webhook_deliveries', 'webhook_endpoints'])
+  const { rows: [counters] } = await a.pg.pool.query("SELECT relpersistence FROM pg_class WHERE relname = 'rate_limit_hits'")
+  t.equal(counters.relpersistence, 'u', 'the rate-limit counters are an UNLOGGED table (no WAL per /auth request)')
+  const { rows: [twice] } = await a.pg.pool.query('SELECT count(*)::int AS n, count(DISTINCT hash)::int AS hashes FROM drizzle.__drizzle_migrations')
+  t.same(twice, { n: shippedMigrations(), hashes: shippedMigrations() }, 'each migration recorded once')
 })
 
 t.test('emails and names are unique case-insensitively', async (t) => {
@@ -34,7 +38,9 @@ t.test('the drizzle schema declares the keys the migrations create', async (t) =
   t.ok(indexes(schema.refreshTokens).includes('refresh_tokens_session_id_idx'))
   t.ok(indexes(schema.accountTokens).includes('account_tokens_admin_id_idx'))
   t.same(indexes(schema.auditEvents), ['audit_events_created_at_id_idx', 'audit_events_actor_idx', 'audit_events_target_idx', 'audit_events_action_idx'])
-  t.same(indexes(schema.emailOutbox), ['email_outbox_due_idx'])
+  t.same(indexes(schema.emailOutbox), ['email_outbox_due_idx', 'email_outbox_done_idx'])
+  t.same(indexes(schema.loginThrottle), ['login_throttle_expires_at_idx'])
+  t.same(indexes(schema.rateLimitHits), ['rate_limit_hits_reset_at_idx'])
   t.same(indexes(schema.idempotencyKeys), ['idempotency_keys_expires_at_idx'])
   t.same(indexes(schema.mfaRecoveryCodes), ['mfa_recovery_codes_admin_id_idx'])
   t.same(indexes(schema.mfaTokenUses), ['mfa_token_uses_expires_at_idx'])

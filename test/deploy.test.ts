@@ -41,7 +41,7 @@ t.test('ci.yml: lint, typecheck and tests against a PostgreSQL service on Node 2
   t.match(job.env.TEST_DATABASE_URL, /^postgres:\/\/postgres@localhost:5432\//, 'the tests use the service')
   const runs = job.steps.map((s: Doc) => s.run).filter(Boolean) as string[]
   for (const script of ['npm ci', 'npm run lint', 'npm run typecheck', 'npm test']) t.ok(runs.some((r) => r.startsWith(script)), `runs ${script}`)
-  t.ok(runs.some((r) => /apt-get install -y nginx/.test(r)), 'installs nginx for the end-to-end test')
+  t.ok(runs.some((r) => /apt-get install -y nginx pgbouncer/.test(r)), 'installs nginx and PgBouncer for the end-to-end tests')
   t.same(inlineSecrets({ ...job.env, ...postgres.env }), [], 'no secret in the file')
   t.equal(postgres.env.POSTGRES_HOST_AUTH_METHOD, 'trust', 'a throwaway server, no password at all')
 })
@@ -68,7 +68,7 @@ t.test('release.yml: on version tags, CI first, then the image to GHCR, then the
   }
 })
 
-t.test('compose.yaml: postgres with volume and healthcheck, one-shot migrate, app behind nginx, mail catcher, secrets as files', async (t) => {
+t.test('compose.yaml: postgres with volume and healthcheck, one-shot migrate, two app replicas behind nginx, mail catcher, secrets as files', async (t) => {
   const compose = yamlFile('compose.yaml')
   const { postgres, migrate, app, nginx, mailpit } = compose.services
   t.ok(postgres && migrate && app && nginx && mailpit, 'the five services')
@@ -93,8 +93,16 @@ t.test('compose.yaml: postgres with volume and healthcheck, one-shot migrate, ap
   t.equal(app.environment.POSTGRES_HOST, 'postgres', 'the migrate/app environment is shared (YAML merge)')
   t.equal(app.environment.MAIL_HOST, 'mailpit')
   t.ok(Number(app.environment.METRICS_PORT) > 0, 'metrics on a port of their own, not through nginx')
+  t.ok(['open', 'domain', 'closed'].includes(app.environment.REGISTRATION), 'registration chosen explicitly, as production requires')
   const grace = Number(/^(\d+)s$/.exec(app.stop_grace_period)?.[1]) * 1000
-  t.ok(grace > Number(app.environment.SHUTDOWN_TIMEOUT), 'the drain ends before compose would SIGKILL')
+  t.ok(grace > Number(app.environment.SHUTDOWN_DELAY) + Number(app.environment.SHUTDOWN_TIMEOUT), 'the pre-stop delay and the drain end before compose would SIGKILL')
+  t.ok(app.deploy.replicas >= 2, 'several instances of the app on the one database')
+  t.match(app.environment.PUBLIC_URL, /^https?:\/\//, 'one PUBLIC_URL for all replicas (production requires it)')
+  t.notOk('container_name' in app, 'no fixed container name: replicas need their own')
+  const conf = readFileSync(join(rootDir, 'deploy', 'nginx.conf'), 'utf8')
+  t.match(conf, /server app:3000 resolve;/, 'nginx finds every replica behind the service name, re-resolved')
+  const upstreamIdle = Number(/upstream roster \{[^}]*keepalive_timeout (\d+)s;/.exec(conf)?.[1]) * 1000
+  t.ok(upstreamIdle < Number(app.environment.SHUTDOWN_DELAY), 'nginx drops its idle connections to a stopping instance before that one closes its listener')
 
   t.ok((nginx.ports as string[]).includes('80:80'))
   t.ok((nginx.volumes as string[]).includes('./deploy/nginx.conf:/etc/nginx/nginx.conf:ro'))

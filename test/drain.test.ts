@@ -19,7 +19,7 @@ import { join } from 'node:path'
 import pg from 'pg'
 import { createTestDatabase, waitUntil } from './helper.ts'
 import { freePort } from '../db/embedded.ts'
-import { spawnEntry } from './process.ts'
+import { jsonLines, spawnEntry } from './process.ts'
 
 const LOAD_MS = Number(process.env.DRAIN_LOAD_MS ?? 2000)
 const WORKERS = 16
@@ -30,13 +30,7 @@ interface LogLine { reqId?: string, msg?: string, res?: { statusCode: number }, 
 /** The server as production runs it (tsx loader, as tap runs tests, so coverage follows it), its log lines parsed. */
 function startServer (env: Record<string, string>) {
   const run = spawnEntry('src/server.ts', { NODE_ENV: 'test', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env })
-  const lines: LogLine[] = []
-  let partial = ''
-  run.child.stdout.on('data', (d) => {
-    const parts = (partial + String(d)).split('\n')
-    partial = parts.pop() as string
-    for (const p of parts) if (p.startsWith('{')) lines.push(JSON.parse(p) as LogLine)
-  })
+  const lines = jsonLines<LogLine>(run.child.stdout)
   const exit = run.exit.then(({ code }) => code)
   const index = (pred: (l: LogLine) => boolean): number => lines.findIndex(pred)
   return { child: run.child, lines, exit, index, stderr: run.stderr }
@@ -88,10 +82,10 @@ t.test('SIGTERM under load: readiness 503 at once, no accepted request cut, reso
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
   const [port, pgPort] = [await freePort(), await freePort()]
   // Embedded PostgreSQL, so that the drain has it to stop too; long statement timeout, so held queries wait.
-  const server = startServer({ PORT: String(port), DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(pgPort), DB_STATEMENT_TIMEOUT: '120000', SHUTDOWN_TIMEOUT: '30000' })
+  const server = startServer({ PORT: String(port), DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(pgPort), DB_STATEMENT_TIMEOUT: '120000', SHUTDOWN_TIMEOUT: '30000', SHUTDOWN_DELAY: '1500' })
   t.teardown(() => { if (server.child.exitCode === null) server.child.kill('SIGKILL') })
   t.teardown(() => { if (!t.passing()) t.comment(JSON.stringify(server.lines.filter((l) => !/^load-/.test(l.reqId ?? '')), null, 1)) })
-  await waitUntil(() => server.index((l) => /Roster is up/.test(l.msg ?? '')) !== -1 || server.child.exitCode !== null, { what: 'the server is up', timeout: 60_000 })
+  await waitUntil(() => server.index((l) => /Roster is up/.test(l.msg ?? '')) !== -1 || server.child.exitCode !== null, { what: 'the server is up', timeout: 180_000 })
   t.equal(server.child.exitCode, null, server.stderr())
 
   // Mixed load over keep-alive connections, each request with an id of its own.
@@ -143,13 +137,20 @@ t.test('SIGTERM under load: readiness 503 at once, no accepted request cut, reso
   // A request arriving on a connection that is still open is served, and readiness says no at once.
   raw.write(readiness('after-sigterm'))
   await waitUntil(() => server.index((l) => l.reqId === 'after-sigterm' && l.msg === 'incoming request') !== -1, { what: 'the server received it', timeout: 30_000 })
-  // New connections are refused.
+  // During SHUTDOWN_DELAY the listener still accepts: a balancer polling readiness learns the 503 before any connection is refused.
+  const early = await request(new http.Agent({ keepAlive: true }), port, 'pre-stop', 'GET', '/health/live')
+  t.same(early, { id: 'pre-stop', status: 200, connection: 'keep-alive' }, 'a new connection during the delay: served as usual')
+  t.ok(server.index((l) => /the listener closes after SHUTDOWN_DELAY/.test(l.msg ?? '')) !== -1, 'the delay is said in the log')
+  // Then new connections are refused.
   await waitUntil(async () => await new Promise<boolean>((resolve) => {
     const probe = net.connect(port, '127.0.0.1')
     probe.on('connect', () => { probe.destroy(); resolve(false) })
     probe.on('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'))
   }), { what: 'the listener is closed', timeout: 30_000 })
   t.equal(server.child.exitCode, null, 'still draining: the held requests are not answered yet')
+  // A request arriving now, on a connection still open, is served too (after the two before it).
+  raw.write('GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-Id: after-close\r\n\r\n')
+  await waitUntil(() => server.index((l) => l.reqId === 'after-close' && l.msg === 'incoming request') !== -1, { what: 'the server received it', timeout: 30_000 })
 
   await locker.query('COMMIT')
   await locker.end()
@@ -160,11 +161,13 @@ t.test('SIGTERM under load: readiness 503 at once, no accepted request cut, reso
 
   t.equal(code, 0, `exit code 0 ${server.stderr()}`)
   for (const outcome of await Promise.all(held)) t.same(outcome, { id: outcome.id, status: 200, connection: 'close' }, `${outcome.id}: answered in full, and told to reconnect elsewhere`)
-  const [first, second] = rawAnswers()
+  const [first, second, third] = rawAnswers()
   t.equal(first?.status, 200, 'held-raw: answered in full')
+  t.not(first?.headers.connection, 'close', 'not the last on its connection: it stays open')
   t.equal(second?.status, 503, 'readiness turned 503 as soon as the drain began')
-  t.equal(second?.headers.connection, 'close', 'and the connection closes after it')
   t.match(JSON.parse(second?.body ?? '{}'), { code: 'ROSTER_SERVICE_UNAVAILABLE', detail: /shutting down/ })
+  t.equal(third?.status, 200, 'a request arriving on an open connection once the listener is closed: served')
+  t.equal(third?.headers.connection, 'close', 'and the connection closes after it')
 
   // Every accepted request was answered in full, with the status the server logged.
   const incoming = new Set(server.lines.filter((l) => l.msg === 'incoming request').map((l) => l.reqId))
@@ -201,9 +204,9 @@ t.test('SIGTERM under load: readiness 503 at once, no accepted request cut, reso
 t.test('a request that outlasts SHUTDOWN_TIMEOUT: the drain gives up and the process exits 1', async (t) => {
   const databaseUrl = await createTestDatabase(t)
   const port = await freePort()
-  const server = startServer({ PORT: String(port), DATABASE_URL: databaseUrl, DB_STATEMENT_TIMEOUT: '120000', SHUTDOWN_TIMEOUT: '1000' })
+  const server = startServer({ PORT: String(port), DATABASE_URL: databaseUrl, DB_STATEMENT_TIMEOUT: '120000', SHUTDOWN_TIMEOUT: '1000', SHUTDOWN_DELAY: '0' })
   t.teardown(() => { if (server.child.exitCode === null) server.child.kill('SIGKILL') })
-  await waitUntil(() => server.index((l) => /Roster is up/.test(l.msg ?? '')) !== -1 || server.child.exitCode !== null, { what: 'the server is up', timeout: 60_000 })
+  await waitUntil(() => server.index((l) => /Roster is up/.test(l.msg ?? '')) !== -1 || server.child.exitCode !== null, { what: 'the server is up', timeout: 180_000 })
   const locker = new pg.Client({ connectionString: databaseUrl })
   await locker.connect()
   t.teardown(() => locker.end())

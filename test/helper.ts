@@ -176,3 +176,15 @@ export async function waitForEmail (app: TestApp, to: string, count = 1, timeout
   const email = sent()[count - 1] as Omit<LoggedEmail, 'token'>
   return { ...email, token: new URL(email.link).searchParams.get('token') as string }
 }
+
+/**
+ * A fingerprint of every table's rows (a hash and a count per table): two equal
+ * fingerprints mean a request changed nothing in the database. Bookkeeping that
+ * every request may touch is left out: the /auth rate-limit counters
+ * (rate_limit_hits) and the fleet's record of signing keys (signing_keys).
+ */
+export async function fingerprint (app: FastifyInstance): Promise<Record<string, string>> {
+  const tables = (await app.pg.pool.query<{ tablename: string }>("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename NOT IN ('rate_limit_hits', 'signing_keys') ORDER BY tablename")).rows.map((r) => r.tablename)
+  const parts = tables.map((tb) => `(SELECT coalesce(sum(hashtext(x::text)), 0)::text || ':' || count(*) FROM "${tb}" x) AS "${tb}"`)
+  return (await app.pg.pool.query(`SELECT ${parts.join(', ')}`)).rows[0] as Record<string, string>
+}

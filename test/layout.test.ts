@@ -9,7 +9,7 @@ import { rootDir } from '../src/infra/paths.ts'
  * Read from the import lines of every source file.
  */
 
-const DOMAINS = ['admins', 'sessions', 'users', 'audit', 'mail', 'log', 'metrics', 'clients', 'mfa', 'invitations', 'webhooks']
+const DOMAINS = ['admins', 'sessions', 'users', 'audit', 'mail', 'log', 'metrics', 'clients', 'mfa', 'invitations', 'retention', 'webhooks']
 
 interface Import { file: string, target: string, typeOnly: boolean }
 

@@ -1,9 +1,10 @@
 import t from 'tap'
 import pg from 'pg'
-import { build, type TestApp } from './helper.ts'
+import { build, createAdmin, loginAs, type TestApp } from './helper.ts'
 import { freePort } from '../db/embedded.ts'
 import { COLLECT_TIMEOUT, UNMATCHED_ROUTE } from '../plugins/metrics.ts'
-import { transaction } from '../src/infra/database.ts'
+import { transaction, UNNAMED } from '../src/infra/database.ts'
+import { LOGIN_OUTCOMES } from '../src/sessions/service.ts'
 
 interface Sample { name: string, labels: Record<string, string>, value: number }
 
@@ -69,6 +70,7 @@ t.test('GET /metrics: Prometheus text, requests by route pattern and status, pro
   t.equal(value(s, 'roster_mail_emails_total', { event: 'sent' }), 0)
   t.equal(value(s, 'roster_mail_outbox_depth', { state: 'pending' }), 2)
   t.equal(value(s, 'roster_mail_outbox_depth', { state: 'failed' }), 0)
+  t.ok((value(s, 'roster_mail_outbox_oldest_pending_seconds') as number) > 0, 'the oldest pending email has waited')
   t.equal(value(s, 'roster_mail_provider_available'), 1)
 
   await app.mail.runOnce()
@@ -76,12 +78,69 @@ t.test('GET /metrics: Prometheus text, requests by route pattern and status, pro
   const after = await scrape(app)
   t.equal(value(after, 'roster_mail_emails_total', { event: 'sent' }), 2)
   t.equal(value(after, 'roster_mail_outbox_depth', { state: 'pending' }), 0)
+  t.equal(value(after, 'roster_mail_outbox_oldest_pending_seconds'), 0, 'nothing waits')
   t.equal(value(after, 'roster_draining'), 1)
   t.equal(value(after, 'http_requests_total', { route: '/metrics', status_code: '200' }), 1, 'the previous scrape is counted too')
 
   const doc = (await app.inject({ url: '/apidocs/json' })).json()
   t.ok(doc.paths['/metrics'].get.responses['200'].content['text/plain'], 'documented on the main port')
   t.notOk(doc.paths['/metrics'].get.security, 'public: Prometheus scrapers do not log in')
+})
+
+t.test('database statements by name, waits for a connection, refresh-token reuse', async (t) => {
+  const app = await build(t, { env: { MAIL_DISPATCHER: 'false' } })
+  const admin = await createAdmin(app)
+  const session = await loginAs(app, admin)
+  const before = await scrape(app)
+  t.equal(value(before, 'roster_refresh_token_reuse_total'), 0, 'counted from 0, so that rate() sees the first one')
+  const named = before.filter((x) => x.name === 'roster_db_query_duration_seconds_count').map((x) => x.labels.statement)
+  t.ok(named.includes('sessions_start'), `by statement name: ${named.join(', ')}`)
+  t.ok(named.includes(UNNAMED), 'statements without a name share one label value')
+
+  // One named statement, then one unnamed, through the pool and inside a transaction.
+  for (const query of [{ name: 'metrics_probe', text: 'SELECT 1' }, { text: 'SELECT 2' }]) await app.db.query(query)
+  await transaction(app.db, async (tx) => { await tx.query({ name: 'metrics_probe', text: 'SELECT 1' }) })
+  const waits = value(before, 'roster_db_pool_wait_seconds_count') as number
+  t.ok(waits > 0, `${waits} waits for a connection`)
+  const unnamed = value(before, 'roster_db_query_duration_seconds_count', { statement: UNNAMED }) as number
+  // The scrape's own depth query runs once between the two.
+  const after = await scrape(app)
+  t.equal(value(after, 'roster_db_query_duration_seconds_count', { statement: 'metrics_probe' }), 2)
+  t.ok((value(after, 'roster_db_query_duration_seconds_sum', { statement: 'metrics_probe' }) as number) > 0)
+  t.equal(value(after, 'roster_db_query_duration_seconds_bucket', { statement: 'metrics_probe', le: '+Inf' }), 2)
+  t.equal(value(after, 'roster_db_query_duration_seconds_count', { statement: UNNAMED }), unnamed + 3, 'SELECT 2, BEGIN, COMMIT')
+  t.equal(value(after, 'roster_db_pool_wait_seconds_count'), waits + 4, 'two queries, one transaction, one depth query')
+  const failing = await app.db.query({ name: 'metrics_failing', text: 'SELECT 1/0' }).catch((err: Error) => err)
+  t.match(failing, { code: '22012' })
+  t.equal(value(await scrape(app), 'roster_db_query_duration_seconds_count', { statement: 'metrics_failing' }), 1, 'a failed statement is timed too')
+
+  // A used refresh token presented again, well after its use: the session is revoked and counted.
+  t.equal((await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: session.refreshToken } })).statusCode, 200)
+  await app.db.query("UPDATE refresh_tokens SET used_at = now() - interval '1 hour' WHERE used_at IS NOT NULL")
+  t.equal((await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: session.refreshToken } })).statusCode, 401)
+  t.equal(value(await scrape(app), 'roster_refresh_token_reuse_total'), 1)
+})
+
+t.test('login steps by outcome: roster_login_attempts_total', async (t) => {
+  const app = await build(t, { env: { MAIL_DISPATCHER: 'false', LOCKOUT_THRESHOLD: '2', AUTH_RATE_LIMIT: '1000' } })
+  const admin = await createAdmin(app)
+  const outcomes = async (): Promise<Record<string, number | undefined>> => {
+    const samples = await scrape(app)
+    return Object.fromEntries(LOGIN_OUTCOMES.map((o) => [o, value(samples, 'roster_login_attempts_total', { outcome: o })]))
+  }
+  t.same(await outcomes(), { success: 0, mfa_required: 0, invalid_credentials: 0, invalid_mfa_code: 0, invalid_mfa_token: 0, not_confirmed: 0, locked: 0, error: 0 }, 'every outcome counted from 0')
+  const login = async (email: string, password: string, remoteAddress = '192.0.2.1'): Promise<number> =>
+    (await app.inject({ method: 'POST', url: '/auth/login', payload: { email, password }, remoteAddress })).statusCode
+  t.equal(await login(admin.email, 'a wrong password, long enough'), 401)
+  t.equal(await login(admin.email, 'another wrong password, long'), 401)
+  t.equal(await login(admin.email, admin.password), 429, 'locked from that address')
+  t.equal(await login(admin.email, admin.password, '192.0.2.2'), 200)
+  const unconfirmed = await createAdmin(app, { confirmed: false })
+  t.equal(await login(unconfirmed.email, unconfirmed.password, '192.0.2.3'), 403)
+  const mfa = (payload: Record<string, string>) => app.inject({ method: 'POST', url: '/auth/login/mfa', payload })
+  t.equal((await mfa({ mfa_token: 'not.a.token', code: '123456' })).statusCode, 401)
+  t.equal((await mfa({ mfa_token: 'not.a.token' })).statusCode, 400)
+  t.same(await outcomes(), { success: 1, mfa_required: 0, invalid_credentials: 2, invalid_mfa_code: 0, invalid_mfa_token: 1, not_confirmed: 1, locked: 1, error: 1 })
 })
 
 t.test('the mail provider unreachable shows as roster_mail_provider_available 0', async (t) => {

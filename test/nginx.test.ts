@@ -13,24 +13,7 @@ import { join } from 'node:path'
 import { build, waitUntil } from './helper.ts'
 import { freePort } from '../db/embedded.ts'
 import { rootDir } from '../src/infra/paths.ts'
-
-const NGINX = ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p))
-
-/** deploy/nginx.conf with the upstream and the listen address replaced, and its scratch files in `dir`. */
-function templateNginxConf (conf: string, upstream: string, listen: string, dir: string): string {
-  const replace = (text: string, from: string, to: string): string => {
-    if (!text.includes(from)) throw new Error(`deploy/nginx.conf no longer contains "${from}": update this test`)
-    return text.replace(from, to)
-  }
-  let out = replace(conf, 'server app:3000;', `server ${upstream};`)
-  out = replace(out, 'listen 80;', `listen ${listen};`)
-  // /dev/stdout and /dev/stderr cannot be opened when they are sockets (as under a test runner): files instead.
-  out = replace(out, 'error_log /dev/stderr notice;', `error_log ${join(dir, 'error.log')} notice;`)
-  out = replace(out, 'access_log /dev/stdout roster;', `access_log ${join(dir, 'access.log')} roster;`)
-  // As a user who cannot write nginx's compiled-in temp folders, too.
-  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((k) => `    ${k}_temp_path ${join(dir, k)};`).join('\n')
-  return replace(out, 'http {\n', `http {\n${temp}\n`)
-}
+import { NGINX, templateNginxConf } from './fleet/peers.ts'
 
 interface Answer { status: number, headers: http.IncomingHttpHeaders, body: string }
 
@@ -67,7 +50,7 @@ t.test('through nginx: requests pass, the client IP is the one nginx saw, a forg
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const port = await freePort()
   const conf = join(dir, 'nginx.conf')
-  writeFileSync(conf, templateNginxConf(readFileSync(join(rootDir, 'deploy', 'nginx.conf'), 'utf8'), `127.0.0.1:${appPort}`, `127.0.0.1:${port}`, dir))
+  writeFileSync(conf, templateNginxConf(readFileSync(join(rootDir, 'deploy', 'nginx.conf'), 'utf8'), [`127.0.0.1:${appPort}`], `127.0.0.1:${port}`, dir))
   const args = ['-p', dir, '-c', conf, '-e', join(dir, 'error.log'), '-g', `daemon off; pid ${join(dir, 'nginx.pid')};`]
   const check = spawnSync(NGINX, ['-t', ...args], { encoding: 'utf8' })
   t.equal(check.status, 0, `nginx -t accepts the configuration: ${check.stderr}`)
@@ -134,11 +117,16 @@ t.test('through nginx: requests pass, the client IP is the one nginx saw, a forg
   t.match(JSON.parse(tooLarge.body), { status: 413, code: 'ROSTER_BODY_TOO_LARGE' })
   t.equal(app.logs.lines.filter((l) => (l.req as { url?: string } | undefined)?.url === '/test/body').length, bodyRequests, 'the app never saw it')
 
-  // /metrics is not served to the outside.
-  const metrics = await send(port, '/metrics')
-  t.equal(metrics.status, 404)
-  t.match(JSON.parse(metrics.body), { code: 'ROSTER_ROUTE_NOT_FOUND' })
-  t.equal((await send(appPort, '/metrics')).status, 200, 'while the app itself serves it')
+  // Nothing under /metrics is served to the outside, however the path is written.
+  for (const path of ['/metrics', '/metrics/', '/metrics?x=1', '/metrics/x', '//metrics', '/./metrics', '/%6detrics', '/%6Detrics/', '/x/../metrics', '/metrics;a', '/metricsfoo']) {
+    for (const method of ['GET', 'HEAD', 'POST']) {
+      const metrics = await send(port, path, { method })
+      t.equal(metrics.status, 404, `${method} ${path}`)
+      if (method === 'GET') t.match(JSON.parse(metrics.body), { code: 'ROSTER_ROUTE_NOT_FOUND' })
+    }
+  }
+  t.equal((await send(appPort, '/metrics')).status, 200, 'while the app itself serves it (METRICS_PORT=0, outside production)')
+  t.equal((await send(appPort, '/metrics/')).status, 200, 'at /metrics/ too: which is why nginx blocks the prefix')
 
   // The app gone: nginx answers 503 problem+json with Retry-After.
   await app.close()

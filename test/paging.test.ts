@@ -1,6 +1,9 @@
 import t from 'tap'
 import { hmac } from '../src/infra/crypto.ts'
-import { createLister, type ListSpec } from '../src/infra/paging/lister.ts'
+import { CLUSTERED_MATCHES, createLister, MAX_WINDOW, planSearch, type ListSpec } from '../src/infra/paging/lister.ts'
+import pg from 'pg'
+import { containsFraction, matchFraction, statisticsReader, type SearchStatistics } from '../src/infra/paging/estimate.ts'
+import { build, waitUntil } from './helper.ts'
 
 const spec: ListSpec = {
   name: 'things',
@@ -11,12 +14,12 @@ const spec: ListSpec = {
   defaultSort: 'createdAt',
   filters: {
     label: { sql: (p) => `label = ${p}` },
-    q: { sql: (p) => `label LIKE ${p}`, param: (v) => `%${String(v)}%`, search: { from: (p) => `search(${p}) AS things`, clusters: ['label'] } }
+    q: { sql: (p) => `label LIKE ${p}`, param: (v) => `%${String(v)}%`, search: { from: (p) => `search(${p}) AS things`, columns: ['label'], term: (v) => String(v), clusters: ['label'] } }
   }
 }
 const ID = '00000000-0000-4000-8000-000000000001'
 
-t.test('statements: one SQL text per shape, named unless planned per request, keyset after the cursor, no OFFSET', async (t) => {
+t.test('statements: one SQL text per shape, named (but a search\'s count), keyset after the cursor, no OFFSET', async (t) => {
   const lister = createLister(spec, 'secret-key-for-tests')
   const first = lister.statements({ limit: 10 })
   t.same(first.page, { name: 'things_1', text: 'SELECT id, label, created_at::text AS "_k" FROM things ORDER BY created_at ASC, id ASC LIMIT $1', values: [11] })
@@ -35,28 +38,74 @@ t.test('statements: one SQL text per shape, named unless planned per request, ke
 
   const searched = lister.statements({ limit: 5, q: 'a_b', label: 'x', count: true })
   t.same(searched.page, {
-    name: undefined,
-    text: 'SELECT id, label, created_at::text AS "_k" FROM things WHERE label LIKE $2 AND label = $1 ORDER BY created_at ASC, id ASC LIMIT $3',
+    name: 'things_4',
+    text: 'SELECT id, label, "_k" FROM (SELECT *, created_at::text AS "_k", created_at AS "_s" FROM things WHERE label = $1 ORDER BY created_at ASC, id ASC LIMIT $3) AS things' +
+      ' WHERE label LIKE $2 ORDER BY "_s" ASC, id ASC LIMIT $4',
+    values: ['x', '%a_b%', 120, 6]
+  }, 'a search: a window of the sort order (20 rows per row of the page unless told), parameters transformed')
+  t.same(searched.fallback, {
+    name: 'things_5',
+    text: 'SELECT id, label, created_at::text AS "_k" FROM search($2) AS things WHERE label = $1 ORDER BY created_at ASC, id ASC LIMIT $3',
     values: ['x', '%a_b%', 6]
-  }, 'a search is planned for its term: unnamed, parameters transformed')
-  t.equal(searched.fallback, null)
-  t.same(searched.count, { name: undefined, text: 'SELECT count(*)::int AS total FROM things WHERE label = $1 AND label LIKE $2', values: ['x', '%a_b%'] })
+  }, 'and the read through the search index')
+  t.same(searched.count, { name: undefined, text: 'SELECT count(*)::int AS total FROM things WHERE label = $1 AND label LIKE $2', values: ['x', '%a_b%'] }, 'the count is planned for its term')
 
   const clustered = lister.statements({ limit: 5, q: 'a_b', label: 'x', sort: 'label' })
-  t.same(clustered.page, {
-    name: 'things_4',
-    text: 'WITH win AS MATERIALIZED (SELECT *, label AS "_k", label AS "_s" FROM things WHERE label = $1 ORDER BY label ASC, id ASC LIMIT $3)' +
-      ' SELECT p.*, c.n AS "_n" FROM (SELECT count(*)::int AS n FROM win) c' +
-      ' LEFT JOIN LATERAL (SELECT id, label, "_k", "_s" FROM win WHERE label LIKE $2 ORDER BY "_s" ASC, id ASC LIMIT $4) p ON true' +
-      ' ORDER BY p."_s" ASC, p.id ASC',
-    values: ['x', '%a_b%', 120, 6]
-  }, 'sorted on the searched column: a window of the sort order first, 20 rows per row of the page')
+  t.match(clustered.page, { name: 'things_6', text: /FROM things WHERE label = \$1 ORDER BY label ASC, id ASC LIMIT \$3\)/, values: ['x', '%a_b%', 120, 6] })
   t.same(clustered.fallback, {
-    name: 'things_5',
+    name: 'things_7',
     text: 'SELECT id, label, label AS "_k" FROM search($2) AS things WHERE label = $1 ORDER BY label ASC, id ASC LIMIT $3',
     values: ['x', '%a_b%', 6]
-  }, 'then the search index')
+  }, 'sorted on the searched column the same')
   for (const s of [first, after, searched, clustered]) t.notMatch(`${s.page.text} ${s.fallback?.text ?? ''}`, /OFFSET/i)
+  t.same(await lister.plan({ limit: 5, q: 'a' }), { first: 'window', window: 120, fraction: null }, 'no statistics (no database): a window first')
+  t.equal(await lister.plan({ limit: 5 }), null, 'no search, no plan')
+})
+
+/** Statistics of one searched column: 100 histogram values, one of them holding "rare"; a common value 'hot' for 30 % of the rows. */
+const STATS: SearchStatistics = {
+  rows: 1_000_000,
+  columns: [{
+    nullFraction: 0.1,
+    values: ['hot'],
+    frequencies: [0.3],
+    histogram: Array.from({ length: 100 }, (_, i) => i === 7 ? 'a rare one' : i < 50 ? `user${i}` : `name ${i}`)
+  }]
+}
+
+const close = (a: number | null | undefined, b: number): boolean => Math.abs((a ?? NaN) - b) < 1e-12
+
+t.test('how common a term is, from pg_stats as the planner reads it', async (t) => {
+  const column = STATS.columns[0] as SearchStatistics['columns'][0]
+  t.ok(close(containsFraction(column, 'hot'), 0.3), 'a common value')
+  t.ok(close(containsFraction(column, 'rare'), 1 / 100 * 0.6), 'one histogram value in a hundred, over the rows neither null nor common')
+  t.ok(close(containsFraction(column, 'user'), 0.49 * 0.6))
+  t.ok(close(containsFraction(column, 'zzz'), 0.5 / 100 * 0.6), 'never sampled: half a sample')
+  t.equal(containsFraction({ nullFraction: 0, values: [], frequencies: [], histogram: [] }, 'x'), 0, 'no histogram: nothing known to match')
+  t.equal(containsFraction({ nullFraction: 0, values: ['x', 'xy'], frequencies: [0.7, 0.6], histogram: ['x'] }, 'x'), 1, 'never more than every row')
+  const twice = { nullFraction: 0, values: [], frequencies: [], histogram: ['abab', 'ab', 'b', 'a\nb'] }
+  t.equal(containsFraction(twice, 'ab'), 2 / 4, 'a value holding the term twice counts once')
+  t.equal(containsFraction(twice, 'a\nb'), 1 / 4, 'a term with a line break matches within its value')
+  t.equal(containsFraction(twice, 'b\0a'), 0.5 / 4, 'a term never spans two values: none holds it (half a sample)')
+  t.equal(containsFraction(twice, 'b'), 1, 'up to the last value')
+  const two: SearchStatistics = { rows: 10, columns: [column, { nullFraction: 0, values: [], frequencies: [], histogram: ['rare', 'b'] }] }
+  t.ok(close(matchFraction(two, 'rare'), 1 - (1 - 0.006) * (1 - 0.5)), 'either column: the two taken as independent')
+  t.ok(close(matchFraction(two, 'rare'), 1 - (1 - 0.006) * (1 - 0.5)), 'the same again (remembered)')
+  const many: SearchStatistics = { rows: 10, columns: [{ nullFraction: 0, values: [], frequencies: [], histogram: ['x1', 'y'] }] }
+  for (let i = 0; i < 1100; i++) matchFraction(many, `term ${i}`)
+  t.equal(matchFraction(many, 'x'), 0.5, 'still right after a thousand other terms')
+})
+
+t.test('a search plan: the index for a rare term, a window sized for a common one, the index first when sorted by the searched column', async (t) => {
+  const rare = planSearch(STATS, 'zzz', 50, false)
+  t.match(rare, { first: 'index', window: MAX_WINDOW }, '3,000 matches against 17,000 rows of the sort order')
+  t.ok(close(rare.fraction, 0.003))
+  const common = planSearch(STATS, 'user', 50, false)
+  t.match(common, { first: 'window', window: Math.ceil(3 * 51 / (0.49 * 0.6)) }, 'a window three times what a page needs')
+  t.equal(planSearch({ ...STATS, rows: 100 }, 'user', 50, false).first, 'index', 'few rows: the index')
+  t.equal(planSearch(STATS, 'user', 50, true).first, 'window', 'sorted by the column, a common term still reads a window')
+  t.equal(planSearch({ ...STATS, rows: 0.99 * CLUSTERED_MATCHES * 51 / 0.294 }, 'user', 50, true).first, 'index', `up to ${CLUSTERED_MATCHES} matches per row of the page: the index`)
+  t.same(planSearch(null, 'user', 9, true), { first: 'window', window: 200, fraction: null }, 'no statistics: 20 rows per row of the page')
 })
 
 t.test('cursors are bound to their list, sort, filters and key', async (t) => {
@@ -95,4 +144,27 @@ t.test('the Link header keeps limit, sort, filters and count', async (t) => {
   const lister = createLister(spec, 'secret-key-for-tests')
   t.equal(lister.nextLink('/things', { limit: 20, sort: '-label', q: 'a b&c', count: true }, 'CUR.SOR'), '</things?limit=20&sort=-label&q=a+b%26c&count=true&cursor=CUR.SOR>; rel="next"')
   t.equal(lister.nextLink('/things', { limit: 50, count: false }, 'c'), '</things?limit=50&cursor=c>; rel="next"')
+})
+
+t.test('statistics are read from pg_stats, again once their time is up, and a failed read is no estimate', async (t) => {
+  const app = await build(t)
+  const read = statisticsReader(app.db, 'users', ['email', 'name'], 0)
+  t.equal(await read(), null, 'never analysed: nothing to estimate from')
+  await app.db.query('INSERT INTO users (email, name) SELECT \'u\' || i || \'@example.com\', CASE WHEN i % 2 = 0 THEN \'Ann \' || i END FROM generate_series(1, 200) AS i')
+  await app.db.query('ANALYZE users')
+  t.equal(await read(), null, 'the copy at hand while a fresh one is read')
+  await waitUntil(async () => (await read()) !== null, { what: 'the fresh statistics' })
+  const stats = await read() as SearchStatistics
+  t.equal(stats.rows, 200)
+  t.equal(stats.columns.length, 2)
+  t.ok(close(stats.columns[1]?.nullFraction, 0.5), 'half the names are null')
+  t.ok(stats.columns[0]?.histogram.every((v) => v === v.toLowerCase() && v.endsWith('@example.com')), 'lowercased values of the column')
+  const emails = stats.columns[0]?.histogram.length as number
+  t.ok(close(matchFraction(stats, 'ann'), 1 - (1 - 0.5 / emails) * 0.5), 'every name there is an Ann; no email sampled has it')
+
+  t.equal(await statisticsReader(app.db, 'no_such_table', ['email'])(), null, 'no such table')
+  t.equal(await statisticsReader(app.db, 'users', ['email', 'no_such_column'])(), null, 'a column without statistics')
+  const ended = new pg.Pool({ connectionString: app.databaseUrl })
+  await ended.end()
+  t.equal(await statisticsReader(ended, 'users', ['email'])(), null, 'a failed read')
 })

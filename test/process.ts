@@ -43,3 +43,15 @@ export function spawnCaptured (args: string[], opts: { env?: NodeJS.ProcessEnv, 
 export function spawnEntry (file: string, env: NodeJS.ProcessEnv, opts: { stdin?: 'pipe' | 'ignore', args?: string[] } = {}): Captured {
   return spawnCaptured([...process.execArgv, join(rootDir, file), ...(opts.args ?? [])], { env: { ...process.env, ...env }, ...(opts.stdin === undefined ? {} : { stdin: opts.stdin }) })
 }
+
+/** The JSON log lines a process writes to `stream` (its stdout), parsed as they arrive; other lines are skipped. */
+export function jsonLines<T> (stream: Readable): T[] {
+  const lines: T[] = []
+  let partial = ''
+  stream.on('data', (d) => {
+    const parts = (partial + String(d)).split('\n')
+    partial = parts.pop() as string
+    for (const p of parts) if (p.startsWith('{')) lines.push(JSON.parse(p) as T)
+  })
+  return lines
+}

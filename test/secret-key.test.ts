@@ -38,5 +38,5 @@ t.test('SECRET_KEY unset in production: a clear start-up error', async (t) => {
   t.throws(() => statSync(join(dataDir, SECRET_KEY_FILE)), { code: 'ENOENT' }, 'nothing generated')
   const { generateKeyPairSync } = await import('node:crypto')
   const jwt = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string
-  await t.rejects(build(t, { env: { NODE_ENV: 'production', SECRET_KEY: '', JWT_PRIVATE_KEY: jwt, DATA_DIR: dataDir } }), { message: /SECRET_KEY .* is required when NODE_ENV=production/ })
+  await t.rejects(build(t, { env: { NODE_ENV: 'production', SECRET_KEY: '', JWT_PRIVATE_KEY: jwt, DATA_DIR: dataDir, PUBLIC_URL: 'https://roster.example.com' } }), { message: /SECRET_KEY .* is required when NODE_ENV=production/ })
 })

@@ -1,10 +1,12 @@
 import t from 'tap'
+import { spawn } from 'node:child_process'
 import { join } from 'node:path'
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { createTestDatabase, waitUntil } from './helper.ts'
 import { spawnEntry } from './process.ts'
 import { freePort } from '../db/embedded.ts'
+import { rootDir } from '../src/infra/paths.ts'
 
 interface Run { code: number | null, stdout: string, stderr: string }
 
@@ -22,10 +24,21 @@ t.test('a bad configuration is one clear message and exit code 1', async (t) => 
   t.notMatch(run.stderr, /\bat .*\.ts:\d+/, 'no stack trace')
 })
 
+t.test('production without its settings: every problem in one line, before PostgreSQL starts', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'roster-production-'))
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  const run = await start('src/server.ts', { NODE_ENV: 'production', DATA_DIR: dataDir, DATABASE_URL: '', LOG_LEVEL: 'info' }).done
+  t.equal(run.code, 1)
+  t.equal(run.stderr.split('\n').filter(Boolean).length, 1, 'one line')
+  t.match(run.stderr, /^roster: invalid configuration: REGISTRATION must be set when NODE_ENV=production: open .*; SECRET_KEY \(or SECRET_KEY_FILE\) is required .*; JWT_PRIVATE_KEY \(or JWT_PRIVATE_KEY_FILE\) is required/)
+  t.equal(run.stdout, '', 'nothing started, nothing logged')
+  t.notOk(existsSync(join(dataDir, 'postgres')), 'no embedded PostgreSQL was started')
+})
+
 t.test('the server starts, answers, and exits 0 on SIGTERM', async (t) => {
   const databaseUrl = await createTestDatabase(t)
   const port = await freePort()
-  const { child, done, output } = start('src/server.ts', { DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', NODE_ENV: 'test', LOG_LEVEL: 'info' })
+  const { child, done, output } = start('src/server.ts', { DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', NODE_ENV: 'test', LOG_LEVEL: 'info', SHUTDOWN_DELAY: '300' })
   await waitUntil(() => output().includes('Roster is up'), { what: 'the server to start', timeout: 30_000 })
   t.match(output(), new RegExp(`API docs at http://localhost:${port}/apidocs`))
   const res = await fetch(`http://127.0.0.1:${port}/health/ready`)
@@ -34,6 +47,18 @@ t.test('the server starts, answers, and exits 0 on SIGTERM', async (t) => {
   const run = await done
   t.equal(run.code, 0)
   t.match(run.stdout, /"signal":"SIGTERM","msg":"shutting down"/)
+  t.match(run.stdout, /"delay":300,"msg":"readiness says 503, still serving: the listener closes after SHUTDOWN_DELAY"/)
+})
+
+t.test('SIGINT (Ctrl-C) skips the pre-stop delay', async (t) => {
+  const databaseUrl = await createTestDatabase(t)
+  const port = await freePort()
+  const { child, done, output } = start('src/server.ts', { DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', NODE_ENV: 'test', LOG_LEVEL: 'info', SHUTDOWN_DELAY: '60000' })
+  await waitUntil(() => output().includes('Roster is up'), { what: 'the server to start', timeout: 30_000 })
+  child.kill('SIGINT')
+  const run = await done
+  t.equal(run.code, 0)
+  t.notMatch(run.stdout, /SHUTDOWN_DELAY/)
 })
 
 t.test('a server that cannot start says why and exits 1', async (t) => {
@@ -62,4 +87,28 @@ t.test('npm run migrate applies migrations to DATABASE_URL', async (t) => {
   const invalid = await start('src/cli/migrate.ts', { PORT: 'x' }).done
   t.equal(invalid.code, 1)
   t.match(invalid.stderr, /PORT: must be integer/)
+})
+
+t.test('kill -TERM to `npm start` stops the server and its embedded PostgreSQL', async (t) => {
+  // `npm start` runs the build in dist/ (CI builds before the tests; its prestart builds one when there is none).
+  const dataDir = mkdtempSync(join(tmpdir(), 'roster-npm-start-'))
+  chmodSync(dataDir, 0o755)
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  const port = await freePort()
+  const npm = spawn('npm', ['start'], { cwd: rootDir, env: { ...process.env, DATABASE_URL: '', DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', NODE_ENV: 'test', LOG_LEVEL: 'info', SHUTDOWN_DELAY: '0' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  npm.stdout.on('data', (d) => { output += String(d) })
+  npm.stderr.on('data', (d) => { output += String(d) })
+  const exited = new Promise<number | null>((resolve) => npm.on('exit', resolve))
+  t.teardown(() => { npm.kill('SIGKILL') })
+  await waitUntil(() => output.includes('Roster is up'), { what: `npm start to serve (${output.slice(-500)})`, timeout: 180_000 })
+  const node = Number(/"pid":(\d+)/.exec(output)?.[1])
+  const postmaster = Number(readFileSync(join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0])
+  t.not(node, npm.pid, 'the server is a process of its own')
+  npm.kill('SIGTERM')
+  t.equal(await exited, 0, 'npm exits 0 once the server has')
+  t.match(output, /"signal":"SIGTERM","msg":"shutting down"/, 'the signal reached the server')
+  t.throws(() => process.kill(node, 0), { code: 'ESRCH' }, 'node is gone')
+  await waitUntil(() => { try { process.kill(postmaster, 0); return false } catch { return true } }, { what: 'the postmaster to be gone', timeout: 5000 })
+  t.notOk(existsSync(join(dataDir, 'postgres', 'postmaster.pid')), 'the embedded PostgreSQL was stopped')
 })

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm'
-import { pgTable, uuid, text, timestamp, integer, index } from 'drizzle-orm/pg-core'
+import { pgTable, uuid, text, timestamp, integer, index, primaryKey } from 'drizzle-orm/pg-core'
 import { admins } from './admins.ts'
 
 /** One row per login. Live while revoked_at is null and both expiries are in the future. */
@@ -49,12 +49,47 @@ export const accountTokens = pgTable('account_tokens', {
 ])
 
 /**
- * Failed-login counters per normalised email, whether or not an account has
- * that email (so a lockout reveals nothing). Shared by all instances.
+ * Failed-login counters (src/sessions/throttle.ts), per normalised email
+ * whether or not an account has it (so a lockout reveals nothing): one row per
+ * email and client address (`client` the address, or its /64 for IPv6) locking
+ * at LOCKOUT_THRESHOLD, and one account-wide row (`client = '*'`) locking at
+ * LOCKOUT_ACCOUNT_THRESHOLD. Shared by all instances. `expires_at` is when the
+ * row stops meaning anything (its window and its lock are both over): a row
+ * past it may be deleted at any time.
  */
 export const loginThrottle = pgTable('login_throttle', {
-  email: text().primaryKey(),
+  email: text().notNull(),
+  client: text().notNull(),
+  /** Attempts counted in the window that did not succeed, those still being checked included. */
   failures: integer().notNull().default(0),
   windowStartedAt: timestamp({ withTimezone: true, mode: 'date' }).notNull().defaultNow(),
-  lockedUntil: timestamp({ withTimezone: true, mode: 'date' })
+  /** The latest attempt counted, and the instance that counted it: attempts older than the settling time are known to have failed. */
+  lastAttemptAt: timestamp({ withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  lastAttemptBy: text().notNull(),
+  /** The latest attempt counted by another instance than `last_attempt_by`, if any. */
+  otherAttemptAt: timestamp({ withTimezone: true, mode: 'date' }),
+  lockedUntil: timestamp({ withTimezone: true, mode: 'date' }),
+  expiresAt: timestamp({ withTimezone: true, mode: 'date' }).notNull()
+}, (t) => [
+  primaryKey({ columns: [t.email, t.client] }),
+  index('login_throttle_expires_at_idx').on(t.expiresAt)
+])
+
+/**
+ * The access-token signing keys of every instance on this database, by kid:
+ * recorded at start and refreshed every minute by each instance holding them
+ * (as its signing key or as a previous key). The JWKS and every instance's
+ * verification use the keys seen within ACCESS_TOKEN_TTL (src/sessions/keyring.ts).
+ */
+export const signingKeys = pgTable('signing_keys', {
+  kid: text().primaryKey(),
+  /** SPKI PEM of the Ed25519 public key. */
+  publicKey: text().notNull(),
+  /** The `iss` of the last instance that signed with this key; null while none has. */
+  issuer: text(),
+  firstSeenAt: timestamp({ withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  /** Last time an instance held the key (signing or previous). */
+  lastSeenAt: timestamp({ withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  /** Last time an instance signed with it. */
+  lastSignedAt: timestamp({ withTimezone: true, mode: 'date' })
 })

@@ -9,7 +9,7 @@ import { pgTable, uuid, text, timestamp, integer, jsonb, index } from 'drizzle-o
  */
 export const emailOutbox = pgTable('email_outbox', {
   id: uuid().primaryKey().default(sql`gen_random_uuid()`),
-  /** Template name: confirm_account | confirm_email | reset_password. */
+  /** Template name: confirm_account | confirm_email | reset_password | register_existing. */
   template: text().notNull(),
   recipient: text().notNull(),
   /** Template data (name, token, ...). `token` is removed once sent or failed. */
@@ -23,5 +23,7 @@ export const emailOutbox = pgTable('email_outbox', {
   createdAt: timestamp({ withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   sentAt: timestamp({ withTimezone: true, mode: 'date' })
 }, (t) => [
-  index('email_outbox_due_idx').on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`)
+  index('email_outbox_due_idx').on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
+  // The pruning job's way to sent and failed rows past OUTBOX_RETENTION_DAYS.
+  index('email_outbox_done_idx').on(t.createdAt).where(sql`${t.status} <> 'pending'`)
 ])

@@ -3,8 +3,9 @@ import type { FastifyInstance } from 'fastify'
 /**
  * What every route under /auth has in common. THE /auth rate limit: each
  * takes AUTH_RATE_LIMIT requests per AUTH_RATE_WINDOW seconds from one IP,
- * each route counted on its own (a limiter of its own per route, as a
- * route-level `config.rateLimit` would make), checked after authentication.
+ * each route counted on its own (a limiter of its own per route, its `scope`
+ * the route, counted in PostgreSQL: plugins/rate-limit.ts), checked after
+ * authentication.
  * And the `auth` tag of the API docs, unless a route names its own tags.
  */
 export default async function (app: FastifyInstance): Promise<void> {
@@ -13,6 +14,7 @@ export default async function (app: FastifyInstance): Promise<void> {
     // Every /auth route declares a schema.
     (route.schema as { tags?: string[] }).tags ??= ['auth']
     // A route-level onRequest hook, after the app's own (authentication first), as @fastify/rate-limit adds them.
-    route.onRequest = [...[route.onRequest].flat().filter((hook) => hook !== undefined), app.rateLimit(limit)]
+    const scope = `${[route.method].flat().join(',')} ${route.url}`
+    route.onRequest = [...[route.onRequest].flat().filter((hook) => hook !== undefined), app.rateLimit({ ...limit, scope } as typeof limit)]
   })
 }

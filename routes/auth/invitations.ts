@@ -5,8 +5,8 @@ import { Invitation, InvitationAcceptance, InvitationId, INVITATIONS_LISTED, New
 import { problems } from '../../schemas/problem.ts'
 import { isLinkError } from '../../src/admins/errors.ts'
 import { acceptedPage, errorPage, invitationFormPage } from '../../src/admins/pages.ts'
+import { FORM } from '../../src/infra/body.ts'
 import { invalidFieldMessage } from '../../src/infra/errors.ts'
-import { acceptForms, FORM } from '../../src/infra/forms.ts'
 import { sendHtml, wantsHtml } from '../../src/infra/html.ts'
 import { actorOf } from '../../plugins/auth.ts'
 
@@ -17,8 +17,6 @@ import { actorOf } from '../../plugins/auth.ts'
  */
 const plugin: FastifyPluginAsyncTypebox = async (app) => {
   const manage = { permission: 'invitations:manage' as const }
-  // Only in this file's context: the invitation page's form posts urlencoded.
-  acceptForms(app)
 
   app.post('/invitations', {
     config: manage,
@@ -66,12 +64,12 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => sendHtml(reply, 200, invitationFormPage(request.query.token)))
 
   app.post('/invitations/accept', {
-    config: { public: true },
+    // The invitation page's form posts urlencoded (plugins/body.ts; it also lists the type in `consumes`).
+    config: { public: true, formBody: true },
     attachValidation: true,
     schema: {
       summary: 'Accept an invitation: become an admin',
       description: 'Creates a confirmed admin with the invitation\'s role and the name and password given; the link is used up. A refused name or password leaves it usable. JSON answers 201; the page\'s form (urlencoded, or Accept: text/html) gets an HTML page. 403 with REGISTRATION=closed.',
-      consumes: ['application/json', FORM],
       body: InvitationAcceptance,
       response: {
         200: { description: 'Admin created (HTML form)', content: { 'text/html': { schema: Html } } },

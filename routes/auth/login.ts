@@ -54,6 +54,8 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/refresh', {
     config: { public: true },
+    // A GET that rotates the token: HEAD must not (it would throw the new pair away), so it is a 405.
+    exposeHeadRoute: false,
     schema: {
       ...refreshSchema,
       tags: ['auth', 'compatibility'],

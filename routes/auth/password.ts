@@ -3,8 +3,8 @@ import { Html, PasswordReset, problemOrHtml, TokenQuery } from '../../schemas/ad
 import { problems } from '../../schemas/problem.ts'
 import { isLinkError } from '../../src/admins/errors.ts'
 import { errorPage, resetDonePage, resetFormPage } from '../../src/admins/pages.ts'
+import { FORM } from '../../src/infra/body.ts'
 import { invalidFieldMessage } from '../../src/infra/errors.ts'
-import { acceptForms, FORM } from '../../src/infra/forms.ts'
 import { sendHtml, wantsHtml } from '../../src/infra/html.ts'
 import { acceptEmail } from './_accepted.ts'
 
@@ -14,9 +14,6 @@ import { acceptEmail } from './_accepted.ts'
  * which also takes JSON.
  */
 const plugin: FastifyPluginAsyncTypebox = async (app) => {
-  // Only in this file's context: the reset page's form posts urlencoded.
-  acceptForms(app)
-
   acceptEmail(app, '/password/forgot', {
     summary: 'Ask for a password reset email',
     description: 'Always 202, whether or not an account has this address (no account enumeration). The email links to GET /auth/password/reset?token=…, valid 1 h, single use; at most 5 per account per hour.'
@@ -33,12 +30,12 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => sendHtml(reply, 200, resetFormPage(request.query.token)))
 
   app.post('/password/reset', {
-    config: { public: true },
+    // The reset page's form posts urlencoded (plugins/body.ts; it also lists the type in `consumes`).
+    config: { public: true, formBody: true },
     attachValidation: true,
     schema: {
       summary: 'Set a new password with the emailed token',
       description: 'Ends every session of the account. JSON answers 204; the page\'s form (urlencoded, or Accept: text/html) gets an HTML page, and its form again when the password is refused.',
-      consumes: ['application/json', FORM],
       body: PasswordReset,
       response: {
         200: { description: 'Password changed (HTML form)', content: { 'text/html': { schema: Html } } },

@@ -12,7 +12,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
     config: { public: true },
     schema: {
       summary: 'Register an admin account',
-      description: 'Creates an unconfirmed account and emails a confirmation link (valid 24 h). Needs REGISTRATION=open; ADMIN_EMAIL_DOMAINS may limit the addresses. The password must not be a common one, nor the email or the name.',
+      description: 'Creates an unconfirmed account and emails a confirmation link (valid 24 h). Needs REGISTRATION=open or domain; ADMIN_EMAIL_DOMAINS may limit the addresses. The password must not be a common one, nor the email or the name. An email that already has an account gets the same answer (201, an id of no account) and its owner an email instead: registration tells no one which addresses have accounts. A taken name is a 409 (names are public handles).',
       body: Registration,
       response: { 201: Admin, ...problems(403, 409, 429) }
     }
@@ -23,6 +23,8 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/confirm', {
     config: { public: true },
+    // Opening the link uses it up: HEAD (a link checker) must not, so it is a 405.
+    exposeHeadRoute: false,
     schema: {
       summary: 'Confirm an account or a new email address (the emailed link)',
       description: 'Answers an HTML page to a browser (Accept: text/html) and JSON otherwise. A link is single use; an expired, used or unknown one is 400.',

@@ -4,8 +4,8 @@ import { ClientToken, OAuthError as OAuthErrorSchema, TokenRequest, type TokenRe
 import { problems } from '../../schemas/problem.ts'
 import { OAuthError } from '../../src/clients/errors.ts'
 import type { ClientCredentials } from '../../src/clients/service.ts'
+import { FORM } from '../../src/infra/body.ts'
 import { errors } from '../../src/infra/errors.ts'
-import { acceptForms, FORM } from '../../src/infra/forms.ts'
 import { errorHandler, validationErrors } from '../../src/infra/problem.ts'
 
 const BASIC = /^Basic +([A-Za-z0-9+/]+=*)$/i
@@ -49,11 +49,9 @@ function oauthErrors (err: FastifyError, request: FastifyRequest, reply: Fastify
 
 /** POST /auth/token: API clients get access tokens (OAuth 2.0 client credentials, RFC 6749 §4.4). */
 const plugin: FastifyPluginAsyncTypebox = async (app) => {
-  // Only in this file's context: the token endpoint takes form bodies, as RFC 6749 requires.
-  acceptForms(app)
-
   app.post('/token', {
-    config: { public: true },
+    // Form bodies, as RFC 6749 requires (plugins/body.ts), and only them: `consumes` says so.
+    config: { public: true, formBody: true },
     errorHandler: oauthErrors,
     // The RFC's encoding only: a JSON body is a 415 before it is parsed (after the rate limit).
     preParsing: async (request, _reply, payload) => {

@@ -4,6 +4,7 @@ import type { FastifyRequest } from 'fastify'
 import { bearer } from '../../schemas/common.ts'
 import { problems } from '../../schemas/problem.ts'
 import { CSV, IMPORT_MAX_ROWS, ImportQuery, ImportReport, NDJSON, UserImportRow } from '../../schemas/users.ts'
+import { requireUtf8 } from '../../src/infra/body.ts'
 import { errors } from '../../src/infra/errors.ts'
 import type { RowValidator, TransferFormat } from '../../src/users/transfer.ts'
 import { actorOf } from '../../plugins/auth.ts'
@@ -13,9 +14,8 @@ const NDJSON_TYPES = [NDJSON, 'application/ndjson', 'application/jsonl', 'applic
 
 /** The format a Content-Type names (UTF-8 only), or a 415. */
 function importFormat (contentType: string | undefined): TransferFormat {
-  const [type = '', ...params] = (contentType ?? '').toLowerCase().split(';').map((p) => p.trim())
-  const charset = params.find((p) => p.startsWith('charset='))?.slice(8).replaceAll('"', '')
-  if (charset !== undefined && charset !== 'utf-8') throw new errors.UnsupportedMediaType(`Imports are UTF-8: charset=${charset.slice(0, 40)} is not accepted`)
+  const type = ((contentType ?? '').split(';')[0] as string).trim().toLowerCase()
+  if (contentType !== undefined) requireUtf8(contentType)
   if (type === CSV) return 'csv'
   if (NDJSON_TYPES.includes(type)) return 'ndjson'
   throw new errors.UnsupportedMediaType(`An import is ${NDJSON} (one JSON object per line) or ${CSV} (with a header row), not ${type === '' ? 'an empty body' : type.slice(0, 60)}`)

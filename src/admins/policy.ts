@@ -1,13 +1,8 @@
 import { EMAIL_MAX, NAME_PATTERN, PASSWORD_MAX, PASSWORD_MIN } from '../../schemas/admins.ts'
 import { csv } from '../config.ts'
-import { normaliseEmail } from '../infra/email.ts'
+import { isEmail, normaliseEmail } from '../infra/email.ts'
 import { normalisePassword } from '../infra/passwords.ts'
-
-/**
- * The shape Fastify's `format: 'email'` accepts (ajv-formats, fast mode), for
- * callers outside a route (the create-admin command).
- */
-const EMAIL = /^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i
+import { loadCommonPasswords, type CompactStringSet } from './common-passwords.ts'
 
 /** What a password is checked against besides the list: the account's email addresses and names (current and new). */
 export interface PasswordContext {
@@ -15,12 +10,12 @@ export interface PasswordContext {
   names?: Array<string | undefined>
 }
 
-let list: Promise<Set<string>> | undefined
+let list: CompactStringSet | undefined
 
 /** The common-password list, lower case; read once per process (immutable data, shared by every app built in it). */
-async function commonPasswords (): Promise<Set<string>> {
-  list ??= import('@zxcvbn-ts/language-common').then(({ dictionary }) => new Set(dictionary['passwords-common'].map((p) => p.toLowerCase())))
-  return await list
+function commonPasswords (): CompactStringSet {
+  list ??= loadCommonPasswords()
+  return list
 }
 
 /** Why a password is refused, or null when it is acceptable. */
@@ -30,10 +25,11 @@ export type PasswordPolicy = (password: string, account?: PasswordContext) => st
  * The password policy: 12–128 characters, no composition rules, not in the
  * common-password list, not the account's email (nor its local part) or name,
  * case-insensitively. The list is zxcvbn-ts's `passwords-common` dictionary
- * (@zxcvbn-ts/language-common, about 49,000 passwords), loaded once here.
+ * (@zxcvbn-ts/language-common, about 49,000 passwords), loaded once in a
+ * compact form (./common-passwords.ts).
  */
 export async function loadPasswordPolicy (): Promise<PasswordPolicy> {
-  const common = await commonPasswords()
+  const common = commonPasswords()
   return (password, account = {}) => {
     const length = [...password].length
     if (length < PASSWORD_MIN) return `must be at least ${PASSWORD_MIN} characters long`
@@ -55,7 +51,7 @@ export async function loadPasswordPolicy (): Promise<PasswordPolicy> {
 /** Why an email address cannot be an admin's, or null. */
 export function emailProblem (email: string): string | null {
   if (email.length > EMAIL_MAX) return `must be at most ${EMAIL_MAX} characters long`
-  if (!EMAIL.test(email)) return 'must be a valid email address'
+  if (!isEmail(email)) return 'must be a valid email address'
   return null
 }
 

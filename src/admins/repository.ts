@@ -41,6 +41,22 @@ const INSERT = {
   name: 'admins_insert',
   text: `INSERT INTO admins (email, name, password_hash, confirmed_at, role) VALUES ($1, $2, $3, CASE WHEN $4::boolean THEN now() END, $5) RETURNING ${COLUMNS}`
 }
+/**
+ * A registration in one statement: inserts the admin unless an admin has the
+ * email (whose row is then locked and returned, with whether the name is
+ * taken too). A taken name with a free email raises the name's unique violation.
+ */
+const REGISTER = {
+  name: 'admins_register',
+  text: `WITH existing AS (
+      SELECT id, email, name FROM admins WHERE lower(email) = lower($1) FOR UPDATE
+    ), created AS (
+      INSERT INTO admins (email, name, password_hash, role) SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM existing)
+      RETURNING ${COLUMNS}
+    )
+    SELECT (SELECT row_to_json(created) FROM created) AS created, (SELECT row_to_json(existing) FROM existing) AS existing,
+      EXISTS (SELECT 1 FROM admins WHERE lower(name) = lower($2)) AS "nameTaken"`
+}
 /** Arbitrary constant: the advisory lock that serialises "is there an owner yet?" (the first confirmed admin becomes one). */
 const FIRST_OWNER_LOCK = 7_264_829_114
 const LOCK_FIRST_OWNER = { name: 'admins_lock_first_owner', text: `SELECT pg_advisory_xact_lock(${FIRST_OWNER_LOCK})` }
@@ -82,9 +98,13 @@ const CONSUME_TOKEN = {
     RETURNING admin_id AS "adminId", purpose, email`
 }
 const VOID_TOKENS = { name: 'admins_void_tokens', text: 'UPDATE account_tokens SET used_at = now() WHERE admin_id = $1 AND purpose = $2 AND used_at IS NULL' }
-const RECENT_TOKENS = {
-  name: 'admins_recent_tokens',
-  text: 'SELECT count(*)::int AS n FROM account_tokens WHERE admin_id = $1 AND purpose = $2 AND created_at > now() - interval \'1 hour\''
+/** ISSUE_TOKEN, unless the admin got $6 tokens of the purpose within the last hour. */
+const ISSUE_TOKEN_WITHIN = {
+  name: 'admins_issue_token_within',
+  text: `INSERT INTO account_tokens (token_hash, admin_id, purpose, email, expires_at)
+    SELECT $1, $2, $3, $4, now() + make_interval(secs => $5::int)
+    WHERE (SELECT count(*) FROM account_tokens WHERE admin_id = $2 AND purpose = $3 AND created_at > now() - interval '1 hour') < $6
+    RETURNING 1`
 }
 
 /** Unique violations of the admins table become 409s naming the field; anything else is rethrown. */
@@ -119,6 +139,22 @@ export function createAdminsRepository (db: Database) {
       } catch (err) {
         throw adminsConflict(err)
       }
+    },
+
+    /**
+     * Registers an unconfirmed admin (see REGISTER): the new row, or the admin
+     * already holding the email; a taken name is a 409 either way.
+     */
+    async register (tx: Queryable, values: { email: string, name: string, passwordHash: string, role: Role }): Promise<{ created: AdminRow } | { existing: { id: string, email: string, name: string } }> {
+      let row: { created: AdminRow | null, existing: { id: string, email: string, name: string } | null, nameTaken: boolean }
+      try {
+        row = (await tx.query<typeof row>({ ...REGISTER, values: [values.email, values.name, values.passwordHash, values.role] })).rows[0] as typeof row
+      } catch (err) {
+        throw adminsConflict(err)
+      }
+      if (row.created !== null) return { created: row.created }
+      if (row.nameTaken) throw new adminsErrors.NameTaken()
+      return { existing: row.existing as { id: string, email: string, name: string } }
     },
 
     async get (id: string, tx: Queryable = db): Promise<AdminRow | null> {
@@ -185,9 +221,11 @@ export function createAdminsRepository (db: Database) {
       await tx.query({ ...VOID_TOKENS, values: [adminId, purpose] })
     },
 
-    /** Tokens of the purpose issued to the admin within the last hour. */
-    async recentTokens (tx: Queryable, adminId: string, purpose: TokenPurpose): Promise<number> {
-      return ((await tx.query<{ n: number }>({ ...RECENT_TOKENS, values: [adminId, purpose] })).rows[0] as { n: number }).n
+    /** issueToken, unless `perHour` tokens of the purpose went to the admin within the last hour: then null. */
+    async issueTokenWithin (tx: Queryable, adminId: string, purpose: TokenPurpose, perHour: number): Promise<string | null> {
+      const token = randomToken()
+      const { rows } = await tx.query({ ...ISSUE_TOKEN_WITHIN, values: [hashToken(token), adminId, purpose, null, TOKEN_TTL[purpose], perHour] })
+      return rows.length === 1 ? token : null
     }
   }
 }

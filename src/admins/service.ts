@@ -1,7 +1,8 @@
+import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { AdminChangesBody, AdminSummaryView, AdminView, Confirmation, RegistrationBody, Role } from '../../schemas/admins.ts'
 import type { AuditAction, AuditService } from '../audit/service.ts'
-import { csv, type Config } from '../config.ts'
+import { csv, registration, type Config } from '../config.ts'
 import type { MailService } from '../mail/service.ts'
 import type { SessionsService } from '../sessions/service.ts'
 import type { WebhookEvent, WebhooksService } from '../webhooks/service.ts'
@@ -74,17 +75,18 @@ function createRules (deps: AdminsDeps, repository: AdminsRepository) {
      * the account's login lockout, so a stolen access token cannot be used to
      * guess the password faster than a login could.
      */
-    async verifyCurrentPassword (row: AdminRow, given: string | undefined, what: string): Promise<void> {
+    async verifyCurrentPassword (row: AdminRow, actor: Actor, given: string | undefined, what: string): Promise<void> {
       if (given === undefined) throw invalidField('currentPassword', `is required to ${what}`)
-      await sessions.checkAttempt(row.email)
-      if (!await verifyPassword(row.passwordHash, given)) throw new adminsErrors.WrongPassword()
+      await sessions.checkAttempt(row.email, actor.ip, async () => {
+        if (!await verifyPassword(row.passwordHash, given)) throw new adminsErrors.WrongPassword()
+      })
     },
 
     /**
      * Records an audit event about an admin, and its webhook event (admin.created,
      * admin.deleted, else admin.updated); `actor` null for an anonymous request (registration, a link).
      */
-    async audit (tx: Queryable, actor: Actor | null, action: AuditAction, targetId: string, requestId: string, changes: Record<string, unknown>): Promise<void> {
+    async audit (tx: Queryable, actor: Pick<Actor, 'type' | 'id'> | null, action: AuditAction, targetId: string, requestId: string, changes: Record<string, unknown>): Promise<void> {
       await deps.audit.record(tx, { actor: actor === null ? null : { type: actor.type, id: actor.id }, action, targetType: 'admin', targetId, requestId, changes })
       await deps.webhooks.emit(tx, [adminEvent(action, targetId, changes)])
     },
@@ -104,22 +106,62 @@ function createRules (deps: AdminsDeps, repository: AdminsRepository) {
 
 type Rules = ReturnType<typeof createRules>
 
+/** What a registration answers for an email that has an account: the shape of a new one, of no account at all. */
+function lookalike (body: RegistrationBody, role: Role): AdminView {
+  const now = new Date().toISOString()
+  return { id: randomUUID(), email: body.email, name: body.name, confirmed: false, pendingEmail: null, role, mfa: false, createdAt: now, updatedAt: now }
+}
+
 /** Registration: register, confirm (the emailed link), resend the confirmation. */
 function createRegistration (deps: AdminsDeps, repository: AdminsRepository, rules: Rules, sendTokenEmail: (email: string, purpose: 'confirm_account') => void) {
-  const { db, config, mail } = deps
+  const { db, config, mail, log } = deps
+
+  /**
+   * Someone registered with the address of an existing account: its owner is
+   * told, with a reset link, and the attempt is audited. The statements match
+   * a registration's (token, email, audit), so both take as long.
+   */
+  async function notifyOwner (tx: Queryable, owner: { id: string, email: string, name: string }, requestId: string): Promise<void> {
+    const token = await repository.issueTokenWithin(tx, owner.id, 'reset_password', EMAILS_PER_HOUR)
+    if (token !== null) await mail.enqueue(tx, { template: 'register_existing', to: owner.email, data: { name: owner.name, token } })
+    else log.info({ adminId: owner.id }, 'registration with an existing address: no email sent, hourly limit for this account reached')
+    await rules.audit(tx, null, 'admin.register_attempt', owner.id, requestId, {})
+  }
+
   return {
+    /**
+     * Registers an unconfirmed admin and emails its confirmation link. An email
+     * that already has an account is answered exactly alike (status, shape, an
+     * id of no account, the same work: argon2 hash, one transaction of the same
+     * statements), so registration tells no one which addresses have accounts;
+     * the owner gets an email saying so instead, with a password reset link
+     * (at most EMAILS_PER_HOUR a hour, shared with POST /auth/password/forgot).
+     * A taken name is still a 409: names are public handles.
+     */
     async register (body: RegistrationBody, requestId: string): Promise<AdminView> {
-      if (config.REGISTRATION === 'closed' || config.REGISTRATION === 'invite') throw new adminsErrors.RegistrationClosed(config.REGISTRATION === 'invite' ? 'by invitation only (an owner sends one with POST /auth/invitations)' : 'an operator creates admin accounts (npm run create-admin)')
+      const mode = registration(config)
+      if (mode === 'closed' || mode === 'invite') throw new adminsErrors.RegistrationClosed(mode === 'invite' ? 'by invitation only (an owner sends one with POST /auth/invitations)' : 'an operator creates admin accounts (npm run create-admin)')
       rules.checkDomain(body.email)
       rules.checkPassword(body.password, { emails: [body.email], names: [body.name] })
       const passwordHash = await hashPassword(body.password, rules.argon2)
-      return await transaction(db, async (tx) => {
-        const row = await repository.insert(tx, { email: body.email, name: body.name, passwordHash, confirmed: false, role: config.REGISTRATION_ROLE })
-        const token = await repository.issueToken(tx, row.id, 'confirm_account')
-        await mail.enqueue(tx, { template: 'confirm_account', to: row.email, data: { name: row.name, token } })
-        await rules.audit(tx, null, 'admin.register', row.id, requestId, { email: row.email, name: row.name, role: row.role })
-        return adminView(row)
-      })
+      try {
+        return await transaction(db, async (tx) => {
+          const outcome = await repository.register(tx, { email: body.email, name: body.name, passwordHash, role: config.REGISTRATION_ROLE })
+          if ('existing' in outcome) {
+            await notifyOwner(tx, outcome.existing, requestId)
+            return lookalike(body, config.REGISTRATION_ROLE)
+          }
+          const row = outcome.created
+          const token = await repository.issueToken(tx, row.id, 'confirm_account')
+          await mail.enqueue(tx, { template: 'confirm_account', to: row.email, data: { name: row.name, token } })
+          await rules.audit(tx, null, 'admin.register', row.id, requestId, { email: row.email, name: row.name, role: row.role })
+          return adminView(row)
+        })
+      } catch (err) {
+        // Registered by a concurrent request after this one looked: answered like any address that has an account.
+        if (err instanceof adminsErrors.EmailTaken) return lookalike(body, config.REGISTRATION_ROLE)
+        throw err
+      }
     },
 
     /** Uses a confirmation link: confirms the account, or makes a pending email address the admin's. */
@@ -130,7 +172,7 @@ function createRegistration (deps: AdminsDeps, repository: AdminsRepository, rul
         if (use.purpose === 'confirm_account') {
           const row = await repository.update(tx, use.adminId, { confirm: true }) as AdminRow
           const self = { type: 'admin' as const, id: use.adminId }
-          await rules.audit(tx, { ...self, requestId }, 'admin.confirm', use.adminId, requestId, { confirmed: true })
+          await rules.audit(tx, self, 'admin.confirm', use.adminId, requestId, { confirmed: true })
           // The first admin to confirm is an owner (nobody could make them one).
           if (await repository.promoteIfFirstOwner(tx, use.adminId)) await rules.audit(tx, null, 'admin.role_change', use.adminId, requestId, { role: 'owner', reason: 'first admin' })
           return { purpose: 'account' as const, email: row.email }
@@ -142,7 +184,7 @@ function createRegistration (deps: AdminsDeps, repository: AdminsRepository, rul
         /* c8 ignore next */
         if (row.pendingEmail !== email) throw new adminsErrors.InvalidLink(INVALID_CONFIRM)
         await repository.update(tx, row.id, { email, pendingEmail: null })
-        await rules.audit(tx, { type: 'admin', id: row.id, requestId }, 'admin.email_change', row.id, requestId, { email })
+        await rules.audit(tx, { type: 'admin', id: row.id }, 'admin.email_change', row.id, requestId, { email })
         return { purpose: 'email' as const, email }
       })
     },
@@ -209,12 +251,12 @@ function createProfile (deps: AdminsDeps, repository: AdminsRepository, rules: R
       if (newPassword !== undefined) rules.checkPassword(newPassword, { emails: [row.email, newEmail], names: [row.name, newName] })
       if (newEmail !== undefined || newPassword !== undefined) {
         requireRecentLogin(actor)
-        await rules.verifyCurrentPassword(row, body.currentPassword, newPassword !== undefined ? 'change the password' : 'change the email')
+        await rules.verifyCurrentPassword(row, actor, body.currentPassword, newPassword !== undefined ? 'change the password' : 'change the email')
       }
       if (newEmail !== undefined && await repository.emailInUse(newEmail, row.id)) throw new adminsErrors.EmailTaken()
       const passwordHash = newPassword === undefined ? undefined : await hashPassword(newPassword, rules.argon2)
       const updated = await transaction(db, async (tx) => await applyChanges(deps, repository, rules, tx, actor, row, { newName, newEmail, cancelPending, passwordHash }))
-      sessions.forget(updated.ended)
+      await sessions.forget(updated.ended)
       return adminView(updated.row)
     },
 
@@ -222,7 +264,7 @@ function createProfile (deps: AdminsDeps, repository: AdminsRepository, rules: R
     async deleteMe (actor: AdminActor, currentPassword: string): Promise<void> {
       requireRecentLogin(actor)
       const row = await rules.current(actor)
-      await rules.verifyCurrentPassword(row, currentPassword, 'delete the account')
+      await rules.verifyCurrentPassword(row, actor, currentPassword, 'delete the account')
       const ended = await transaction(db, async (tx) => {
         await rules.keepAnOwner(tx, row, 'delete the account of')
         const ended = await sessions.endAll(tx, row.id, 'deleted')
@@ -231,7 +273,7 @@ function createProfile (deps: AdminsDeps, repository: AdminsRepository, rules: R
         await sessions.clearAttempts(row.email, tx)
         return ended
       })
-      sessions.forget([...ended, actor.sessionId])
+      await sessions.forget([...ended, actor.sessionId])
     }
   }
 }
@@ -273,7 +315,7 @@ function createManagement (deps: AdminsDeps, repository: AdminsRepository, rules
         await sessions.clearAttempts(row.email, tx)
         return ended
       })
-      sessions.forget(ended)
+      await sessions.forget(ended)
     }
   }
 }
@@ -330,7 +372,7 @@ function createRecovery (deps: AdminsDeps, repository: AdminsRepository, rules: 
         await rules.audit(tx, null, 'admin.password_reset', row.id, requestId, { password: '[changed]' })
         return ended
       })
-      sessions.forget(ended)
+      await sessions.forget(ended)
     }
   }
 }
@@ -360,11 +402,11 @@ export function createAdminsService (deps: AdminsDeps) {
       await transaction(db, async (tx) => {
         const row = await repository.lockByEmail(tx, normaliseEmail(email), purpose === 'confirm_account')
         if (row === null) return
-        if (await repository.recentTokens(tx, row.id, purpose) >= EMAILS_PER_HOUR) {
+        const token = await repository.issueTokenWithin(tx, row.id, purpose, EMAILS_PER_HOUR)
+        if (token === null) {
           log.info({ adminId: row.id, purpose }, 'email not sent: hourly limit for this account reached')
           return
         }
-        const token = await repository.issueToken(tx, row.id, purpose)
         await mail.enqueue(tx, { template: purpose, to: row.email, data: { name: row.name, token } })
       })
     })

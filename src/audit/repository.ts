@@ -6,7 +6,7 @@ import type { AUDIT_SORTS } from '../../schemas/audit.ts'
 
 export type AuditAction =
   | 'user.create' | 'user.update' | 'user.delete'
-  | 'admin.register' | 'admin.confirm' | 'admin.update' | 'admin.email_change' | 'admin.password_change' | 'admin.password_reset' | 'admin.delete'
+  | 'admin.register' | 'admin.register_attempt' | 'admin.confirm' | 'admin.update' | 'admin.email_change' | 'admin.password_change' | 'admin.password_reset' | 'admin.delete'
   | 'admin.role_change' | 'admin.mfa_enable' | 'admin.mfa_disable'
   | 'invitation.create' | 'invitation.revoke' | 'invitation.accept'
   | 'client.create' | 'client.delete' | 'client.secret_create' | 'client.secret_delete'

@@ -52,7 +52,7 @@ export async function createAdminCommand (argv: string[], io: CommandIo): Promis
 
   let config: Config
   try {
-    config = loadConfig(io.env, io.dotEnvPath)
+    config = loadConfig(io.env, io.dotEnvPath, { server: false })
   } catch (err) {
     return fail((err as ConfigError).message)
   }

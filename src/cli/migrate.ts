@@ -3,7 +3,7 @@ import { configOrExit } from '../config.ts'
 import { openDatabase } from '../../db/open.ts'
 import { runMigrations, appliedMigrations } from '../../db/migrate.ts'
 
-const config = configOrExit()
+const config = configOrExit({ server: false })
 const { pool, close } = await openDatabase(config)
 let code = 0
 try {

@@ -12,7 +12,7 @@ export interface ClientsDeps {
   db: Database
   audit: Pick<AuditService, 'record'>
   /** Access tokens for clients, and THE forget path of the authentication cache (plugins/auth.ts). */
-  tokens: { issueClientToken: (clientId: string, scopes: readonly string[]) => { accessToken: string, expiresIn: number }, forgetClient: (clientId: string) => void }
+  tokens: { issueClientToken: (clientId: string, scopes: readonly string[]) => { accessToken: string, expiresIn: number }, forgetClient: (clientId: string) => Promise<void> }
 }
 
 /** Client credentials as the token endpoint received them (HTTP Basic or form fields). */
@@ -54,7 +54,7 @@ export function createClientsService ({ db, audit, tokens }: ClientsDeps) {
 
     list: async (): Promise<ClientView[]> => await repository.list(CLIENTS_LISTED),
 
-    /** Deletes a client: its secrets go, and its access tokens are refused within SESSION_CACHE_TTL (at once on this instance). */
+    /** Deletes a client: its secrets go, and its access tokens are refused at once on every instance (within SESSION_CACHE_TTL when a notification is missed). */
     async remove (actor: AdminActor, id: string): Promise<void> {
       requireRecentLogin(actor)
       await transaction(db, async (tx) => {
@@ -62,7 +62,7 @@ export function createClientsService ({ db, audit, tokens }: ClientsDeps) {
         await record(tx, actor, 'client.delete', id, {})
         await repository.remove(tx, id)
       })
-      tokens.forgetClient(id)
+      await tokens.forgetClient(id)
     },
 
     /** A second secret for a rotation (SECRETS_PER_CLIENT active at most, else 409). */

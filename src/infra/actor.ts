@@ -5,6 +5,8 @@ export interface Actor {
   type: 'admin' | 'client'
   id: string
   requestId: string
+  /** The client's address (request.ip: the socket's peer, or what TRUST_PROXY trusts). */
+  ip: string
 }
 
 /** An admin acting through a session: its own account, sessions, MFA. */

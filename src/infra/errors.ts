@@ -60,6 +60,7 @@ const Invalid = createError('ROSTER_VALIDATION_FAILED', 'The request is not vali
  * for rules a JSON schema cannot express: password policy, a required currentPassword.
  */
 export function invalidField (field: string, message: string, context: 'body' | 'querystring' = 'body'): Error {
+  // `field` is a JSON pointer below the part, without its leading slash: `password`, `items/0/name`.
   return Object.assign(new Invalid(), {
     validation: [{ instancePath: `/${field}`, keyword: 'policy', params: {}, message, schemaPath: '#' }],
     validationContext: context
@@ -78,4 +79,13 @@ export function invalidFieldMessage (err: unknown): string | undefined {
  */
 export function withRetryAfter<E extends Error> (err: E, seconds: number): E & { retryAfter: number } {
   return Object.assign(err, { retryAfter: seconds })
+}
+
+/**
+ * Why a request was refused, for its log line only (the answer's detail stays
+ * generic): the single error handler writes it as `reason`. E.g. the kid or
+ * issuer of an access token that does not verify here.
+ */
+export function withLogReason<E extends Error> (err: E, reason: string): E & { logReason: string } {
+  return Object.assign(err, { logReason: reason })
 }

@@ -43,7 +43,6 @@ const STORE = {
   name: 'idempotency_store',
   text: 'UPDATE idempotency_keys SET status_code = $3, response_headers = $4, response_body = $5 WHERE admin_id = $1 AND key = $2'
 }
-const PURGE = { name: 'idempotency_purge', text: 'DELETE FROM idempotency_keys WHERE expires_at <= now()' }
 
 /**
  * Idempotency keys (table idempotency_keys), scoped to the admin. Claim,
@@ -69,11 +68,6 @@ export function createIdempotencyRepository (db: Database) {
 
     async store (tx: Queryable, adminId: string, key: string, response: StoredResponse): Promise<void> {
       await tx.query({ ...STORE, values: [adminId, key, response.statusCode, JSON.stringify(response.headers), response.body] })
-    },
-
-    /** Deletes expired keys; answers how many. */
-    async purgeExpired (): Promise<number> {
-      return (await db.query(PURGE)).rowCount as number
     }
   }
 }

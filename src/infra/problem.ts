@@ -62,24 +62,41 @@ function problemType (code: string): string {
   return `/problems/${code.replace(/^ROSTER_/, '').toLowerCase().replace(/_/g, '-')}`
 }
 
+/** The body of every problem+json answer. */
+export function problemBody (status: number, code: string, detail: string, instance: string, requestId: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { type: problemType(code), title: statusTitle(status), status, detail, instance, code, requestId, ...extra }
+}
+
 export function sendProblem (request: FastifyRequest, reply: FastifyReply, status: number, code: string, detail: string, extra: Record<string, unknown> = {}): FastifyReply {
   return reply
     .code(status)
     .type('application/problem+json')
-    .send({
-      type: problemType(code),
-      title: statusTitle(status),
-      status,
-      detail,
-      instance: request.url.split('?')[0],
-      code,
-      requestId: request.id,
-      ...extra
-    })
+    .send(problemBody(status, code, detail, request.url.split('?')[0] as string, request.id, extra))
+}
+
+/** A request line longer than this, with no end in sight, is a URI too long (414) rather than too many header bytes (431). */
+const LONG_REQUEST_LINE = 8192
+
+/**
+ * The problem for a request node's HTTP parser refused before Fastify saw it
+ * (the server's clientError): 408 when it came too slowly, 414 when its request
+ * line alone overflowed the header limit, 431 when its headers did, else 400
+ * (a malformed request line or header). `instance` is the request's path when
+ * one can be read from what arrived, never its query.
+ */
+export function clientErrorProblem (err: Error & { code?: string, rawPacket?: Buffer }): { status: number, code: string, detail: string, instance: string } {
+  const raw = err.rawPacket?.toString('latin1', 0, LONG_REQUEST_LINE + 2) ?? ''
+  const instance = /^[A-Z]{1,16} (\/[\x21-\x3e\x40-\x7e]{0,200})[ ?]/.exec(raw)?.[1] ?? ''
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return { status: 408, code: 'ROSTER_REQUEST_TIMEOUT', detail: 'The request did not arrive in time', instance }
+  if (err.code === 'HPE_HEADER_OVERFLOW') {
+    if (/^[A-Z]{1,16} /.test(raw) && !raw.includes('\r\n')) return { status: 414, code: 'ROSTER_URI_TOO_LONG', detail: 'The request line is longer than the server accepts', instance }
+    return { status: 431, code: 'ROSTER_HEADERS_TOO_LARGE', detail: 'The request headers are larger than the server accepts', instance }
+  }
+  return { status: 400, code: 'ROSTER_BAD_REQUEST', detail: `The request is not valid HTTP (${err.code ?? 'unreadable'})`, instance }
 }
 
 /** The app's error handler: logs at the level the error deserves, sets Retry-After, answers problem+json. */
-export function errorHandler (err: FastifyError & { retryAfter?: number }, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+export function errorHandler (err: FastifyError & { retryAfter?: number, logReason?: string }, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   let status = err.statusCode ?? 500
   if (status < 400 || status > 599) status = 500
   if (status === 500 && isDatabaseUnavailable(err)) status = 503
@@ -98,7 +115,7 @@ export function errorHandler (err: FastifyError & { retryAfter?: number }, reque
   } else if (status >= 500) {
     request.log.error({ err }, 'request failed')
   } else {
-    request.log.info({ code: err.code, statusCode: status, detail: err.message }, 'request rejected')
+    request.log.info({ code: err.code, statusCode: status, detail: err.message, reason: err.logReason }, 'request rejected')
   }
 
   const code = problemCode(err, status)

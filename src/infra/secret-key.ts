@@ -6,6 +6,8 @@ export class SecretKeyConfigError extends Error {
   override name = 'SecretKeyConfigError'
 }
 
+export const MISSING_SECRET_KEY = 'SECRET_KEY (or SECRET_KEY_FILE) is required when NODE_ENV=production: every instance must use the same key for list cursors and idempotency fingerprints. Generate one with: openssl rand -base64 32'
+
 /** Where the generated development SECRET_KEY is kept, under DATA_DIR. */
 export const SECRET_KEY_FILE = 'secret-key'
 
@@ -19,7 +21,7 @@ export const SECRET_KEY_FILE = 'secret-key'
 export function loadSecretKey (opts: { secretKey?: string | undefined, production: boolean, dataDir: string }): string {
   if (opts.secretKey !== undefined) return opts.secretKey
   if (opts.production) {
-    throw new SecretKeyConfigError('SECRET_KEY (or SECRET_KEY_FILE) is required when NODE_ENV=production: every instance must use the same key for list cursors and idempotency fingerprints. Generate one with: openssl rand -base64 32')
+    throw new SecretKeyConfigError(MISSING_SECRET_KEY)
   }
   const file = join(opts.dataDir, SECRET_KEY_FILE)
   mkdirSync(opts.dataDir, { recursive: true })

@@ -36,7 +36,7 @@ type Outcome =
 /**
  * Sends what the outbox holds: the dispatch policy. Polls every
  * MAIL_POLL_INTERVAL, and passes sooner when woken (`wake`: a NOTIFY, through
- * ./wakeups.ts). Each pass claims
+ * plugins/mail.ts). Each pass claims
  * due rows in short statements, sends outside any transaction, and records the
  * outcome. While the provider is unreachable it sends one email per poll (a probe,
  * which does not use up an attempt) and holds back the rest.

@@ -1,6 +1,6 @@
 import type { Database, Queryable } from '../infra/database.ts'
 
-export type EmailTemplate = 'confirm_account' | 'confirm_email' | 'reset_password' | 'invitation' | 'webhook_disabled'
+export type EmailTemplate = 'confirm_account' | 'confirm_email' | 'reset_password' | 'register_existing' | 'invitation' | 'webhook_disabled'
 
 export interface EmailRequest {
   template: EmailTemplate
@@ -64,9 +64,12 @@ const RESCHEDULE = {
 }
 const DEPTH = {
   name: 'mail_depth',
-  text: `SELECT count(*) FILTER (WHERE status = 'pending')::int AS pending, count(*) FILTER (WHERE status = 'failed')::int AS failed
+  text: `SELECT count(*) FILTER (WHERE status = 'pending')::int AS pending, count(*) FILTER (WHERE status = 'failed')::int AS failed,
+      coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE status = 'pending')), 0)::float8 AS "oldestPendingSeconds"
     FROM email_outbox WHERE status <> 'sent'`
 }
+
+export interface OutboxDepth { pending: number, failed: number, oldestPendingSeconds: number }
 
 /** The email outbox. Each function is one statement, so one short transaction (or part of the caller's). */
 export function createOutboxRepository (db: Database) {
@@ -97,8 +100,9 @@ export function createOutboxRepository (db: Database) {
     },
 
     /** Emails waiting to be sent and emails given up on (for metrics). */
-    async depth (): Promise<{ pending: number, failed: number }> {
-      return (await db.query<{ pending: number, failed: number }>(DEPTH)).rows[0] as { pending: number, failed: number }
+    /** Emails waiting and failed, and how long the oldest waiting one has waited (0 when none waits). */
+    async depth (): Promise<OutboxDepth> {
+      return (await db.query<OutboxDepth>(DEPTH)).rows[0] as OutboxDepth
     }
   }
 }

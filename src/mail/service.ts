@@ -2,23 +2,21 @@ import type { FastifyBaseLogger } from 'fastify'
 import { publicUrl, type Config } from '../config.ts'
 import type { Database, Queryable } from '../infra/database.ts'
 import { Dispatcher, type MailCounters } from './dispatcher.ts'
-import { createOutboxRepository, type EmailRequest } from './repository.ts'
+import { createOutboxRepository, type EmailRequest, type OutboxDepth } from './repository.ts'
 import { createTransport } from './transports.ts'
-import { Wakeups } from './wakeups.ts'
 
 export interface MailDeps {
   db: Database
   config: Config
   log: FastifyBaseLogger
-  /** PostgreSQL URL for the dispatcher's LISTEN connection. */
-  connectionString: string
 }
 
 /**
  * Email: the transport named by MAIL_TRANSPORT, the transactional outbox, and
- * the dispatcher that sends what the outbox holds (woken by NOTIFY, ./wakeups.ts).
+ * the dispatcher that sends what the outbox holds (woken by `wake`: plugins/mail.ts
+ * calls it on every NOTIFY of OUTBOX_CHANNEL).
  */
-export function createMailService ({ db, config, log, connectionString }: MailDeps) {
+export function createMailService ({ db, config, log }: MailDeps) {
   const transport = createTransport(config, log)
   const repository = createOutboxRepository(db)
   const counters: MailCounters = { queued: 0, sent: 0, retried: 0, failed: 0 }
@@ -32,13 +30,6 @@ export function createMailService ({ db, config, log, connectionString }: MailDe
     retryBase: config.MAIL_RETRY_BASE,
     pollInterval: config.MAIL_POLL_INTERVAL,
     sendTimeout: config.MAIL_SEND_TIMEOUT
-  })
-  const wakeups = new Wakeups({
-    connectionString,
-    connectionTimeout: config.DB_CONNECTION_TIMEOUT,
-    pollInterval: config.MAIL_POLL_INTERVAL,
-    log: log.child({ component: 'mail' }),
-    wake: () => { dispatcher.wake() }
   })
 
   return {
@@ -56,18 +47,21 @@ export function createMailService ({ db, config, log, connectionString }: MailDe
     counters: counters as Readonly<MailCounters>,
     /** False while the provider is unreachable (emails are held back and probed). */
     get providerAvailable (): boolean { return dispatcher.providerAvailable },
-    /** Emails waiting in the outbox, and emails given up on. */
-    depth: async (): Promise<{ pending: number, failed: number }> => await repository.depth(),
+    /** Emails waiting in the outbox, emails given up on, and the age of the oldest waiting one. */
+    depth: async (): Promise<OutboxDepth> => await repository.depth(),
     /** Runs one dispatch pass now (also when MAIL_DISPATCHER=false); resolves with the number of emails tried. */
     runOnce: async (): Promise<number> => await dispatcher.runOnce(),
-    /** Starts the dispatcher and its LISTEN connection. */
+    /** Starts the dispatcher. */
     start (): void {
       dispatcher.start()
-      wakeups.start()
     },
-    /** Stops both, after the sends in flight are recorded, and closes the transport. */
+    /** Asks the dispatcher for a pass now: a row was queued (NOTIFY), or notifications may have been missed. */
+    wake (): void {
+      dispatcher.wake()
+    },
+    /** Stops the dispatcher, after the sends in flight are recorded, and closes the transport. */
     async stop (): Promise<void> {
-      await Promise.all([wakeups.stop(), dispatcher.stop()])
+      await dispatcher.stop()
       transport.close()
     }
   }

@@ -46,6 +46,13 @@ const TEMPLATES: Record<EmailTemplate, TemplateText> = {
     action: 'Choose a new password',
     ignore: 'If you did not ask for this, ignore this email; your password stays as it was.'
   },
+  register_existing: {
+    subject: 'Someone tried to register with your address',
+    path: '/auth/password/reset',
+    intro: 'Someone tried to create a Roster account with this email address, which already has one: yours. If it was you, log in with your password, or, if you forgot it, choose a new one by opening the link below (valid for an hour).',
+    action: 'Choose a new password',
+    ignore: 'If it was not you, ignore this email: no account was created, and yours is unchanged.'
+  },
   invitation: {
     subject: 'You are invited to Roster',
     path: '/auth/invitations/accept',

@@ -1,6 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
-import nodemailer from 'nodemailer'
-import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2'
+import type { SESv2Client } from '@aws-sdk/client-sesv2'
 import { mailTransport, type Config } from '../config.ts'
 import type { Message } from './templates.ts'
 
@@ -78,8 +77,19 @@ function logTransport (log: FastifyBaseLogger): Transport {
   }
 }
 
+/**
+ * A library a transport needs, loaded only when that transport is configured (nodemailer and the
+ * AWS SDK take several MB of memory each: an instance that writes emails to the log loads
+ * neither). The import starts at once, when the app starts; the first send waits for it. A
+ * package missing from the install fails the process as loudly as a static import would.
+ */
+function loading<T> (load: () => Promise<T>): () => Promise<T> {
+  const loaded = load()
+  return async () => await loaded
+}
+
 function smtpTransport (config: Config): Transport {
-  const transporter = nodemailer.createTransport({
+  const transporter = loading(async () => (await import('nodemailer')).default.createTransport({
     host: config.MAIL_HOST,
     port: config.MAIL_PORT,
     secure: config.MAIL_SECURE,
@@ -88,46 +98,51 @@ function smtpTransport (config: Config): Transport {
     greetingTimeout: config.MAIL_SEND_TIMEOUT,
     socketTimeout: config.MAIL_SEND_TIMEOUT,
     logger: false
-  })
+  }))
   return {
     name: 'smtp',
     async send (message, signal) {
       try {
-        const info = await transporter.sendMail({ from: config.MAIL_FROM, to: message.to, subject: message.subject, text: message.text, html: message.html, signal })
+        const info = await (await transporter()).sendMail({ from: config.MAIL_FROM, to: message.to, subject: message.subject, text: message.text, html: message.html, signal })
         return info.messageId
       } catch (err) {
         const e = err as SmtpError
         throw new DeliveryError(smtpFailure(e), e.response ?? e.message, { cause: err })
       }
     },
-    close () { transporter.close() }
+    close () { transporter().then((t) => { t.close() }) }
   }
 }
 
 function sesTransport (config: Config): Transport {
-  const client = new SESv2Client({
-    region: config.AWS_REGION,
-    endpoint: config.SES_ENDPOINT,
-    // The legacy pair when both are given; otherwise the SDK's default chain (env, profile, container or instance role).
-    credentials: config.AWS_KEY !== undefined && config.AWS_SECRET !== undefined
-      ? { accessKeyId: config.AWS_KEY, secretAccessKey: config.AWS_SECRET }
-      : undefined
+  const ses = loading(async () => {
+    const { SESv2Client, SendEmailCommand } = await import('@aws-sdk/client-sesv2')
+    const client: SESv2Client = new SESv2Client({
+      region: config.AWS_REGION,
+      endpoint: config.SES_ENDPOINT,
+      // The legacy pair when both are given; otherwise the SDK's default chain (env, profile, container or instance role).
+      credentials: config.AWS_KEY !== undefined && config.AWS_SECRET !== undefined
+        ? { accessKeyId: config.AWS_KEY, secretAccessKey: config.AWS_SECRET }
+        : undefined
+    })
+    return { client, SendEmailCommand }
   })
   return {
     name: 'ses',
     async send (message, signal) {
-      const command = new SendEmailCommand({
-        FromEmailAddress: config.MAIL_FROM,
-        Destination: { ToAddresses: [message.to] },
-        ConfigurationSetName: config.SES_CONFIGURATION_SET,
-        Content: {
-          Simple: {
-            Subject: { Data: message.subject, Charset: 'UTF-8' },
-            Body: { Text: { Data: message.text, Charset: 'UTF-8' }, Html: { Data: message.html, Charset: 'UTF-8' } }
-          }
-        }
-      })
       try {
+        const { client, SendEmailCommand } = await ses()
+        const command = new SendEmailCommand({
+          FromEmailAddress: config.MAIL_FROM,
+          Destination: { ToAddresses: [message.to] },
+          ConfigurationSetName: config.SES_CONFIGURATION_SET,
+          Content: {
+            Simple: {
+              Subject: { Data: message.subject, Charset: 'UTF-8' },
+              Body: { Text: { Data: message.text, Charset: 'UTF-8' }, Html: { Data: message.html, Charset: 'UTF-8' } }
+            }
+          }
+        })
         const out = await client.send(command, { abortSignal: signal })
         return out.MessageId ?? null
       } catch (err) {
@@ -135,7 +150,7 @@ function sesTransport (config: Config): Transport {
         throw new DeliveryError(sesFailure(e), `${e.name}: ${e.message}`, { cause: err })
       }
     },
-    close () { client.destroy() }
+    close () { ses().then(({ client }) => { client.destroy() }) }
   }
 }
 

@@ -18,7 +18,6 @@ const USE_RECOVERY = { name: 'mfa_use_recovery', text: 'UPDATE mfa_recovery_code
 const DELETE_CODES = { name: 'mfa_delete_codes', text: 'DELETE FROM mfa_recovery_codes WHERE admin_id = $1' }
 const INSERT_CODES = { name: 'mfa_insert_codes', text: 'INSERT INTO mfa_recovery_codes (code_hash, admin_id) SELECT unnest($2::text[]), $1' }
 const DISABLE = { name: 'mfa_disable', text: 'UPDATE admins SET totp_secret = NULL, totp_enabled_at = NULL, totp_last_step = NULL, updated_at = now() WHERE id = $1' }
-const PURGE_TOKEN_USES = { name: 'mfa_purge_token_uses', text: 'DELETE FROM mfa_token_uses WHERE expires_at < now()' }
 
 /** The admins' TOTP columns and the recovery codes; each function one named statement, on the pool or the caller's `tx`. */
 export function createMfaRepository (db: Database) {
@@ -47,10 +46,6 @@ export function createMfaRepository (db: Database) {
     async disable (tx: Queryable, adminId: string): Promise<void> {
       await tx.query({ ...DISABLE, values: [adminId] })
       await tx.query({ ...DELETE_CODES, values: [adminId] })
-    },
-    /** Forgets the jti of mfa_tokens that have expired (they cannot be used again anyway). */
-    async purgeTokenUses (): Promise<number> {
-      return (await db.query(PURGE_TOKEN_USES)).rowCount as number
     }
   }
 }

@@ -76,17 +76,19 @@ export function createMfaService ({ db, audit, webhooks, sessions, box, issuer }
       requireRecentLogin(actor)
       const row = await state(actor)
       if (!row.enabled || row.secret === null) throw new mfaErrors.NotEnabled()
-      await sessions.checkAttempt(row.email)
-      const step = factor.code === undefined ? null : matchingStep(box.open(row.secret, actor.id), factor.code, row.lastStep)
-      await transaction(db, async (tx) => {
-        const used = factor.code === undefined
-          ? await repository.useRecoveryCode(tx, actor.id, recoveryCodeHash(factor.recovery_code as string))
-          : step !== null && await repository.useStep(tx, actor.id, step)
-        if (!used) throw new mfaErrors.WrongCode()
-        await repository.disable(tx, actor.id)
-        await sessions.clearAttempts(row.email, tx)
-        await audit.record(tx, { actor: { type: 'admin', id: actor.id }, action: 'admin.mfa_disable', targetType: 'admin', targetId: actor.id, requestId: actor.requestId, changes: { mfa: null } })
-        await webhooks.emit(tx, [{ type: 'admin.updated', resourceId: actor.id, data: { id: actor.id, action: 'admin.mfa_disable', changes: { mfa: null } } }])
+      const secret = row.secret
+      await sessions.checkAttempt(row.email, actor.ip, async () => {
+        const step = factor.code === undefined ? null : matchingStep(box.open(secret, actor.id), factor.code, row.lastStep)
+        await transaction(db, async (tx) => {
+          const used = factor.code === undefined
+            ? await repository.useRecoveryCode(tx, actor.id, recoveryCodeHash(factor.recovery_code as string))
+            : step !== null && await repository.useStep(tx, actor.id, step)
+          if (!used) throw new mfaErrors.WrongCode()
+          await repository.disable(tx, actor.id)
+          await sessions.clearAttempts(row.email, tx)
+          await audit.record(tx, { actor: { type: 'admin', id: actor.id }, action: 'admin.mfa_disable', targetType: 'admin', targetId: actor.id, requestId: actor.requestId, changes: { mfa: null } })
+          await webhooks.emit(tx, [{ type: 'admin.updated', resourceId: actor.id, data: { id: actor.id, action: 'admin.mfa_disable', changes: { mfa: null } } }])
+        })
       })
       await sessions.forgetAdmin(actor.id)
     }

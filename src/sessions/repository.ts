@@ -3,7 +3,7 @@ import type { SessionView } from '../../schemas/sessions.ts'
 import { hashToken, randomToken } from '../infra/crypto.ts'
 import type { Database, Queryable } from '../infra/database.ts'
 import { iso } from '../infra/sql.ts'
-import { ATTEMPT, attemptParams, RETRY_AFTER, type LockoutPolicy } from './throttle.ts'
+import { ATTEMPT, attemptParams, giveBack, OUTCOME, type LockoutPolicy } from './throttle.ts'
 
 export interface SessionTtl {
   /** seconds */
@@ -13,6 +13,9 @@ export interface SessionTtl {
 }
 
 export type SessionInfo = Omit<SessionView, 'current'>
+
+/** A counted (or refused) attempt: see OUTCOME in ./throttle.ts. */
+export interface Attempt { counted: boolean, retryAfter: number, settlesIn: number }
 
 export type Rotation =
   | { ok: true, sessionId: string, adminId: string, refreshToken: string, authTime: number }
@@ -52,27 +55,25 @@ const LIVE_IDS = { name: 'sessions_live_ids', text: `SELECT s.id FROM sessions s
 const ATTEMPT_LOGIN = {
   name: 'sessions_attempt_login',
   text: `WITH ${ATTEMPT}
-    SELECT EXISTS (SELECT 1 FROM attempt) AS counted, ${RETRY_AFTER} AS "retryAfter",
-      a.id, a.password_hash AS "passwordHash", a.confirmed_at IS NOT NULL AS confirmed, a.totp_enabled_at IS NOT NULL AS mfa
+    SELECT ${OUTCOME}, a.id, a.password_hash AS "passwordHash", a.confirmed_at IS NOT NULL AS confirmed, a.totp_enabled_at IS NOT NULL AS mfa
     FROM (SELECT 1) AS one LEFT JOIN admins a ON lower(a.email) = $1`
 }
 /**
  * The second step of a login with MFA, first statement: counts the code's
- * attempt against the email's lockout ($1, from the mfa_token) and reads the
- * admin's TOTP state ($5).
+ * attempt against the email's lockout ($1, from the mfa_token; $2 the client)
+ * and reads the admin's TOTP state ($9).
  */
 const ATTEMPT_MFA = {
   name: 'sessions_attempt_mfa',
   text: `WITH ${ATTEMPT}
-    SELECT EXISTS (SELECT 1 FROM attempt) AS counted, ${RETRY_AFTER} AS "retryAfter",
-      a.id, a.totp_secret AS "totpSecret", a.totp_last_step::float8 AS "lastStep", a.totp_enabled_at IS NOT NULL AS mfa
-    FROM (SELECT 1) AS one LEFT JOIN admins a ON a.id = $5::uuid`
+    SELECT ${OUTCOME}, a.id, a.totp_secret AS "totpSecret", a.totp_last_step::float8 AS "lastStep", a.totp_enabled_at IS NOT NULL AS mfa
+    FROM (SELECT 1) AS one LEFT JOIN admins a ON a.id = $9::uuid`
 }
 const COUNT_ATTEMPT = {
   name: 'sessions_count_attempt',
-  text: `WITH ${ATTEMPT}
-    SELECT EXISTS (SELECT 1 FROM attempt) AS counted, ${RETRY_AFTER}::int AS "retryAfter"`
+  text: `WITH ${ATTEMPT} SELECT ${OUTCOME}`
 }
+const GIVE_BACK = { name: 'sessions_give_back_attempt', text: `WITH ${giveBack('$1', '$2', '$3', 1)} SELECT 1` }
 const CLEAR_ATTEMPTS = { name: 'sessions_clear_attempts', text: 'DELETE FROM login_throttle WHERE email = $1' }
 
 /**
@@ -89,51 +90,49 @@ const session = (source: string): string => `s AS (
     )`
 
 /**
- * A login's writes in one statement: the session, its first refresh token, the
- * end of the email's failed-login count and (the `_rehash` variant), when the
+ * A login's writes in one statement: the session, its first refresh token, its
+ * attempt given back to the lockout and (the `_rehash` variant), when the
  * stored hash was made with other argon2 parameters, the upgraded hash.
- * Parameters: $1 admin, session()'s, $7 throttle key; $8 new and $9 old hash.
+ * Parameters: $1 admin, session()'s, $7 email and $8 client throttle keys, $9
+ * the account lockout threshold; $10 new and $11 old hash.
  */
 const start = (rehash: string): string => `
-    WITH ${session('admins WHERE id = $1')}, t AS (
-      DELETE FROM login_throttle WHERE email = $7
-    )${rehash}
+    WITH ${session('admins WHERE id = $1')}, ${giveBack('$7', '$8', '$9', 1)}${rehash}
     SELECT id FROM s`
 const START = { name: 'sessions_start', text: start('') }
 const START_REHASH = {
   name: 'sessions_start_rehash',
-  text: start(', rehash AS (UPDATE admins SET password_hash = $8 WHERE id = $1 AND password_hash = $9)')
+  text: start(', rehash AS (UPDATE admins SET password_hash = $10 WHERE id = $1 AND password_hash = $11)')
 }
 /** A password upgraded to the configured argon2 parameters at a login that goes on with its second factor. */
 const REHASH = { name: 'sessions_rehash', text: 'UPDATE admins SET password_hash = $2 WHERE id = $1 AND password_hash = $3' }
 
 /**
  * The second step of a login with MFA, its writes in one statement: the
- * mfa_token's jti ($8, expiring at $9) is recorded (single use: a second
- * completion with it finds it there), the second factor is used up ($10: the
+ * mfa_token's jti ($10, expiring at $11) is recorded (single use: a second
+ * completion with it finds it there), the second factor is used up ($12: the
  * TOTP time step, accepted only when newer than the last one, so a code is
  * accepted once; or a recovery code's hash), and only then the session starts
- * and the email's failed-login count ends. Parameters otherwise as START.
+ * and the login's two attempts (its password's and its code's) are given back
+ * to the lockout. Parameters otherwise as START.
  */
 const startWithSecondFactor = (factor: 'totp' | 'recovery'): string => {
   const used = factor === 'totp'
-    ? `UPDATE admins SET totp_last_step = $10::bigint
-        WHERE id = $1 AND totp_enabled_at IS NOT NULL AND (totp_last_step IS NULL OR totp_last_step < $10::bigint) AND EXISTS (SELECT 1 FROM j)
+    ? `UPDATE admins SET totp_last_step = $12::bigint
+        WHERE id = $1 AND totp_enabled_at IS NOT NULL AND (totp_last_step IS NULL OR totp_last_step < $12::bigint) AND EXISTS (SELECT 1 FROM j)
         RETURNING id`
     : `UPDATE mfa_recovery_codes SET used_at = now()
-        WHERE admin_id = $1 AND code_hash = $10::text AND used_at IS NULL AND EXISTS (SELECT 1 FROM j)
+        WHERE admin_id = $1 AND code_hash = $12::text AND used_at IS NULL AND EXISTS (SELECT 1 FROM j)
         RETURNING admin_id AS id`
   // A recovery code that is not the admin's leaves the mfa_token usable (a TOTP code was checked before this statement).
-  const valid = factor === 'totp' ? 'true' : 'EXISTS (SELECT 1 FROM mfa_recovery_codes WHERE admin_id = $1 AND code_hash = $10::text AND used_at IS NULL)'
+  const valid = factor === 'totp' ? 'true' : 'EXISTS (SELECT 1 FROM mfa_recovery_codes WHERE admin_id = $1 AND code_hash = $12::text AND used_at IS NULL)'
   return `
     WITH j AS (
-      INSERT INTO mfa_token_uses (jti, expires_at) SELECT $8::uuid, to_timestamp($9::float8) WHERE ${valid}
+      INSERT INTO mfa_token_uses (jti, expires_at) SELECT $10::uuid, to_timestamp($11::float8) WHERE ${valid}
       ON CONFLICT (jti) DO NOTHING RETURNING jti
     ), factor AS (
       ${used}
-    ), ${session('factor')}, t AS (
-      DELETE FROM login_throttle WHERE email = $7 AND EXISTS (SELECT 1 FROM s)
-    )
+    ), ${session('factor')}, ${giveBack('$7', '$8', '$9', 2, 'EXISTS (SELECT 1 FROM s)')}
     SELECT id FROM s`
 }
 const START_TOTP = { name: 'sessions_start_totp', text: startWithSecondFactor('totp') }
@@ -142,16 +141,21 @@ const START_RECOVERY = { name: 'sessions_start_recovery', text: startWithSecondF
 /**
  * Exchanges a refresh token ($1, its hash) for a new one ($2) in one
  * statement: the token is marked used, its successor stored, the session's idle
- * expiry pushed out by $3 seconds (never past its absolute expiry).
+ * expiry pushed out by $3 seconds (never past its absolute expiry). A token
+ * used less than $4 seconds ago (REFRESH_REUSE_INTERVAL) is exchanged again,
+ * for a successor of its own: a client retrying a refresh whose answer it lost,
+ * or sending it twice at once, keeps its session. A concurrent exchange of the
+ * same token waits for the first one's row lock, then finds it used within the
+ * interval.
  */
 const ROTATE = {
   name: 'sessions_rotate',
   text: `
     WITH used AS (
-      UPDATE refresh_tokens r SET used_at = now()
+      UPDATE refresh_tokens r SET used_at = coalesce(r.used_at, now())
       FROM sessions s
-      WHERE r.token_hash = $1 AND r.used_at IS NULL AND s.id = r.session_id
-        AND ${live('s')}
+      WHERE r.token_hash = $1 AND s.id = r.session_id AND ${live('s')}
+        AND (r.used_at IS NULL OR ($4::int > 0 AND r.used_at > now() - make_interval(secs => $4::int)))
       RETURNING s.id AS sid, s.admin_id AS sub, s.expires_at, floor(extract(epoch FROM s.authenticated_at))::int AS "authTime"
     ), fresh AS (
       INSERT INTO refresh_tokens (token_hash, session_id) SELECT $2, sid FROM used
@@ -161,7 +165,7 @@ const ROTATE = {
     )
     SELECT sid, sub, "authTime" FROM used`
 }
-/** A used refresh token presented again: its session is revoked (someone else holds a copy). */
+/** A refresh token presented again after the reuse interval: its session is revoked (someone else holds a copy). */
 const REVOKE_REUSED = {
   name: 'sessions_revoke_reused',
   text: `
@@ -190,17 +194,49 @@ const LIST = {
     ORDER BY s.last_used_at DESC, s.id DESC LIMIT $2`
 }
 
-/** Where and for how long a session starts. */
-export interface SessionStart { adminId: string, ttl: SessionTtl, throttleKey: string, userAgent?: string | undefined, ip?: string | undefined }
+/** Where and for how long a session starts, and the lockout keys its attempts are given back to. */
+export interface SessionStart { adminId: string, ttl: SessionTtl, throttle: { email: string, client: string, policy: LockoutPolicy }, userAgent?: string | undefined, ip?: string | undefined }
 
-/** The parameters $1–$7 of a statement that starts a session (START and startWithSecondFactor). */
+/** The parameters $1–$9 of a statement that starts a session (START and startWithSecondFactor). */
 const sessionValues = (opts: SessionStart, refreshToken: string): unknown[] => [
   opts.adminId, opts.userAgent?.slice(0, 512) ?? null, opts.ip ?? null, Math.min(opts.ttl.idle, opts.ttl.absolute), opts.ttl.absolute,
-  hashToken(refreshToken), opts.throttleKey
+  hashToken(refreshToken), opts.throttle.email, opts.throttle.client, opts.throttle.policy.accountThreshold
 ]
 
-export interface LoginAttempt { counted: boolean, retryAfter: number, id: string | null, passwordHash: string | null, confirmed: boolean | null, mfa: boolean | null }
-export interface MfaAttempt { counted: boolean, retryAfter: number, id: string | null, totpSecret: string | null, lastStep: number | null, mfa: boolean | null }
+export interface LoginAttempt extends Attempt { id: string | null, passwordHash: string | null, confirmed: boolean | null, mfa: boolean | null }
+export interface MfaAttempt extends Attempt { id: string | null, totpSecret: string | null, lastStep: number | null, mfa: boolean | null }
+
+/** A signing key recorded in signing_keys by an instance of the fleet. */
+export interface RecordedKey {
+  kid: string
+  /** SPKI PEM */
+  pem: string
+  /** The issuer of the last instance that signed with it (null if none ever did). */
+  issuer: string | null
+  /** Some instance signed with it within the `signing` window. */
+  signing: boolean
+}
+
+const PUBLISHED = `SELECT kid, public_key AS pem, issuer, coalesce(last_signed_at > now() - make_interval(secs => $2::int), false) AS signing
+    FROM signing_keys WHERE last_seen_at > now() - make_interval(secs => $1::int) ORDER BY first_seen_at, kid`
+/**
+ * Records the keys an instance holds ($3 kids, $4 their PEMs; $1 the one it
+ * signs with, as issuer $2) and answers every key seen within $5 seconds
+ * ($6: signed with within that many) AS IT WAS before this statement: so that
+ * a key's previous issuer shows, too.
+ */
+const RECORD_KEYS = {
+  name: 'sessions_record_keys',
+  text: `WITH recorded AS (
+      INSERT INTO signing_keys AS k (kid, public_key, issuer, last_signed_at)
+      SELECT u.kid, u.pem, CASE WHEN u.kid = $1 THEN $2 END, CASE WHEN u.kid = $1 THEN now() END
+      FROM unnest($3::text[], $4::text[]) AS u(kid, pem)
+      ON CONFLICT (kid) DO UPDATE SET last_seen_at = now(),
+        issuer = coalesce(EXCLUDED.issuer, k.issuer), last_signed_at = coalesce(EXCLUDED.last_signed_at, k.last_signed_at)
+    )
+    ${PUBLISHED.replace('$1', '$5').replace('$2', '$6')}`
+}
+const PUBLISHED_KEYS = { name: 'sessions_published_keys', text: PUBLISHED }
 
 /**
  * Sessions, their refresh tokens and the failed-login counters. Every function
@@ -229,15 +265,15 @@ export function createSessionsRepository (db: Database) {
       return (await tx.query<{ id: string }>({ ...LIVE_IDS, values: [adminId] })).rows.map((r) => r.id)
     },
 
-    /** Counts a login attempt against `key` and reads the account with that email (nulls when none). */
-    async attemptLogin (key: string, policy: LockoutPolicy): Promise<LoginAttempt> {
-      const { rows } = await db.query<LoginAttempt>({ ...ATTEMPT_LOGIN, values: attemptParams(key, policy) })
+    /** Counts a login attempt of `email` from `client` (by this `instance`) and reads the account with that email (nulls when none). */
+    async attemptLogin (email: string, client: string, policy: LockoutPolicy, instance: string): Promise<LoginAttempt> {
+      const { rows } = await db.query<LoginAttempt>({ ...ATTEMPT_LOGIN, values: attemptParams(email, client, policy, instance) })
       return rows[0] as LoginAttempt
     },
 
-    /** Counts a second-factor attempt against `key` and reads the admin's TOTP state (nulls when the admin is gone). */
-    async attemptMfa (key: string, adminId: string, policy: LockoutPolicy): Promise<MfaAttempt> {
-      const { rows } = await db.query<MfaAttempt>({ ...ATTEMPT_MFA, values: [...attemptParams(key, policy), adminId] })
+    /** Counts a second-factor attempt of `email` from `client` and reads the admin's TOTP state (nulls when the admin is gone). */
+    async attemptMfa (email: string, client: string, adminId: string, policy: LockoutPolicy, instance: string): Promise<MfaAttempt> {
+      const { rows } = await db.query<MfaAttempt>({ ...ATTEMPT_MFA, values: [...attemptParams(email, client, policy, instance), adminId] })
       return rows[0] as MfaAttempt
     },
 
@@ -245,15 +281,20 @@ export function createSessionsRepository (db: Database) {
       await db.query({ ...REHASH, values: [adminId, to, from] })
     },
 
-    /** Counts an attempt; when the key is locked nothing is counted and `retryAfter` says for how many seconds still. */
-    async countAttempt (key: string, policy: LockoutPolicy): Promise<{ counted: boolean, retryAfter: number }> {
-      const { rows } = await db.query<{ counted: boolean, retryAfter: number }>({ ...COUNT_ATTEMPT, values: attemptParams(key, policy) })
-      return rows[0] as { counted: boolean, retryAfter: number }
+    /** Counts an attempt; when a key is locked nothing is counted, and the answer says for how long (see OUTCOME). */
+    async countAttempt (email: string, client: string, policy: LockoutPolicy, instance: string): Promise<Attempt> {
+      const { rows } = await db.query<Attempt>({ ...COUNT_ATTEMPT, values: attemptParams(email, client, policy, instance) })
+      return rows[0] as Attempt
     },
 
-    /** A correct password: the failed attempts of `key` are forgotten. */
-    async clearAttempts (key: string, tx: Queryable = db): Promise<void> {
-      await tx.query({ ...CLEAR_ATTEMPTS, values: [key] })
+    /** A correct password: its attempt is given back (see giveBack). */
+    async giveBack (email: string, client: string, policy: LockoutPolicy): Promise<void> {
+      await db.query({ ...GIVE_BACK, values: [email, client, policy.accountThreshold] })
+    },
+
+    /** The password was proven and changed (or the account deleted): every count of `email` is forgotten. */
+    async clearAttempts (email: string, tx: Queryable = db): Promise<void> {
+      await tx.query({ ...CLEAR_ATTEMPTS, values: [email] })
     },
 
     /** Starts a session with its first refresh token (see START); null when the admin no longer exists. */
@@ -280,11 +321,14 @@ export function createSessionsRepository (db: Database) {
       return rows[0] === undefined ? null : { sessionId: rows[0].id, refreshToken }
     },
 
-    /** See ROTATE; a token that was already used revokes its whole session. The caller answers 401 either way. */
-    async rotate (token: string, ttl: SessionTtl): Promise<Rotation> {
+    /**
+     * See ROTATE: a token used more than `reuseInterval` seconds ago revokes its
+     * whole session. The caller answers 401 either way.
+     */
+    async rotate (token: string, ttl: SessionTtl, reuseInterval: number): Promise<Rotation> {
       const hash = hashToken(token)
       const next = randomToken()
-      const { rows } = await db.query<{ sid: string, sub: string, authTime: number }>({ ...ROTATE, values: [hash, hashToken(next), ttl.idle] })
+      const { rows } = await db.query<{ sid: string, sub: string, authTime: number }>({ ...ROTATE, values: [hash, hashToken(next), ttl.idle, reuseInterval] })
       const row = rows[0]
       if (row !== undefined) return { ok: true, sessionId: row.sid, adminId: row.sub, refreshToken: next, authTime: row.authTime }
       const reused = await db.query<{ id: string }>({ ...REVOKE_REUSED, values: [hash] })
@@ -302,6 +346,20 @@ export function createSessionsRepository (db: Database) {
         ? await tx.query<{ id: string }>({ ...REVOKE_ALL, values: [adminId, reason] })
         : await tx.query<{ id: string }>({ ...REVOKE_ALL_BUT, values: [adminId, reason, except] })
       return rows.map((r) => r.id)
+    },
+
+    /**
+     * Records the signing key and the previous keys of this instance, and
+     * answers the keys seen within `window.seen` seconds as they were before.
+     */
+    async recordKeys (held: { signing: string, issuer: string, keys: Array<{ kid: string, pem: string }> }, window: { seen: number, signing: number }): Promise<RecordedKey[]> {
+      const values = [held.signing, held.issuer, held.keys.map((k) => k.kid), held.keys.map((k) => k.pem), window.seen, window.signing]
+      return (await db.query<RecordedKey>({ ...RECORD_KEYS, values })).rows
+    },
+
+    /** The keys seen within `window.seen` seconds. */
+    async publishedKeys (window: { seen: number, signing: number }): Promise<RecordedKey[]> {
+      return (await db.query<RecordedKey>({ ...PUBLISHED_KEYS, values: [window.seen, window.signing] })).rows
     },
 
     /** An admin's live sessions, most recently used first (at most `limit`). */

@@ -17,9 +17,9 @@ export function containsPattern (q: string): string {
 /**
  * GET /users. Every sort has its `(key, id)` index (db/schema/users.ts); `email`
  * uses the unique index on lower(email); `q` is a search filter (src/infra/paging)
- * answered by the sort index or by the pg_trgm GIN indexes on lower(email) and
- * lower(coalesce(name, '')), whichever the planner finds cheaper for the term;
- * sorted by email or name, a window of the sort order first, then the GIN indexes.
+ * answered by a window of the sort index or by the pg_trgm GIN indexes on
+ * lower(email) and lower(coalesce(name, '')), whichever the statistics of email
+ * and name say is cheaper for the term.
  */
 export const USERS_LIST: ListSpec = {
   name: 'users',
@@ -35,6 +35,8 @@ export const USERS_LIST: ListSpec = {
       search: {
         // users_search (migration 0004): the users matching a pattern, from the trigram indexes, never by a sequential scan.
         from: (p) => `users_search(${p}) AS users`,
+        columns: ['email', 'name'],
+        term: (v) => (v as string).toLowerCase(),
         clusters: ['email', 'name']
       }
     },
@@ -54,7 +56,7 @@ const VERSION = { name: 'users_version', text: 'SELECT version FROM users WHERE 
  */
 export function createUsersRepository (db: Database, secretKey: string, auditInsert: string, eventSql: EventSql) {
   const pool: Queryable = db
-  const lister = createLister<UserRow>(USERS_LIST, secretKey)
+  const lister = createLister<UserRow>(USERS_LIST, secretKey, db)
   // Each write is one statement: the change and its audit row (a data-modifying CTE), so both commit or neither.
   // Built once, when the app starts: the audit row's INSERT is the audit domain's (src/audit/repository.ts).
   // The webhook event is the webhooks domain's (src/webhooks/repository.ts): its outbox rows from `u`, the user as the API shows it.

@@ -91,11 +91,6 @@ export function createUsersService (db: Database, secretKey: string, audit: Pick
 
     async remove (id: string, versions: number[] | null, actor: Actor): Promise<UserRow> {
       return await repository.remove(id, versions, actor) ?? await missingOrStale(id)
-    },
-
-    /** Deletes expired idempotency keys (run at start and every few minutes by plugins/users.ts). */
-    async purgeExpiredKeys (): Promise<number> {
-      return await idempotency.purgeExpired()
     }
   }
 }

@@ -78,3 +78,24 @@ t.test('create-admin uses the embedded PostgreSQL when no database is configured
   t.equal(res.code, 0, res.stderr)
   t.match(res.stdout, /admin first <first@example.com> created/)
 })
+
+t.test('beside a running server on the same DATA_DIR: create-admin joins its embedded PostgreSQL; a second server is refused', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'roster-beside-'))
+  chmodSync(dataDir, 0o755)
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  const server = await build(t, { databaseUrl: '', env: { DATA_DIR: dataDir } })
+  const listening = server.logs.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('embedded PostgreSQL listening')) as { url: string }
+  t.match(listening.url, /^postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/roster$/, 'its URL is logged, the password masked')
+
+  const res = await run(['--email', 'beside@example.com', '--name', 'beside'], { DATA_DIR: dataDir })
+  t.equal(res.code, 0, res.stderr)
+  const login = await server.inject({ method: 'POST', url: '/auth/login', payload: { email: 'beside@example.com', password: PASSWORD } })
+  t.equal(login.statusCode, 200, 'the running server sees the admin')
+  t.ok(server.embeddedPostgres?.pid() !== undefined, 'and its PostgreSQL still runs: the command did not stop it')
+  t.equal((await server.inject({ url: '/health/ready' })).statusCode, 200)
+
+  await t.rejects(build(t, { databaseUrl: '', env: { DATA_DIR: dataDir } }), {
+    name: 'EmbeddedInUseError',
+    message: /the embedded PostgreSQL in .* is already running \(pid \d+, postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/roster\), started by another Roster server/
+  })
+})

@@ -3,7 +3,7 @@ import { build, waitForEmail } from '../helper.ts'
 
 const PASSWORD = 'correct horse battery staple'
 
-t.test('register → unconfirmed 403 → confirm → login → me → refresh → reuse revokes → logout', async (t) => {
+t.test('register → unconfirmed 403 → confirm → login → me → refresh → late reuse revokes → logout', async (t) => {
   const app = await build(t)
 
   // register
@@ -70,7 +70,8 @@ t.test('register → unconfirmed 403 → confirm → login → me → refresh �
   const nextBearer = { authorization: `Bearer ${next.access_token as string}` }
   t.equal((await app.inject({ url: '/auth/me', headers: nextBearer })).statusCode, 200)
 
-  // the old refresh token presented again: the whole session is revoked
+  // the old refresh token presented again, after REFRESH_REUSE_INTERVAL: the whole session is revoked
+  await app.pg.pool.query("UPDATE refresh_tokens SET used_at = used_at - interval '11 seconds' WHERE used_at IS NOT NULL")
   const reused = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: pair.refresh_token } })
   t.equal(reused.statusCode, 401)
   t.equal(reused.json().code, 'ROSTER_INVALID_REFRESH_TOKEN')
@@ -78,7 +79,7 @@ t.test('register → unconfirmed 403 → confirm → login → me → refresh �
   t.equal((await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: next.refresh_token } })).statusCode, 401, 'and its newest refresh token too')
   const { rows: [revoked] } = await app.pg.pool.query('SELECT revoked_reason FROM sessions')
   t.equal(revoked.revoked_reason, 'refresh_token_reuse')
-  t.match(app.logs.text(), /a used refresh token was presented again: session revoked/)
+  t.match(app.logs.text(), /a used refresh token was presented again after REFRESH_REUSE_INTERVAL: session revoked/)
 
   // a new login, then logout: its token is refused
   const second = (await app.inject({ method: 'POST', url: '/auth/login', payload: { email: 'ann@example.com', password: PASSWORD } })).json()

@@ -3,7 +3,7 @@ import { admins } from '../../db/schema/admins.ts'
 import { redactUrl, serializeError } from '../../src/server-options.ts'
 import { drizzle } from 'drizzle-orm/node-postgres'
 import { adminsConflict } from '../../src/admins/repository.ts'
-import { build, createAdmin } from '../helper.ts'
+import { build, createAdmin, loginAs } from '../helper.ts'
 
 t.test('credentials in query strings are redacted from logged URLs', async (t) => {
   t.equal(redactUrl('/auth/confirm?token=abc'), '/auth/confirm?token=[redacted]')
@@ -49,4 +49,18 @@ t.test('work left running after an answer logs its failure and never crashes', a
   app.admins.forgotPassword(null as unknown as string)
   await app.admins.drain()
   t.ok(app.logs.lines.some((l) => l.msg === 'sending a password reset email failed' && l.level === 50))
+})
+
+t.test('"request completed": method, route pattern, status, duration and the actor, in one line', async (t) => {
+  const app = await build(t, { env: { LOG_LEVEL: 'info' } })
+  const admin = await createAdmin(app)
+  const session = await loginAs(app, admin)
+  const created = await app.inject({ method: 'POST', url: '/users', headers: session.headers, payload: { email: 'logged@example.com' } })
+  await app.inject({ url: '/no/such/path' })
+  const completed = app.logs.lines.filter((l) => l.msg === 'request completed')
+  const line = completed.find((l) => l.reqId === created.headers['x-request-id'])
+  t.match(line, { res: { statusCode: 201, method: 'POST', route: '/users', actor: { kind: 'admin', id: session.adminId } }, responseTime: Number })
+  const login = completed.find((l) => (l.res as { route?: string }).route === '/auth/login')
+  t.same(login?.res, { statusCode: 200, method: 'POST', route: '/auth/login' }, 'no actor before authentication')
+  t.same(completed.at(-1)?.res, { statusCode: 404, method: 'GET' }, 'no route when none matched')
 })

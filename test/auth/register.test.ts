@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build } from '../helper.ts'
+import { build, waitForEmail, waitUntil } from '../helper.ts'
 import { emailDomainAllowed, emailProblem, loadPasswordPolicy, nameProblem } from '../../src/admins/policy.ts'
 
 const register = (payload: Record<string, unknown>) => ({ method: 'POST' as const, url: '/auth/register', payload })
@@ -38,18 +38,58 @@ t.test('registration validates email, name and password as documented', async (t
   t.equal(emoji.statusCode, 201, 'twelve characters, whatever they are')
 })
 
-t.test('conflicts are 409 naming the field, case-insensitively', async (t) => {
+t.test('an email that has an account is answered like a new one; its owner is told; a taken name is a 409', async (t) => {
   const app = await build(t)
-  t.equal((await app.inject(register({ email: 'Ann@Example.com', name: 'Ann', password: GOOD }))).statusCode, 201)
-  const email = await app.inject(register({ email: 'ann@EXAMPLE.com', name: 'other', password: GOOD }))
-  t.equal(email.statusCode, 409)
-  t.match(email.json(), { code: 'ROSTER_EMAIL_TAKEN', detail: /^email: / })
+  const first = await app.inject(register({ email: 'Ann@Example.com', name: 'Ann', password: GOOD }))
+  t.equal(first.statusCode, 201)
+  const mail = await waitForEmail(app, 'Ann@Example.com')
+  t.equal(mail.subject, 'Confirm your Roster account')
+
+  const again = await app.inject(register({ email: 'ann@EXAMPLE.com', name: 'other', password: GOOD }))
+  t.equal(again.statusCode, 201, 'the same status')
+  t.same(Object.keys(again.json()), Object.keys(first.json()), 'the same shape')
+  t.same(again.headers['content-type'], first.headers['content-type'])
+  t.match(again.json(), { email: 'ann@EXAMPLE.com', name: 'other', confirmed: false, pendingEmail: null })
+  t.not(again.json().id, first.json().id, 'an id of no account')
+  t.equal(await app.admins.repository.get(again.json().id), null)
+  t.match(again.json().createdAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, 'timestamps formatted alike')
+
+  const notice = await waitForEmail(app, 'Ann@Example.com', 2)
+  t.equal(notice.subject, 'Someone tried to register with your address', 'the owner is told, at the address of the account')
+  t.match(notice.text, /Hello Ann,/)
+  t.match(notice.link, /\/auth\/password\/reset\?token=/, 'with a reset link, should it have been them')
+  const reset = await app.inject({ method: 'POST', url: '/auth/password/reset', payload: { token: notice.token, password: 'a brand new passphrase' } })
+  t.equal(reset.statusCode, 204, 'which works')
+  t.same((await app.pg.pool.query("SELECT action, target_id, changes FROM audit_events WHERE action = 'admin.register_attempt'")).rows, [{ action: 'admin.register_attempt', target_id: first.json().id, changes: {} }], 'the attempt is audited')
+
   const name = await app.inject(register({ email: 'other@example.com', name: 'aNN', password: GOOD }))
   t.equal(name.statusCode, 409)
   t.match(name.json(), { code: 'ROSTER_NAME_TAKEN', detail: /^name: / })
-  t.equal((await app.pg.pool.query('SELECT count(*)::int AS n FROM admins')).rows[0].n, 1)
-  t.equal((await app.pg.pool.query('SELECT count(*)::int AS n FROM email_outbox')).rows[0].n, 1, 'no email for a refused registration')
-  t.equal((await app.pg.pool.query('SELECT count(*)::int AS n FROM audit_events')).rows[0].n, 1, 'nor an audit event')
+  const both = await app.inject(register({ email: 'ANN@example.com', name: 'ann', password: GOOD }))
+  t.equal(both.statusCode, 409, 'a taken name is a 409 whether or not the email has an account')
+  t.match(both.json(), { code: 'ROSTER_NAME_TAKEN' })
+  t.equal((await app.pg.pool.query('SELECT count(*)::int AS n FROM admins')).rows[0].n, 1, 'no account was created')
+
+  // At most EMAILS_PER_HOUR emails a hour to the owner, with the password reset emails.
+  for (let i = 0; i < 6; i++) t.equal((await app.inject(register({ email: 'ann@example.com', name: `try${i}x`, password: GOOD }))).statusCode, 201)
+  await app.admins.drain()
+  t.equal((await app.pg.pool.query("SELECT count(*)::int AS n FROM email_outbox WHERE template = 'register_existing'")).rows[0].n, 5)
+  t.match(app.logs.text(), /registration with an existing address: no email sent, hourly limit for this account reached/)
+})
+
+t.test('an email registered concurrently, after the registration looked, is answered alike', async (t) => {
+  const app = await build(t)
+  const client = await app.pg.pool.connect()
+  t.after(() => { client.release() })
+  await client.query('BEGIN')
+  await client.query("INSERT INTO admins (email, name, password_hash) VALUES ('race@example.com', 'first', 'x')")
+  const pending = app.inject(register({ email: 'Race@example.com', name: 'second', password: GOOD }))
+  await waitUntil(async () => (await app.pg.pool.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO admins%'")).rows.length > 0, { what: 'the registration to wait for the uncommitted row' })
+  await client.query('COMMIT')
+  const res = await pending
+  t.equal(res.statusCode, 201)
+  t.match(res.json(), { email: 'Race@example.com', name: 'second', confirmed: false })
+  t.same((await app.pg.pool.query('SELECT name FROM admins')).rows, [{ name: 'first' }])
 })
 
 t.test('passwords are compared in NFKC form', async (t) => {

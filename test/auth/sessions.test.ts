@@ -51,7 +51,7 @@ t.test('sessions: list your own, end one, never another admin\'s', async (t) => 
   t.equal((await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: a1.refresh_token } })).statusCode, 401)
 })
 
-t.test('refresh: rotation, idle and absolute lifetimes, concurrent reuse', async (t) => {
+t.test('refresh: rotation, idle and absolute lifetimes, concurrent use', async (t) => {
   const app = await build(t, { env: { SESSION_IDLE_TTL: '3600', SESSION_ABSOLUTE_TTL: '7200' } })
   const admin = await createAdmin(app)
   const s = await login(app, admin)
@@ -68,7 +68,7 @@ t.test('refresh: rotation, idle and absolute lifetimes, concurrent reuse', async
   // idle expiry passed: the session is over
   await app.pg.pool.query("UPDATE sessions SET idle_expires_at = now() - interval '1 second'")
   const pair = r1.json() as { access_token: string, refresh_token: string }
-  app.auth.forgetSession((await app.pg.pool.query('SELECT id FROM sessions')).rows[0].id)
+  await app.auth.forgetSessions([(await app.pg.pool.query('SELECT id FROM sessions')).rows[0].id])
   t.equal((await app.inject({ url: '/auth/me', headers: { authorization: `Bearer ${pair.access_token}` } })).statusCode, 401, 'idle session: access token refused')
   t.equal((await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: pair.refresh_token } })).statusCode, 401, 'idle session: refresh refused')
 
@@ -78,13 +78,14 @@ t.test('refresh: rotation, idle and absolute lifetimes, concurrent reuse', async
   t.equal((await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: s2.refresh_token } })).statusCode, 401, 'expired session: refresh refused')
   t.equal((await app.pg.pool.query('SELECT count(*)::int AS n FROM sessions WHERE revoked_at IS NOT NULL')).rows[0].n, 0, 'an unused token of a dead session revokes nothing')
 
-  // the same token twice at once: one wins, and the reuse ends the session
+  // the same token twice at once: both get a pair of the session (REFRESH_REUSE_INTERVAL), which goes on
   const s3 = await login(app, admin)
   const both = await Promise.all([0, 1].map(async () => await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: s3.refresh_token } })))
-  t.same(both.map((r) => r.statusCode).sort(), [200, 401])
-  const winner = (both.find((r) => r.statusCode === 200)?.json() ?? {}) as { access_token: string, refresh_token: string }
-  t.equal((await app.inject({ url: '/auth/me', headers: { authorization: `Bearer ${winner.access_token}` } })).statusCode, 401, 'the session is revoked')
-  t.equal((await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: winner.refresh_token } })).statusCode, 401)
+  t.same(both.map((r) => r.statusCode), [200, 200])
+  for (const r of both) {
+    const pair = r.json() as { access_token: string, refresh_token: string }
+    t.equal((await app.inject({ url: '/auth/me', headers: { authorization: `Bearer ${pair.access_token}` } })).statusCode, 200, 'the session goes on')
+  }
 
   const garbage = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: 'nope' } })
   t.equal(garbage.statusCode, 401)
@@ -155,9 +156,54 @@ t.test('forged, expired and foreign tokens on /auth routes: 401 problem+json', a
 t.test('for an admin that no longer exists: no session, no row', async (t) => {
   const app = await build(t)
   const gone = '00000000-0000-4000-8000-000000000000'
-  const started = await app.sessions.repository.start({ adminId: gone, ttl: { idle: 60, absolute: 120 }, throttleKey: 'x@example.com' })
+  const started = await app.sessions.repository.start({ adminId: gone, ttl: { idle: 60, absolute: 120 }, throttle: { email: 'x@example.com', client: '127.0.0.1', policy: { threshold: 10, accountThreshold: 50, window: 900, duration: 900 } } })
   t.equal(started, null)
   t.equal((await app.pg.pool.query('SELECT count(*)::int AS n FROM sessions')).rows[0].n, 0)
   t.equal(await app.admins.repository.get(gone), null)
   t.equal(await app.admins.repository.update(app.db, gone, { name: 'nobody' }), null)
+})
+
+t.test('REFRESH_REUSE_INTERVAL: a refresh token used again soon gets a pair of the same session; later, the session ends', async (t) => {
+  const app = await build(t, { env: { AUTH_RATE_LIMIT: '100000' } })
+  const admin = await createAdmin(app)
+  const s = await login(app, admin)
+  const refresh = async (token: string) => await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: token } })
+  const me = async (accessToken: string) => (await app.inject({ url: '/auth/me', headers: { authorization: `Bearer ${accessToken}` } })).statusCode
+
+  // A client whose answer was lost retries with the same token.
+  const first = (await refresh(s.refresh_token)).json() as { access_token: string, refresh_token: string }
+  const retry = await refresh(s.refresh_token)
+  t.equal(retry.statusCode, 200, 'the retry gets a pair')
+  const second = retry.json() as { access_token: string, refresh_token: string }
+  t.not(second.refresh_token, first.refresh_token, 'with a refresh token of its own')
+  t.equal(await me(second.access_token), 200)
+  t.equal(await me(first.access_token), 200, 'the session is not revoked')
+  t.equal((await refresh(second.refresh_token)).statusCode, 200, 'the retry\'s refresh token works afterwards')
+  t.equal((await refresh(first.refresh_token)).statusCode, 200, 'and so does the first answer\'s')
+  const { rows: [session] } = await app.pg.pool.query('SELECT revoked_at, (SELECT count(*)::int FROM refresh_tokens) AS tokens FROM sessions')
+  t.same(session, { revoked_at: null, tokens: 5 })
+
+  // Ten at once with one token: all answered, every answer usable, the session live.
+  const s2 = await login(app, admin)
+  const ten = await Promise.all(Array.from({ length: 10 }, async () => await refresh(s2.refresh_token)))
+  t.same(ten.map((r) => r.statusCode), Array(10).fill(200))
+  const pairs = ten.map((r) => r.json() as { access_token: string, refresh_token: string })
+  t.equal(new Set(pairs.map((p) => p.refresh_token)).size, 10, 'ten refresh tokens')
+  for (const p of pairs) t.equal(await me(p.access_token), 200)
+  t.same((await Promise.all(pairs.map(async (p) => (await refresh(p.refresh_token)).statusCode))), Array(10).fill(200), 'each works afterwards')
+
+  // After the interval, a used token is a stolen copy: the session ends.
+  await app.pg.pool.query("UPDATE refresh_tokens SET used_at = used_at - interval '11 seconds' WHERE used_at IS NOT NULL")
+  const late = await refresh(s2.refresh_token)
+  t.equal(late.statusCode, 401)
+  t.equal(late.json().code, 'ROSTER_INVALID_REFRESH_TOKEN')
+  t.equal(await me(pairs[0]?.access_token as string), 401, 'the session has ended')
+
+  // 0: any second use ends the session, as before the interval existed.
+  const strict = await build(t, { env: { REFRESH_REUSE_INTERVAL: '0' } })
+  const a = await createAdmin(strict)
+  const s3 = await login(strict, a)
+  t.equal((await strict.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: s3.refresh_token } })).statusCode, 200)
+  t.equal((await strict.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: s3.refresh_token } })).statusCode, 401)
+  t.equal((await strict.pg.pool.query('SELECT revoked_reason FROM sessions')).rows[0].revoked_reason, 'refresh_token_reuse')
 })

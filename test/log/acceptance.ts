@@ -60,6 +60,8 @@ export async function runAcceptance (opts: AcceptanceOptions): Promise<Acceptanc
       HOST: '127.0.0.1',
       NODE_ENV: 'test',
       LOG_LEVEL: 'info',
+      // A short pre-stop delay: the load goes on through it and through the drain.
+      SHUTDOWN_DELAY: '500',
       FIREHOSE_DELIVERY_STREAM: STREAM,
       FIREHOSE_ENDPOINT: opts.peer.url,
       AWS_REGION: 'eu-west-1',

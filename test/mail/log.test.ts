@@ -79,6 +79,6 @@ t.test('a row that cannot be rendered fails at once, token erased, logged at err
 })
 
 t.test('in production the log transport is announced with a warning', async (t) => {
-  const app = await build(t, { env: { NODE_ENV: 'production', JWT_PRIVATE_KEY: generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string } })
+  const app = await build(t, { env: { NODE_ENV: 'production', PUBLIC_URL: 'https://roster.example.com', JWT_PRIVATE_KEY: generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string } })
   t.ok(app.logs.lines.some((l) => l.level === 40 && l.msg === 'MAIL_TRANSPORT is log: emails are written to the log, not sent'))
 })

@@ -97,14 +97,14 @@ t.test('the database going away: nothing crashes, the listener reconnects, a sen
   await app.mail.enqueue(app.db, { template: 'confirm_account', to: 'one@example.com', data: { name: 'O', token: 'o' } })
 
   await waitUntil(() => app.logs.lines.some((l) => l.msg === 'email outbox unreachable: will retry'), { what: 'the failed recording' })
-  await waitUntil(() => app.logs.lines.some((l) => l.msg === 'email outbox listener lost: reconnecting'), { what: 'the listener to notice' })
+  await waitUntil(() => app.logs.lines.some((l) => l.msg === 'database listener lost: reconnecting'), { what: 'the listener to notice' })
   t.equal((await app.inject({ url: '/health/live' })).statusCode, 200, 'the service still answers')
   t.equal(peer.deliveries.length, 1)
   t.equal((await outboxRows(databaseUrl))[0]?.status, 'pending', 'not recorded yet')
   await sleep(1500) // reconnect attempts fail meanwhile
 
   await proxy.up()
-  await waitUntil(() => app.logs.lines.some((l) => l.msg === 'email outbox listener reconnected'), { what: 'the listener to reconnect', timeout: 5000 })
+  await waitUntil(() => app.logs.lines.some((l) => l.msg === 'database listener reconnected'), { what: 'the listener to reconnect', timeout: 5000 })
   await waitUntil(async () => (await outboxRows(databaseUrl))[0]?.status === 'sent', { what: 'the outcome recorded', timeout: 5000 })
   t.ok(app.logs.lines.some((l) => l.msg === 'email outbox reachable again'))
   t.equal(app.logs.lines.filter((l) => l.msg === 'email outbox unreachable: will retry').length, 1, 'logged once per outage')

@@ -10,7 +10,8 @@ t.test('each template has a subject, a text and an HTML part, and its link', asy
   const cases = [
     ['confirm_account', 'Confirm your Roster account', `${BASE}/auth/confirm?token=abc`],
     ['confirm_email', 'Confirm your new email address', `${BASE}/auth/confirm?token=abc`],
-    ['reset_password', 'Reset your Roster password', `${BASE}/auth/password/reset?token=abc`]
+    ['reset_password', 'Reset your Roster password', `${BASE}/auth/password/reset?token=abc`],
+    ['register_existing', 'Someone tried to register with your address', `${BASE}/auth/password/reset?token=abc`]
   ] as const
   for (const [template, subject, link] of cases) {
     const m = renderEmail(template, 'ann@example.com', { name: 'Ann', token: 'abc' }, BASE)

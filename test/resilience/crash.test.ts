@@ -96,7 +96,8 @@ t.test('the database crashes under a write load: fail fast with 503, recover alo
     JWT_ISSUER: 'http://roster.test',
     // Outages on loopback are refused at once; this bounds any wait for a connection (see docs/resilience.md).
     DB_CONNECTION_TIMEOUT: '1000',
-    SHUTDOWN_TIMEOUT: '5000'
+    SHUTDOWN_TIMEOUT: '5000',
+    SHUTDOWN_DELAY: '0'
   }
 
   // An admin and a session, made by an app on the same database (which also applies the migrations).
@@ -238,7 +239,7 @@ t.test('the database crashes under a write load: fail fast with 503, recover alo
   t.equal(reused.status, 422, 'a key reused with another body is refused')
 
   // The outbox's LISTEN connection came back by itself.
-  await waitUntil(() => logs().some((l) => l.msg === 'email outbox listener reconnected'), { what: 'the outbox listener to reconnect', timeout: 10_000 })
+  await waitUntil(() => logs().some((l) => l.msg === 'database listener reconnected'), { what: 'the outbox listener to reconnect', timeout: 10_000 })
   t.equal(exited(), null, 'still running')
 
   // A graceful stop still works: it waits for every checked-out pool client, so a leaked one would hang it.

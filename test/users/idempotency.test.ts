@@ -107,17 +107,11 @@ t.test('Idempotency-Key values are validated', async (t) => {
   t.not(requestFingerprint('k', 'POST', '/users', { a: 1 }), requestFingerprint('other', 'POST', '/users', { a: 1 }), 'keyed by SECRET_KEY')
 })
 
-t.test('expired keys are purged at start; a failed purge is only logged', async (t) => {
-  const first = await build(t)
-  const admin = await createAdmin(first)
-  await first.pg.pool.query(`INSERT INTO idempotency_keys (admin_id, key, fingerprint, expires_at) VALUES
+t.test('expired keys are deleted by the pruning job', async (t) => {
+  const app = await build(t)
+  const admin = await createAdmin(app)
+  await app.pg.pool.query(`INSERT INTO idempotency_keys (admin_id, key, fingerprint, expires_at) VALUES
     ($1, 'old', 'f', now() - interval '1 hour'), ($1, 'live', 'f', now() + interval '1 hour')`, [admin.id])
-  const second = await build(t, { databaseUrl: first.databaseUrl })
-  t.same((await second.pg.pool.query('SELECT key FROM idempotency_keys')).rows, [{ key: 'live' }])
-  t.ok(second.logs.lines.some((l) => l.msg === 'expired idempotency keys deleted' && l.purged === 1))
-  t.equal(await second.users.purgeExpiredKeys(), 0)
-
-  const unmigrated = await build(t, { env: { MIGRATE_ON_START: 'false' } })
-  t.ok(unmigrated.logs.lines.some((l) => l.msg === 'could not delete expired idempotency keys' && l.level === 40), 'logged as a warning, start goes on')
-  t.ok(unmigrated.logs.lines.some((l) => l.msg === 'could not delete expired mfa_token uses' && l.level === 40), 'so are the used mfa_tokens\' (plugins/mfa.ts)')
+  t.match(await app.retention.run(), { idempotency_keys: 1 })
+  t.same((await app.pg.pool.query('SELECT key FROM idempotency_keys')).rows, [{ key: 'live' }])
 })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build } from '../helper.ts'
+import { build, loginAs } from '../helper.ts'
 import { count, problem, usersFixture, type UserJson } from './helpers.ts'
 
 const ORDER: Record<string, string> = {
@@ -186,32 +186,47 @@ t.test('a tampered or foreign cursor is a 400', async (t) => {
   t.equal(foreign.statusCode, 400)
 })
 
-t.test('searches page exactly in every order, also when the window of the sort order holds too few matches', async (t) => {
+t.test('searches page exactly in every order, through a window or the search index, with and without statistics', async (t) => {
   const { app, admin, auth } = await usersFixture(t)
   // 300 users; "needle" in a few of them, far apart in every order. With limit=1 a search reads
-  // a window of 40 rows first, so most pages need the search index.
+  // a window of 40 rows first (no statistics yet), so most pages need the search index.
   await app.pg.pool.query(`
     INSERT INTO users (email, name, created_by, created_at)
     SELECT CASE WHEN i IN (5, 150, 151, 299) THEN 'needle' || i ELSE 'hay' || lpad(i::text, 3, '0') END || '@example.com',
            CASE WHEN i = 77 THEN 'Ned Needleman' ELSE 'Person ' || i END,
            $1, timestamptz '2024-01-01' + i * interval '1 minute'
     FROM generate_series(1, 300) AS i`, [admin.id])
-  for (const sort of Object.keys(ORDER)) {
-    for (const limit of [1, 2, 3, 50]) {
-      const seen: string[] = []
-      let url: string | null = `/users?q=NEEDLE&limit=${limit}&sort=${sort}`
-      while (url !== null) {
-        const res: Awaited<ReturnType<typeof app.inject>> = await app.inject({ url, headers: auth() })
-        t.equal(res.statusCode, 200)
-        const page = res.json() as UserJson[]
-        t.ok(page.length > 0 && page.length <= limit, 'never an empty or oversized page')
-        seen.push(...page.map((u) => u.email))
-        url = next(res.headers.link)
+  async function everyPage (server: typeof app, headers: Record<string, string>, term: string, what: string): Promise<void> {
+    for (const sort of Object.keys(ORDER)) {
+      for (const limit of [1, 2, 3, 50]) {
+        const seen: string[] = []
+        let url: string | null = `/users?q=${term}&limit=${limit}&sort=${sort}`
+        while (url !== null) {
+          const res: Awaited<ReturnType<typeof app.inject>> = await server.inject({ url, headers })
+          t.equal(res.statusCode, 200)
+          const page = res.json() as UserJson[]
+          t.ok(page.length > 0 && page.length <= limit, 'never an empty or oversized page')
+          seen.push(...page.map((u) => u.email))
+          url = next(res.headers.link)
+        }
+        const { rows } = await app.pg.pool.query<{ email: string }>(`SELECT email FROM users WHERE email ILIKE '%' || $1 || '%' OR name ILIKE '%' || $1 || '%' ORDER BY ${ORDER[sort] as string}`, [term])
+        t.same(seen, rows.map((r) => r.email), `${what}, q=${term} sort=${sort} limit=${limit}: every match once, in order`)
       }
-      const { rows } = await app.pg.pool.query<{ email: string }>(`SELECT email FROM users WHERE email ILIKE '%needle%' OR name ILIKE '%needle%' ORDER BY ${ORDER[sort] as string}`)
-      t.same(seen, rows.map((r) => r.email), `sort=${sort} limit=${limit}: every match once, in order`)
     }
   }
+  t.equal(await app.users.repository.lister.plan({ limit: 1, q: 'needle' }).then((p) => p?.fraction), null, 'no statistics before ANALYZE')
+  await everyPage(app, auth(), 'NEEDLE', 'without statistics')
+
+  // Analysed, in a new instance (statistics are read once per STATISTICS_TTL): a rare term goes to the index
+  // at once, a common one ("hay", 296 users) reads a window.
+  await app.pg.pool.query('ANALYZE users')
+  const analysed = await build(t, { databaseUrl: app.databaseUrl })
+  const session = await loginAs(analysed, admin)
+  t.match(await analysed.users.repository.lister.plan({ limit: 1, q: 'needle' }), { first: 'index' })
+  t.match(await analysed.users.repository.lister.plan({ limit: 1, q: 'hay' }), { first: 'window' })
+  await everyPage(analysed, session.headers, 'needle', 'with statistics')
+  await everyPage(analysed, session.headers, 'hay0', 'with statistics')
+
   const counted = await app.inject({ url: '/users?q=needle&limit=1&count=true', headers: auth() })
   t.equal(counted.headers['x-total-count'], '5')
   t.same(await (await app.inject({ url: '/users?q=nothing-like-it&limit=1', headers: auth() })).json(), [])

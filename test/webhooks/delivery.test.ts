@@ -126,6 +126,9 @@ t.test('a receiver that fails, hangs and recovers: every message delivered once 
   t.ok(attempts.some((a) => a.statusCode === 200 && a.error === 'timed out after 1000 ms'), 'a body that never ends is cut off too')
   t.equal(f.app.webhooks.counters.delivered, expected)
   t.ok(f.app.webhooks.counters.retried >= 8)
+  const metrics = (await f.app.inject({ url: '/metrics' })).body
+  t.match(metrics, new RegExp(`^roster_webhook_deliveries_total\\{event="delivered"\\} ${expected}$`, 'm'))
+  t.match(metrics, /^roster_webhook_endpoints_disabled_total 0$/m)
 })
 
 t.test('test events, replays and secret rotation', async (t) => {

@@ -14,18 +14,17 @@ import type { QueryConfig } from 'pg'
  * text built once and run as a named prepared statement, so a page is one round
  * trip with no parsing or planning.
  *
- * Search filters (a substring match, `q`) are the exception. Their statements
- * are unnamed, so PostgreSQL plans them for each request's value: a common term
- * is found by reading the sort index until the page is full, a rare one through
- * the search index. But the planner assumes matches are spread evenly over the
- * sort order, which fails when the sort is on the searched column itself: users
- * whose email contains "user12", sorted by email, sit together, and reading the
- * email index from the other end until they come costs a scan of most of it. For
- * those sorts (`clusters`) a page reads a bounded window of the sort order first
- * (SEARCH_WINDOW rows per row of the page), where a common term fills the page;
- * only when the window is full but the page is not does a second statement read
- * the matches from the search index (`search.from`) and sort those past the
- * cursor, which is cheap because the term is rare there.
+ * Search filters (a substring match, `q`) have two statements, both named
+ * too: a bounded window of the sort order (the next `window` rows, other
+ * filters applied), with the page found among them, and a read of the
+ * matches from the search index (`search.from`), sorted past the cursor. A
+ * common term fills its page from a short window; a rare one is found through
+ * the index, where it has few entries. Which comes first, and how long the
+ * window is, the lister decides from how common the term is (./estimate.ts,
+ * PostgreSQL's own statistics): nothing is planned per request. When the
+ * window is full but the page is not (the term is rarer there than the
+ * statistics said, or its matches cluster elsewhere in the order, as they do
+ * when the list is sorted by a searched column), the index read follows.
  */
 
 export interface SortField {
@@ -42,14 +41,15 @@ export interface FilterField {
   sql: (placeholder: string) => string
   /** The statement parameter for a query value (default: the value itself). */
   param?: (value: unknown) => unknown
-  /** Makes this a search filter, planned for each request's value. */
+  /** Makes this a search filter: a window of the sort order, or the search index (see above). */
   search?: {
-    /**
-     * A FROM clause yielding the rows that match, from the search index whatever the planner
-     * estimates (named like the table), for when the window holds too few matches.
-     */
+    /** A FROM clause yielding the rows that match, from the search index whatever the planner estimates (named like the table). */
     from: (placeholder: string) => string
-    /** Sorts (API names) on the searched columns, which cluster the matches: these read a window first. */
+    /** The table columns searched, whose statistics (pg_stats) tell how common a term is. */
+    columns: string[]
+    /** The term as the columns' lowercased values are compared with it. */
+    term: (value: unknown) => string
+    /** Sorts (API names) on the searched columns, which cluster the matches: a window of them tells little. */
     clusters: string[]
   }
 }
@@ -85,19 +85,19 @@ export interface PageQuery {
   [filter: string]: unknown
 }
 
-/** A search reads this many rows of the sort order per row of the page before it asks the search index. */
+/** Without statistics, a search reads this many rows of the sort order per row of the page before it asks the search index. */
 export const SEARCH_WINDOW = 20
 
 export interface ListStatements {
-  /** The page; with a search filter, the page as found in the window after the cursor. */
+  /** The page; with a search filter, the page as found in a window of `window` rows after the cursor. */
   page: QueryConfig
-  /** With a search filter: the page as found through the search index, when the window did not fill it. */
+  /** With a search filter: the page as found through the search index. */
   fallback: QueryConfig | null
   count: QueryConfig | null
 }
 
 interface Shape {
-  /** Unnamed (undefined) for searches planned per request. */
+  /** Unnamed (undefined) for a search's count, planned per request. */
   name: string | undefined
   text: string
   /** Query filter names, in parameter order. */
@@ -152,13 +152,13 @@ export function createStatements (list: ListSpec) {
     const order = `ORDER BY ${field.expr} ${dir}, ${spec.id} ${dir}`
     const key = field.key ?? field.expr
     if (kind !== 'window') return `SELECT ${spec.columns}, ${key} AS "_k" FROM ${from}${where([...search, ...plain])} ${order} LIMIT $${++n}`
-    // The next `window` rows in order (cheap filters applied), then the page among them, and how many rows the window held.
+    // The next `window` rows in order (other filters applied), and the page among them. Read lazily: the scan
+    // stops at the page's last row, or at the window's end. The sort key is a column of the window ("_s"), so
+    // that its order carries through to the page without another sort.
     const window = `$${++n}`
     const limit = `$${++n}`
-    return `WITH win AS MATERIALIZED (SELECT *, ${key} AS "_k", ${field.expr} AS "_s" FROM ${spec.from}${where(plain)} ${order} LIMIT ${window})` +
-      ' SELECT p.*, c.n AS "_n" FROM (SELECT count(*)::int AS n FROM win) c' +
-      ` LEFT JOIN LATERAL (SELECT ${spec.columns}, "_k", "_s" FROM win${where(search)} ORDER BY "_s" ${dir}, ${spec.id} ${dir} LIMIT ${limit}) p ON true` +
-      ` ORDER BY p."_s" ${dir}, p.${spec.id} ${dir}`
+    return `SELECT ${spec.columns}, "_k" FROM (SELECT *, ${key} AS "_k", ${field.expr} AS "_s" FROM ${spec.from}${where(plain)} ${order} LIMIT ${window}) AS ${spec.from}` +
+      `${where(search)} ORDER BY "_s" ${dir}, ${spec.id} ${dir} LIMIT ${limit}`
   }
 
   function shapeFor (kind: ShapeKind, query: PageQuery, withCursor: boolean): Shape {
@@ -166,31 +166,41 @@ export function createStatements (list: ListSpec) {
     const id = `${kind}|${kind === 'count' ? '' : sortOf(query).name}|${withCursor ? 'after' : ''}|${filters.join(',')}`
     let shape = shapes.get(id)
     if (shape === undefined) {
-      // Planned per request: a search, except in a window (its plan does not depend on the term) or through the index.
-      const perRequest = (kind === 'page' || kind === 'count') && filters.some((f) => spec.filters[f]?.search !== undefined)
+      // A search's count is planned per request: it may read the whole table or a few index entries.
+      const perRequest = kind === 'count' && filters.some((f) => spec.filters[f]?.search !== undefined)
       shape = { name: perRequest ? undefined : `${spec.name}_${++statements}`, text: build(kind, query, filters, withCursor), filters }
       shapes.set(id, shape)
     }
     return shape
   }
 
-  /** The statements of a page, after `position` (the decoded cursor) when there is one. */
-  function statementsFor (query: PageQuery, position: [string, string] | null): ListStatements {
+  /** The search filter present in a query, if any. */
+  function searchOf (query: PageQuery): { search: NonNullable<FilterField['search']>, value: unknown, clustered: boolean } | null {
+    const f = presentFilters(query).find((name) => spec.filters[name]?.search !== undefined)
+    if (f === undefined) return null
+    const search = spec.filters[f]?.search as NonNullable<FilterField['search']>
+    return { search, value: query[f], clustered: search.clusters.includes(sortOf(query).name.replace(/^-/, '')) }
+  }
+
+  /**
+   * The statements of a page, after `position` (the decoded cursor) when there is one; with a
+   * search, its window reads `window` rows (default SEARCH_WINDOW per row of the page).
+   */
+  function statementsFor (query: PageQuery, position: [string, string] | null, window = SEARCH_WINDOW * (query.limit + 1)): ListStatements {
     const params = (shape: Shape): unknown[] => shape.filters.map((f) => {
       const filter = spec.filters[f] as FilterField
       return filter.param === undefined ? query[f] : filter.param(query[f])
     })
-    const sort = sortOf(query).name.replace(/^-/, '')
-    const searching = presentFilters(query).some((f) => spec.filters[f]?.search?.clusters.includes(sort) === true)
+    const searching = searchOf(query) !== null
     const statement = (kind: ShapeKind, limits: number[]): QueryConfig => {
       const shape = shapeFor(kind, query, position !== null)
       return { name: shape.name, text: shape.text, values: [...params(shape), ...(position ?? []), ...limits] }
     }
-    const page = searching ? statement('window', [SEARCH_WINDOW * (query.limit + 1), query.limit + 1]) : statement('page', [query.limit + 1])
+    const page = searching ? statement('window', [window, query.limit + 1]) : statement('page', [query.limit + 1])
     const fallback = searching ? statement('fallback', [query.limit + 1]) : null
     const count = query.count === true ? shapeFor('count', query, false) : null
     return { page, fallback, count: count === null ? null : { name: count.name, text: count.text, values: params(count) } }
   }
 
-  return { statements: statementsFor, scope, presentFilters }
+  return { statements: statementsFor, scope, presentFilters, searchOf }
 }

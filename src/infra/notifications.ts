@@ -1,0 +1,107 @@
+import { setTimeout as delay } from 'node:timers/promises'
+import type { FastifyBaseLogger } from 'fastify'
+import pg from 'pg'
+import type { Queryable } from './database.ts'
+
+export interface Subscription {
+  /** Called with the payload of every NOTIFY on the channel (this instance's own included). */
+  notify: (payload: string) => void
+  /**
+   * Called once the channel is listened to, after every (re)connection:
+   * notifications sent while nobody listened are lost, so catch up here
+   * (the outbox looks for due rows, the session cache forgets everything).
+   */
+  connected: () => void
+}
+
+export interface ListenerOptions {
+  /** PostgreSQL URL of the LISTEN connection: a session of its own (behind PgBouncer in transaction pooling: the server itself). */
+  connectionString: string
+  connectionTimeout: number
+  /** Milliseconds between two connection attempts after a loss. */
+  retryDelay: number
+  log: FastifyBaseLogger
+}
+
+/** Channel names are identifiers chosen in code, never input: checked anyway, since LISTEN takes no parameter. */
+const CHANNEL = /^[a-z_][a-z0-9_]*$/
+
+/**
+ * THE LISTEN connection of an instance: one dedicated PostgreSQL session that
+ * listens on every subscribed channel (outbox wake-ups, ended sessions) and
+ * is reconnected after it drops. Subscribe before `start`.
+ */
+export class Listener {
+  private readonly subscriptions = new Map<string, Subscription[]>()
+  private stopped = false
+  private readonly stopping = new AbortController()
+  private done: Promise<void> = Promise.resolve()
+  private drop: () => void = () => {}
+
+  constructor (private readonly opts: ListenerOptions) {}
+
+  subscribe (channel: string, subscription: Subscription): void {
+    if (!CHANNEL.test(channel)) throw new Error(`not a channel name: ${channel}`)
+    this.subscriptions.set(channel, [...(this.subscriptions.get(channel) ?? []), subscription])
+  }
+
+  /** Connects, unless nothing was subscribed. */
+  start (): void {
+    if (this.subscriptions.size > 0) this.done = this.listen()
+  }
+
+  /** Closes the LISTEN connection and stops reconnecting. */
+  async stop (): Promise<void> {
+    this.stopped = true
+    this.stopping.abort()
+    this.drop()
+    await this.done
+  }
+
+  private async listen (): Promise<void> {
+    const { log } = this.opts
+    let lost = false
+    let first = true
+    while (!this.stopped) {
+      const client = new pg.Client({
+        connectionString: this.opts.connectionString,
+        connectionTimeoutMillis: this.opts.connectionTimeout,
+        application_name: 'roster-listener',
+        keepAlive: true
+      })
+      const ended = new Promise<unknown>((resolve) => {
+        client.on('error', resolve)
+        client.on('end', () => resolve(new Error('connection ended')))
+        this.drop = () => resolve(null)
+      })
+      client.on('notification', (message) => {
+        // Only subscribed channels are listened to; PostgreSQL always sends a payload ('' when none).
+        for (const s of this.subscriptions.get(message.channel) as Subscription[]) s.notify(message.payload as string)
+      })
+      try {
+        await client.connect()
+        for (const channel of this.subscriptions.keys()) await client.query(`LISTEN ${channel}`)
+        if (lost) log.info('database listener reconnected')
+        else if (first) log.info({ channels: [...this.subscriptions.keys()] }, 'database listener connected')
+        lost = false
+        first = false
+        for (const s of [...this.subscriptions.values()].flat()) s.connected()
+        const reason = await ended
+        if (reason !== null) {
+          log.warn({ err: reason }, 'database listener lost: reconnecting')
+          lost = true
+        }
+      } catch (err) {
+        log.debug({ err }, 'database listener cannot connect')
+        lost = true
+      }
+      await client.end().catch(() => {})
+      await delay(this.opts.retryDelay, undefined, { signal: this.stopping.signal }).catch(() => {})
+    }
+  }
+}
+
+/** Sends a notification on `channel`; delivered when the statement's transaction (`db`: the pool, or the caller's) commits. */
+export async function notify (db: Queryable, channel: string, payload: string): Promise<void> {
+  await db.query({ name: 'notify', text: 'SELECT pg_notify($1, $2)', values: [channel, payload] })
+}

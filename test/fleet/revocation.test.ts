@@ -1,0 +1,103 @@
+/**
+ * Ended sessions pushed to every instance (NOTIFY roster_sessions_ended on one,
+ * the LISTEN connection of each): refused elsewhere at once, not after the
+ * session cache's TTL; a lost LISTEN connection empties the cache when it
+ * comes back; an announcement that cannot be sent leaves the TTL as the bound.
+ */
+import t from 'tap'
+import pg from 'pg'
+import { build, createAdmin, createTestDatabase, loginAs, testServerUrl, waitUntil, type TestApp, type TestContext } from '../helper.ts'
+import { clientKey, endedPayloads, LiveSessionCache, SESSION_CACHE_ENTRIES } from '../../src/sessions/live-cache.ts'
+import { Listener } from '../../src/infra/notifications.ts'
+
+/** Well above any wait below: what refuses a token on the other instance is the notification, not the cache's end. */
+const env = { SESSION_CACHE_TTL: '5000' }
+
+/** Two instances on one database, each listening (its cache is emptied when its LISTEN connection is up). */
+async function pair (t: TestContext): Promise<[TestApp, TestApp]> {
+  const databaseUrl = await createTestDatabase(t)
+  const apps: [TestApp, TestApp] = [await build(t, { databaseUrl, env }), await build(t, { databaseUrl, env })]
+  for (const app of apps) await waitUntil(() => app.logs.lines.some((l) => l.msg === 'database listener connected'), { what: 'the LISTEN connection' })
+  return apps
+}
+
+const me = async (app: TestApp, headers: { authorization: string }): Promise<number> => (await app.inject({ url: '/auth/me', headers })).statusCode
+
+t.test('a logout, an ended session, a password change on one instance: refused on the other at once', async (t) => {
+  const [a, b] = await pair(t)
+  const admin = await createAdmin(a)
+  const session = await loginAs(a, admin)
+  t.equal(await me(b, session.headers), 200, 'live, and now cached by B for 5 s')
+  t.equal((await a.inject({ method: 'POST', url: '/auth/logout', headers: session.headers })).statusCode, 204)
+  await waitUntil(async () => await me(b, session.headers) === 401, { what: 'B to refuse the logged-out token', timeout: 2000, interval: 5 })
+
+  const first = await loginAs(a, admin)
+  const second = await loginAs(a, admin)
+  t.equal(await me(b, second.headers), 200)
+  t.equal((await a.inject({ method: 'DELETE', url: `/auth/sessions/${second.sessionId}`, headers: first.headers })).statusCode, 204)
+  await waitUntil(async () => await me(b, second.headers) === 401, { what: 'B to refuse the ended session', timeout: 2000, interval: 5 })
+
+  const other = await loginAs(a, admin)
+  t.equal(await me(b, other.headers), 200)
+  const changed = await a.inject({ method: 'PATCH', url: '/auth/me', headers: first.headers, payload: { password: 'a brand new long password', currentPassword: admin.password } })
+  t.equal(changed.statusCode, 200, changed.body)
+  await waitUntil(async () => await me(b, other.headers) === 401, { what: 'B to refuse a session ended by the password change', timeout: 2000, interval: 5 })
+  t.equal(await me(b, first.headers), 200, 'the session that changed the password lives on')
+})
+
+t.test('the LISTEN connection lost: the cache is emptied when it comes back; an announcement that fails is logged', async (t) => {
+  const [a, b] = await pair(t)
+  const session = await loginAs(a, await createAdmin(a))
+  t.equal(await me(b, session.headers), 200, 'cached by B')
+  // Ended without any announcement (as if it were missed), then B's LISTEN connection is cut.
+  await a.pg.pool.query("UPDATE sessions SET revoked_at = now(), revoked_reason = 'test' WHERE id = $1", [session.sessionId])
+  t.equal(await me(b, session.headers), 200, 'B still trusts its cache')
+  await b.pg.pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'roster-listener' AND datname = current_database()")
+  await waitUntil(() => b.logs.lines.some((l) => l.msg === 'database listener reconnected'), { what: 'B\'s listener to reconnect', timeout: 4000 })
+  t.equal(await me(b, session.headers), 401, 'B forgot its cache when it reconnected, well before its TTL')
+
+  // The database refusing connections: the announcement fails, the logout stands, the failure is logged.
+  const fresh = await loginAs(a, await createAdmin(a))
+  const database = new URL(a.databaseUrl).pathname.slice(1)
+  const admin = new pg.Client({ connectionString: testServerUrl() })
+  await admin.connect()
+  t.teardown(async () => {
+    await admin.query(`ALTER DATABASE ${database} ALLOW_CONNECTIONS true`)
+    await admin.end()
+  })
+  await a.pg.pool.query('UPDATE sessions SET revoked_at = now() WHERE id = $1', [fresh.sessionId])
+  await admin.query(`ALTER DATABASE ${database} ALLOW_CONNECTIONS false`)
+  await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [database])
+  await a.auth.forgetSessions([fresh.sessionId])
+  await admin.query(`ALTER DATABASE ${database} ALLOW_CONNECTIONS true`)
+  t.ok(a.logs.lines.some((l) => l.msg === 'could not announce ended sessions to the other instances' && l.level === 40))
+})
+
+t.test('announcements in payloads under 8000 bytes; a bounded cache; channel names checked; a pooler without a LISTEN URL warned about', async (t) => {
+  const ids = Array.from({ length: 450 }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`)
+  const payloads = endedPayloads(ids)
+  t.same(payloads.map((p) => p.split(',').length), [150, 150, 150])
+  t.ok(payloads.every((p) => Buffer.byteLength(p) < 8000))
+  t.same(payloads.join(',').split(','), ids)
+  t.ok(endedPayloads(ids.map(clientKey)).every((p) => Buffer.byteLength(p) < 8000), 'API clients\' keys, the longest, too')
+
+  const cache = new LiveSessionCache<string>(1000)
+  for (let i = 0; i < SESSION_CACHE_ENTRIES; i++) cache.remember(`s${i}`, 'a', `found ${i}`, 0)
+  t.equal(cache.size, SESSION_CACHE_ENTRIES)
+  t.equal(cache.get('s1', 'a', 999), 'found 1')
+  t.equal(cache.get('s1', 'b', 999), undefined, 'another admin\'s')
+  t.equal(cache.get('s1', 'a', 1000), undefined, 'expired')
+  cache.remember('s0', 'a', 'found again', 1)
+  cache.remember('one more', 'a', 'found', 0)
+  t.equal(cache.size, SESSION_CACHE_ENTRIES, 'full: bounded')
+  t.equal(cache.get('s1', 'a', 999), undefined, 'the entry checked longest ago went')
+  t.equal(cache.get('s0', 'a', 999), 'found again', 'one checked again is young again')
+  t.equal(cache.get('one more', 'a', 999), 'found')
+
+  const unnamed = await build(t, { env: { DB_PREPARED_STATEMENTS: 'false' } })
+  t.ok(unnamed.logs.lines.some((l) => l.level === 40 && /^DB_PREPARED_STATEMENTS=false \(behind a transaction pooler\?\) but no DATABASE_LISTEN_URL/.test(l.msg as string)), 'a likely pooler without a LISTEN URL is warned about')
+  const listener = new Listener({ connectionString: 'postgres://nowhere.invalid/x', connectionTimeout: 100, retryDelay: 10, log: unnamed.log })
+  t.throws(() => { listener.subscribe('drop table; --', { notify: () => {}, connected: () => {} }) }, { message: /not a channel name/ })
+  listener.start() // nothing subscribed: no connection at all
+  await listener.stop()
+})
