@@ -216,7 +216,7 @@ t.test('an endpoint failing for the retry window is disabled and its owner email
 t.test('two instances on one database: each message delivered once', async (t) => {
   const f = await webhooksFixture(t)
   const { build } = await import('../helper.ts')
-  await build(t, { databaseUrl: f.app.databaseUrl, env: { WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_POLL_INTERVAL: '10', WEBHOOK_BATCH_SIZE: '2' } })
+  await build(t, { databaseUrl: f.app.databaseUrl, env: { WEBHOOK_DISPATCHER: 'true', WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_POLL_INTERVAL: '10', WEBHOOK_BATCH_SIZE: '2' } })
   await f.createEndpoint()
   for (let i = 0; i < 30; i++) await f.app.inject({ method: 'POST', url: '/users', headers: f.session.headers, payload: { email: `m${i}@example.com` } })
   await waitUntil(() => f.receiver.accepted().length >= 30, { what: '30 messages' })
@@ -255,6 +255,6 @@ t.test('the outbox unreachable: logged once, the dispatcher carries on when it i
 t.test('in production WEBHOOK_ALLOW_PRIVATE=true is announced with a warning', async (t) => {
   const { build } = await import('../helper.ts')
   const { generateKeyPairSync } = await import('node:crypto')
-  const app = await build(t, { env: { NODE_ENV: 'production', WEBHOOK_ALLOW_PRIVATE: 'true', JWT_PRIVATE_KEY: generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string } })
+  const app = await build(t, { env: { NODE_ENV: 'production', WEBHOOK_DISPATCHER: 'true', WEBHOOK_ALLOW_PRIVATE: 'true', JWT_PRIVATE_KEY: generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string } })
   t.ok(app.logs.lines.some((l) => l.level === 40 && /WEBHOOK_ALLOW_PRIVATE is true/.test(l.msg as string)))
 })

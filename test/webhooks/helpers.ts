@@ -74,6 +74,7 @@ export interface WebhooksFixture {
 
 /** Fast retries and polls so that tests wait milliseconds, not seconds. */
 export const FAST_WEBHOOKS: Record<string, string> = {
+  WEBHOOK_DISPATCHER: 'true',
   WEBHOOK_ALLOW_PRIVATE: 'true',
   WEBHOOK_RETRY_BASE: '20',
   WEBHOOK_TIMEOUT: '3000',
