@@ -45,7 +45,7 @@ async function * ndjsonItems (input: Readable): AsyncGenerator<Item> {
 
 /**
  * CSV (RFC 4180, a header row naming the columns): each record as an object of
- * its non-empty fields (strings; the validator coerces `active`). A record
+ * its non-empty fields (strings, `active` a boolean when it says true or false). A record
  * with another number of fields than the header is an invalid row; an unknown
  * column, or CSV that cannot be read on (an unclosed quote), fails the import.
  */
@@ -75,6 +75,8 @@ async function * csvItems (input: Readable): AsyncGenerator<Item> {
       }
       const value: Record<string, unknown> = {}
       header.forEach((column, i) => { if (record[i] !== '') value[column] = record[i] })
+      // CSV has only text: `active` is true or false in words (the validator coerces nothing); anything else stays text and is refused.
+      if (value.active === 'true' || value.active === 'false') value.active = value.active === 'true'
       yield { line, value }
     }
   } catch (err) {
