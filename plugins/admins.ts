@@ -16,6 +16,7 @@ export default fp(async (app) => {
     config: app.config,
     mail: app.mail,
     audit: app.audit,
+    webhooks: app.webhooks,
     sessions: app.sessions,
     log: app.log.child({ component: 'accounts' }),
     policy: await loadPasswordPolicy(),
@@ -24,4 +25,4 @@ export default fp(async (app) => {
   app.decorate('admins', admins)
   // Emails asked for just before a shutdown are still queued.
   app.addHook('onClose', async () => { await admins.drain() })
-}, { name: 'admins', dependencies: ['config', 'db', 'secret-key', 'mail', 'audit', 'sessions'] })
+}, { name: 'admins', dependencies: ['config', 'db', 'secret-key', 'mail', 'audit', 'sessions', 'webhooks'] })

@@ -12,5 +12,5 @@ declare module 'fastify' {
 /** The groups resource: repository and service over the pool, and the shared `Group` schema. */
 export default fp(async (app) => {
   app.addSchema(Group)
-  app.decorate('groups', createGroupsService(app.db, app.secretKey, app.audit))
-}, { name: 'groups', dependencies: ['config', 'db', 'secret-key', 'audit'] })
+  app.decorate('groups', createGroupsService(app.db, app.secretKey, app.audit, app.webhooks))
+}, { name: 'groups', dependencies: ['config', 'db', 'secret-key', 'audit', 'webhooks'] })

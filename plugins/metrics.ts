@@ -142,6 +142,27 @@ export default fp(async (app) => {
     }
   }))
 
+  const deliveries = ['delivered', 'retried', 'failed'] as const
+  registry.registerMetric(new Counter({
+    name: 'roster_webhook_deliveries_total',
+    help: 'Webhook delivery tries by this instance since start, by outcome: delivered, retried (failed, tried again later), failed for good.',
+    labelNames: ['event'],
+    registers: [],
+    collect () {
+      this.reset()
+      for (const event of deliveries) this.inc({ event }, app.webhooks.counters[event])
+    }
+  }))
+  registry.registerMetric(new Counter({
+    name: 'roster_webhook_endpoints_disabled_total',
+    help: 'Webhook endpoints this instance disabled since start because every delivery failed for WEBHOOK_RETRY_WINDOW.',
+    registers: [],
+    collect () {
+      this.reset()
+      this.inc(app.webhooks.counters.disabled)
+    }
+  }))
+
   registry.registerMetric(new Counter({
     name: 'roster_pruned_rows_total',
     help: 'Rows deleted by this instance\'s pruning job since start, by table.',

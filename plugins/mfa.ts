@@ -12,6 +12,6 @@ declare module 'fastify' {
 
 /** Expired mfa_tokens' jti are deleted by the pruning job (src/retention/). */
 export default fp(async (app) => {
-  const mfa = createMfaService({ db: app.db, audit: app.audit, sessions: app.sessions, box: createSecretBox(app.secretKey, TOTP_SECRET_PURPOSE), issuer: 'Roster' })
+  const mfa = createMfaService({ db: app.db, audit: app.audit, webhooks: app.webhooks, sessions: app.sessions, box: createSecretBox(app.secretKey, TOTP_SECRET_PURPOSE), issuer: 'Roster' })
   app.decorate('mfa', mfa)
-}, { name: 'mfa', dependencies: ['db', 'secret-key', 'audit', 'sessions'] })
+}, { name: 'mfa', dependencies: ['db', 'secret-key', 'audit', 'sessions', 'webhooks'] })

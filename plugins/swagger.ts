@@ -53,6 +53,7 @@ export default fp(async (app) => {
         { name: 'groups', description: 'Groups of users and their members' },
         { name: 'scim', description: 'SCIM 2.0 provisioning (RFC 7643, RFC 7644) for identity providers: API clients with scope `scim`; errors are SCIM errors (application/scim+json)' },
         { name: 'audit', description: 'Audit log' },
+        { name: 'webhooks', description: 'Signed webhooks (Standard Webhooks): endpoints and deliveries' },
         { name: 'compatibility', description: 'Routes of the replaced service, kept working (deprecated)' }
       ],
       components: {

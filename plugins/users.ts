@@ -15,6 +15,6 @@ declare module 'fastify' {
  */
 export default fp(async (app) => {
   app.addSchema(User)
-  const users = createUsersService(app.db, app.secretKey, app.audit)
+  const users = createUsersService(app.db, app.secretKey, app.audit, app.webhooks)
   app.decorate('users', users)
-}, { name: 'users', dependencies: ['config', 'db', 'secret-key', 'audit'] })
+}, { name: 'users', dependencies: ['config', 'db', 'secret-key', 'audit', 'webhooks'] })

@@ -19,7 +19,7 @@ export type Role = typeof ROLES[number]
  * Every permission a route may declare (route config `permission`), besides
  * `self` (any authenticated admin: its own account, sessions, MFA).
  */
-export const PERMISSIONS = ['users:read', 'users:write', 'audit:read', 'admins:read', 'admins:write', 'invitations:manage', 'clients:manage', 'scim'] as const
+export const PERMISSIONS = ['users:read', 'users:write', 'audit:read', 'admins:read', 'admins:write', 'invitations:manage', 'clients:manage', 'webhooks:manage', 'scim'] as const
 export type Permission = typeof PERMISSIONS[number]
 
 /**

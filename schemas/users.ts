@@ -106,3 +106,42 @@ export const responses = {
   notModified: { type: 'null', description: 'Not modified: the ETag in If-None-Match is current', headers: { ETag } },
   noContent: { type: 'null', description: 'Deleted' }
 }
+
+/** Rows one POST /users/import takes at most. */
+export const IMPORT_MAX_ROWS = 100_000
+/** Invalid and duplicate rows listed in an import report at most (all are counted). */
+export const IMPORT_REPORT_LIMIT = 1000
+/** The media types of import and export. */
+export const NDJSON = 'application/x-ndjson'
+export const CSV = 'text/csv'
+
+/**
+ * A row of an import: a user to create (the fields of POST /users); the
+ * read-only fields of an export (id, createdAt, updatedAt, createdBy) are
+ * accepted and ignored, so an export imports as it is.
+ */
+export const UserImportRow = Type.Object({
+  ...UserCreate.properties,
+  id: Type.Optional(Type.String({ maxLength: 64 })),
+  createdAt: Type.Optional(Type.String({ maxLength: 64 })),
+  updatedAt: Type.Optional(Type.String({ maxLength: 64 })),
+  createdBy: Type.Optional(nullable<string>({ type: 'string', maxLength: 64 }))
+}, { additionalProperties: false })
+export type UserImportRowBody = Static<typeof UserImportRow>
+
+export const ImportQuery = Type.Object({
+  dryRun: Type.Boolean({ default: false, description: 'Validate and report only: nothing is created.' })
+}, { additionalProperties: false })
+
+const Issue = Type.Object({ path: Type.String({ description: 'JSON pointer into the row, e.g. /email.' }), message: Type.String() }, { additionalProperties: false })
+
+export const ImportReport = Type.Object({
+  dryRun: Type.Boolean(),
+  rows: Type.Integer({ description: 'Data rows read (blank lines and the CSV header not counted).' }),
+  created: Type.Integer({ description: 'Users created (with dryRun: that would be created).' }),
+  duplicates: Type.Integer({ description: 'Rows skipped: their email (case-insensitively) belongs to an existing user or an earlier row.' }),
+  invalid: Type.Integer({ description: 'Rows skipped as invalid.' }),
+  skipped: Type.Array(Type.Object({ line: Type.Integer(), email: Type.String() }, { additionalProperties: false }), { description: `The duplicate rows, by line number (the first ${IMPORT_REPORT_LIMIT}).` }),
+  errors: Type.Array(Type.Object({ line: Type.Integer(), errors: Type.Array(Issue) }, { additionalProperties: false }), { description: `The invalid rows, by line number, with what is wrong (the first ${IMPORT_REPORT_LIMIT}).` })
+}, { additionalProperties: false, description: 'What an import did (or, with dryRun, would do).' })
+export type ImportReportView = Static<typeof ImportReport>

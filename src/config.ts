@@ -90,6 +90,14 @@ export const ConfigSchema = Type.Object({
   MAIL_POLL_INTERVAL: Int(5000, 10, 3600000, 'Milliseconds between outbox polls (new rows also wake the dispatcher at once).'),
   MAIL_SEND_TIMEOUT: Int(30000, 100, 600000, 'Milliseconds one send may take.'),
   MAIL_DISPATCHER: Bool(true, 'Run the outbox dispatcher in this instance (false: this instance only queues emails; another one sends them).'),
+  WEBHOOK_ALLOW_PRIVATE: Bool(false, 'Let webhooks reach private, loopback and link-local addresses and plain http (tests and local development only: SSRF protection is off).'),
+  WEBHOOK_TIMEOUT: Int(10000, 100, 120000, 'Milliseconds one webhook delivery may take (connect, answer and body): a slower receiver is cut off and the try counts as failed.'),
+  WEBHOOK_RETRY_BASE: Int(5000, 10, 3600000, 'Milliseconds before the first retry of a failed webhook delivery; doubles on each further attempt, at most an hour, ±20 % jitter.'),
+  WEBHOOK_RETRY_WINDOW: Int(86400000, 1000, 604800000, 'Milliseconds a webhook delivery is retried before it is marked failed; an endpoint whose deliveries all failed this long is disabled and its owner emailed.'),
+  WEBHOOK_POLL_INTERVAL: Int(5000, 10, 3600000, 'Milliseconds between webhook outbox polls (new deliveries also wake the dispatcher at once).'),
+  WEBHOOK_BATCH_SIZE: Int(10, 1, 100, 'Webhook deliveries claimed and sent at once by one dispatcher pass.'),
+  WEBHOOK_DISPATCHER: Bool(true, 'Run the webhook dispatcher in this instance (false: this instance only records events; another one delivers them).'),
+  IMPORT_MAX_BYTES: Int(67108864, 1048576, 1073741824, 'Largest body of POST /users/import, in bytes (every other route keeps BODY_LIMIT).'),
   AWS_REGION: Str('AWS region for SES and Firehose.', { default: 'us-east-1' }),
   AWS_KEY: Type.Optional(Str('Legacy: AWS access key id (else the SDK default chain).')),
   AWS_SECRET: Type.Optional(Str('Legacy: AWS secret access key (secret).')),
@@ -110,7 +118,7 @@ export const ConfigSchema = Type.Object({
 
   PRUNE_INTERVAL: Int(600000, 1000, 86400000, 'Milliseconds between two runs of the pruning job (one instance prunes at a time).'),
   SESSION_RETENTION_DAYS: Int(7, 0, 3650, 'Days an ended session (logged out, revoked, expired), with its user agent and address, is kept before it is pruned.'),
-  OUTBOX_RETENTION_DAYS: Int(7, 0, 3650, 'Days a sent or failed email is kept in the outbox (without its token) before it is pruned.'),
+  OUTBOX_RETENTION_DAYS: Int(7, 0, 3650, 'Days a sent or failed email is kept in the outbox (without its token), and a delivered or failed webhook delivery with its attempts, before it is pruned.'),
   AUDIT_RETENTION_DAYS: Type.Optional(Type.Integer({ minimum: 1, maximum: 36500, description: 'Days audit events are kept before they are pruned. Unset: kept forever.' }))
 }, { additionalProperties: true })
 

@@ -203,7 +203,8 @@ t.test('every operation answers only documented statuses and shapes, never 5xx, 
       const type = String(res.headers['content-type']).split(';')[0] as string
       const media = documented.content[type]
       if (media === undefined) failures.push(`undocumented content type ${type}: ${where}`)
-      else if (type.endsWith('json')) {
+      // NDJSON (GET /users/export) is many JSON documents, one per line: not one to check against a schema.
+      else if (type.endsWith('json') && type !== 'application/x-ndjson') {
         const validate = validatorFor(`${opName} ${status} ${type}`, media.schema)
         if (!validate(res.json())) failures.push(`body does not match schema: ${where} ${ajv.errorsText(validate.errors)} ${res.body.slice(0, 300)}`)
       }

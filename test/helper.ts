@@ -71,7 +71,9 @@ export const TEST_ENV: Record<string, string> = {
   // No load shedding: on a shared machine starved of CPU, an app's own start (schemas compiled, keys
   // loaded) can hold its event loop past the 1 s default, and its first requests would be shed.
   // test/pressure.test.ts turns it on with its own thresholds (as test/fleet does off for its servers).
-  PRESSURE_MAX_EVENT_LOOP_DELAY: '0'
+  PRESSURE_MAX_EVENT_LOOP_DELAY: '0',
+  // No webhook leaves a test by accident (the fuzzer creates endpoints with random public URLs): the webhook tests turn it on.
+  WEBHOOK_DISPATCHER: 'false'
 }
 
 /**

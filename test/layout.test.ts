@@ -9,7 +9,7 @@ import { rootDir } from '../src/infra/paths.ts'
  * Read from the import lines of every source file.
  */
 
-const DOMAINS = ['admins', 'sessions', 'users', 'groups', 'scim', 'audit', 'mail', 'log', 'metrics', 'clients', 'mfa', 'invitations', 'retention']
+const DOMAINS = ['admins', 'sessions', 'users', 'groups', 'scim', 'audit', 'mail', 'log', 'metrics', 'clients', 'mfa', 'invitations', 'retention', 'webhooks']
 
 interface Import { file: string, target: string, typeOnly: boolean }
 

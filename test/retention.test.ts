@@ -37,6 +37,11 @@ async function seed (app: TestApp): Promise<void> {
   await q(`INSERT INTO email_outbox (template, recipient, payload, status, created_at) VALUES
     ('confirm_account', 'a@x', '{}', 'sent', now() - interval '8 days'), ('confirm_account', 'b@x', '{}', 'failed', now() - interval '8 days'),
     ('confirm_account', 'c@x', '{}', 'sent', now() - interval '6 days'), ('confirm_account', 'd@x', '{}', 'pending', now() - interval '30 days')`)
+  const { rows: [endpoint] } = await q('INSERT INTO webhook_endpoints (url, events, secret) VALUES (\'https://hooks.example.com/\', \'{user.created}\', \'sealed\') RETURNING id')
+  await q(`INSERT INTO webhook_deliveries (endpoint_id, message_id, event_type, resource_id, payload, status, finished_at) VALUES
+    ($1, gen_random_uuid(), 'user.created', 'r1', '{}', 'delivered', now() - interval '8 days'), ($1, gen_random_uuid(), 'user.created', 'r2', '{}', 'failed', now() - interval '8 days'),
+    ($1, gen_random_uuid(), 'user.created', 'r3', '{}', 'delivered', now() - interval '6 days'), ($1, gen_random_uuid(), 'user.created', 'r4', '{}', 'pending', NULL)`, [(endpoint as { id: string }).id])
+  await q('INSERT INTO webhook_attempts (delivery_id, duration_ms, status_code) SELECT id, 5, 204 FROM webhook_deliveries')
   await q(`INSERT INTO idempotency_keys (admin_id, key, fingerprint, expires_at) VALUES
     ($1, 'old', 'f', now() - interval '1 hour'), ($1, 'live', 'f', now() + interval '1 hour')`, [admin.id])
   await q(`INSERT INTO audit_events (action, target_type, target_id, created_at) VALUES
@@ -57,6 +62,7 @@ t.test('a run deletes what no table needs any more, and keeps the rest', async (
     mfa_token_uses: 1,
     rate_limit_hits: 1,
     email_outbox: 2,
+    webhook_deliveries: 2,
     idempotency_keys: 1
   }, 'audit events are kept forever by default: not even in the list')
   t.equal(await count(app, 'refresh_tokens'), before - 2)
@@ -66,8 +72,10 @@ t.test('a run deletes what no table needs any more, and keeps the rest', async (
   t.same((await app.pg.pool.query('SELECT email FROM invitations')).rows, [{ email: 'pending@x' }], 'a pending invitation stays')
   t.equal(await count(app, 'mfa_token_uses'), 1, 'a jti whose mfa_token could still be presented stays')
   t.same((await app.pg.pool.query('SELECT recipient FROM email_outbox ORDER BY recipient')).rows, [{ recipient: 'c@x' }, { recipient: 'd@x' }])
+  t.same((await app.pg.pool.query('SELECT resource_id FROM webhook_deliveries ORDER BY resource_id')).rows, [{ resource_id: 'r3' }, { resource_id: 'r4' }], 'a recent and a pending delivery stay')
+  t.equal(await count(app, 'webhook_attempts'), 2, 'attempts go with their delivery')
   t.equal(await count(app, 'audit_events'), 2, 'the audit log is kept')
-  t.same(await app.retention.run(), { refresh_tokens: 0, sessions: 0, account_tokens: 0, invitations: 0, login_throttle: 0, mfa_token_uses: 0, rate_limit_hits: 0, email_outbox: 0, idempotency_keys: 0 }, 'nothing left to do')
+  t.same(await app.retention.run(), { refresh_tokens: 0, sessions: 0, account_tokens: 0, invitations: 0, login_throttle: 0, mfa_token_uses: 0, rate_limit_hits: 0, email_outbox: 0, webhook_deliveries: 0, idempotency_keys: 0 }, 'nothing left to do')
 
   const metrics = (await app.inject({ url: '/metrics' })).body
   t.match(metrics, /^roster_pruned_rows_total\{table="sessions"\} 2$/m)
@@ -132,7 +140,7 @@ t.test('the timer\'s runs are logged; a failed run is a warning; close waits for
 })
 
 t.test('the list of pruned tables', async (t) => {
-  t.same(PRUNED.map((p) => p.table), ['refresh_tokens', 'sessions', 'account_tokens', 'invitations', 'login_throttle', 'mfa_token_uses', 'rate_limit_hits', 'email_outbox', 'idempotency_keys', 'audit_events'])
+  t.same(PRUNED.map((p) => p.table), ['refresh_tokens', 'sessions', 'account_tokens', 'invitations', 'login_throttle', 'mfa_token_uses', 'rate_limit_hits', 'email_outbox', 'webhook_deliveries', 'idempotency_keys', 'audit_events'])
   const statements = pruneStatements({ sessionDays: 7, outboxDays: 7, auditDays: undefined })
   t.notOk(statements.some((s) => s.table === 'audit_events'), 'no audit statement without AUDIT_RETENTION_DAYS')
   for (const s of statements) t.match(s.text, /^DELETE FROM \w+ WHERE ctid = ANY \(ARRAY\(SELECT t\.ctid FROM .* LIMIT \$1 FOR UPDATE OF t SKIP LOCKED\)\)$/, s.table)

@@ -3,10 +3,13 @@ import { bearer } from '../../schemas/common.ts'
 import { problems } from '../../schemas/problem.ts'
 import { CreateHeaders, ReadHeaders, responses, UserCreate, UserId, UserListQuery, UserPatch, WriteHeaders } from '../../schemas/users.ts'
 import { createUserHandlers } from './_handlers.ts'
+import transfer from './_transfer.ts'
 
 /** /users: the organisation's users. */
 const plugin: FastifyPluginAsyncTypebox = async (app) => {
   const handlers = createUserHandlers(app)
+  // Its own context: the NDJSON and CSV body parsers stay there.
+  await app.register(transfer)
 
   app.get('/', {
     config: { permission: 'users:read' },

@@ -5,6 +5,7 @@ import type { AuditAction, AuditService } from '../audit/service.ts'
 import { csv, registration, type Config } from '../config.ts'
 import type { MailService } from '../mail/service.ts'
 import type { SessionsService } from '../sessions/service.ts'
+import type { WebhookEvent, WebhooksService } from '../webhooks/service.ts'
 import { requireRecentLogin, type Actor, type AdminActor } from '../infra/actor.ts'
 import { createBackground } from '../infra/background.ts'
 import { transaction, type Database, type Queryable } from '../infra/database.ts'
@@ -27,10 +28,17 @@ export interface AdminsDeps {
   config: Config
   mail: Pick<MailService, 'enqueue'>
   audit: Pick<AuditService, 'record'>
+  webhooks: Pick<WebhooksService, 'emit'>
   sessions: Pick<SessionsService, 'checkAttempt' | 'clearAttempts' | 'endAll' | 'forget' | 'forgetAdmin'>
   log: FastifyBaseLogger
   policy: PasswordPolicy
   secretKey: string
+}
+
+/** The webhook event of a change to an admin: its id, the audit action and the changed fields (never secrets, as in the audit log). */
+export function adminEvent (action: AuditAction, id: string, changes: Record<string, unknown>): WebhookEvent {
+  const type = action === 'admin.register' ? 'admin.created' : action === 'admin.delete' ? 'admin.deleted' : 'admin.updated'
+  return { type, resourceId: id, data: { id, action, changes } }
 }
 
 /** What the API shows of an admin: never the hash. */
@@ -74,9 +82,13 @@ function createRules (deps: AdminsDeps, repository: AdminsRepository) {
       })
     },
 
-    /** Records an audit event about an admin; `actor` null for an anonymous request (registration, a link). */
+    /**
+     * Records an audit event about an admin, and its webhook event (admin.created,
+     * admin.deleted, else admin.updated); `actor` null for an anonymous request (registration, a link).
+     */
     async audit (tx: Queryable, actor: Pick<Actor, 'type' | 'id'> | null, action: AuditAction, targetId: string, requestId: string, changes: Record<string, unknown>): Promise<void> {
       await deps.audit.record(tx, { actor: actor === null ? null : { type: actor.type, id: actor.id }, action, targetType: 'admin', targetId, requestId, changes })
+      await deps.webhooks.emit(tx, [adminEvent(action, targetId, changes)])
     },
 
     /**

@@ -11,12 +11,14 @@ export type AuditAction =
   | 'admin.role_change' | 'admin.mfa_enable' | 'admin.mfa_disable'
   | 'invitation.create' | 'invitation.revoke' | 'invitation.accept'
   | 'client.create' | 'client.delete' | 'client.secret_create' | 'client.secret_delete'
+  | 'webhook.create' | 'webhook.update' | 'webhook.delete' | 'webhook.secret_rotate'
+  | 'user.import'
 
 export interface AuditEvent {
   /** Who acted: an admin or an API client; null for the system / an anonymous request (e.g. registration, password reset). */
   actor: { type: 'admin' | 'client', id: string } | null
   action: AuditAction
-  targetType: 'user' | 'group' | 'admin' | 'invitation' | 'client'
+  targetType: 'user' | 'group' | 'admin' | 'invitation' | 'client' | 'webhook' | 'import'
   targetId: string
   requestId: string
   /** Changed fields with their new values. Never secrets: a password change is recorded as `{ password: '[changed]' }`. */

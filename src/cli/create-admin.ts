@@ -17,6 +17,8 @@ import { transaction } from '../infra/database.ts'
 import { argon2Params, hashPassword } from '../infra/passwords.ts'
 import { emailProblem, loadPasswordPolicy, nameProblem } from '../admins/policy.ts'
 import { createAdminsRepository } from '../admins/repository.ts'
+import { adminEvent } from '../admins/service.ts'
+import { recordEvents } from '../webhooks/repository.ts'
 import { ROLES, type Role } from '../../schemas/admins.ts'
 
 const USAGE = 'usage: npm run create-admin -- --email <address> --name <name> [--role owner|admin|viewer]  (password on standard input, or prompted; the role is owner unless given)'
@@ -71,7 +73,9 @@ export async function createAdminCommand (argv: string[], io: CommandIo): Promis
     const admins = createAdminsRepository(pool)
     const admin = await transaction(pool, async (tx) => {
       const row = await admins.insert(tx, { email, name, passwordHash, confirmed: true, role: role as Role })
-      await recordAudit(tx, { actor: null, action: 'admin.register', targetType: 'admin', targetId: row.id, requestId: 'create-admin', changes: { email: row.email, name: row.name, confirmed: true, role: row.role } })
+      const changes = { email: row.email, name: row.name, confirmed: true, role: row.role }
+      await recordAudit(tx, { actor: null, action: 'admin.register', targetType: 'admin', targetId: row.id, requestId: 'create-admin', changes })
+      await recordEvents(tx, [adminEvent('admin.register', row.id, changes)])
       return row
     })
     io.stdout(`roster: admin ${admin.name} <${admin.email}> created and confirmed, role ${admin.role} (id ${admin.id})\n`)

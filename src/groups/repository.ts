@@ -3,6 +3,12 @@ import type { Database, Queryable } from '../infra/database.ts'
 import { createLister, CREATED_AT, type ListSpec, type Page, type PageQuery } from '../infra/paging/lister.ts'
 import { iso, pageWhere, type Where } from '../infra/sql.ts'
 import type { GROUP_SORTS, GroupPatchBody, GroupRefRow, GroupRow, NewGroup } from '../../schemas/groups.ts'
+import type { EventSql } from '../../schemas/webhooks.ts'
+
+/** A webhook event's `data` from a row `r` of GROUP_COLUMNS: the group as `GET /groups/{id}` shows it. */
+const GROUP_EVENT_DATA = "to_jsonb(r) - 'version' - 'externalId'"
+/** A membership event's `data` from a row `r` of (id: the group, user_id). */
+const MEMBERSHIP_EVENT_DATA = "jsonb_build_object('groupId', r.id, 'userId', r.user_id)"
 
 const GROUP_COLUMNS = `id, display_name AS "displayName", description, external_id AS "externalId", version, created_by AS "createdBy", ${iso('created_at')} AS "createdAt", ${iso('updated_at')} AS "updatedAt"`
 
@@ -39,16 +45,35 @@ const MEMBER_IDS = { name: 'groups_member_ids', text: 'SELECT user_id AS "userId
  * and bumps the versions its change shows in: a membership change bumps the
  * group's version (SCIM's Group shows its members) and the user's (GET
  * /users/{id} and SCIM's User show their groups), so their ETags change.
+ * Each write records its webhook events in the same statement too (the
+ * webhooks domain's `eventSql`): a membership event's resource is the group,
+ * so the events of one group arrive in order.
  */
-export function createGroupsRepository (db: Database, secretKey: string, auditInsert: string) {
+export function createGroupsRepository (db: Database, secretKey: string, auditInsert: string, eventSql: EventSql) {
   const pool: Queryable = db
   const lister = createLister<GroupRow>(GROUPS_LIST, secretKey)
-  const audited = (name: string, change: string, audit: string, extra = ''): { name: string, text: string } =>
-    ({ name, text: `WITH g AS (${change}), a AS (${auditInsert} SELECT ${audit} FROM g)${extra} SELECT * FROM g` })
-  const CREATE = audited('groups_create',
+  const audited = (name: string, event: 'group.created' | 'group.updated' | 'group.deleted', change: string, audit: string, extra = ''): { name: string, text: string } => {
+    const { ctes, join } = eventSql(event, 'g', GROUP_EVENT_DATA)
+    return { name, text: `WITH g AS (${change}), a AS (${auditInsert} SELECT ${audit} FROM g)${extra}, ${ctes} SELECT g.* FROM g ${join}` }
+  }
+  /** A membership statement: `m` the memberships added or removed, one audit row and one webhook event each. */
+  const memberships = (name: string, event: 'membership.added' | 'membership.removed', change: string): { name: string, text: string } => {
+    const { ctes, join } = eventSql(event, 'me', MEMBERSHIP_EVENT_DATA)
+    const action = event === 'membership.added' ? 'membership.add' : 'membership.remove'
+    return {
+      name,
+      text: `WITH m AS (${change} RETURNING group_id, user_id),
+      g AS (UPDATE groups SET version = version + 1, updated_at = now() WHERE id = $1::uuid AND EXISTS (SELECT 1 FROM m)),
+      u AS (UPDATE users SET version = version + 1, updated_at = now() WHERE id IN (SELECT user_id FROM m)),
+      a AS (${auditInsert} SELECT $5::text, $3::uuid, '${action}', 'group', m.group_id, $4::text, jsonb_build_object('userId', m.user_id) FROM m),
+      me AS (SELECT group_id AS id, user_id FROM m), ${ctes}
+      SELECT me.user_id AS "userId" FROM me ${join}`
+    }
+  }
+  const CREATE = audited('groups_create', 'group.created',
     `INSERT INTO groups (display_name, description, external_id, created_by) VALUES ($1::text, $2::text, $3::text, $4::uuid) RETURNING ${GROUP_COLUMNS}`,
     "$7::text, $8::uuid, 'group.create', 'group', g.id, $5::text, $6::jsonb")
-  const UPDATE = audited('groups_update', `UPDATE groups SET
+  const UPDATE = audited('groups_update', 'group.updated', `UPDATE groups SET
       display_name = coalesce($2::text, display_name),
       description = CASE WHEN $3::boolean THEN $4::text ELSE description END,
       external_id = CASE WHEN $5::boolean THEN $6::text ELSE external_id END,
@@ -57,28 +82,16 @@ export function createGroupsRepository (db: Database, secretKey: string, auditIn
     WHERE id = $1::uuid AND ($7::int[] IS NULL OR version = ANY($7::int[]))
     RETURNING ${GROUP_COLUMNS}`, "$11::text, $8::uuid, 'group.update', 'group', g.id, $9::text, $10::jsonb")
   // The members' versions are bumped too: their groups change.
-  const DELETE = audited('groups_delete',
+  const DELETE = audited('groups_delete', 'group.deleted',
     `DELETE FROM groups WHERE id = $1::uuid AND ($2::int[] IS NULL OR version = ANY($2::int[])) RETURNING ${GROUP_COLUMNS}`,
     "$5::text, $3::uuid, 'group.delete', 'group', g.id, $4::text, '{}'::jsonb",
     ', u AS (UPDATE users SET version = version + 1, updated_at = now() WHERE id IN (SELECT m.user_id FROM group_members m JOIN g ON g.id = m.group_id))')
-  /** Adds users to a group (those already in it are left alone); one audit row per membership added. */
-  const ADD = {
-    name: 'groups_add_members',
-    text: `WITH m AS (INSERT INTO group_members (group_id, user_id) SELECT $1::uuid, unnest($2::uuid[]) ON CONFLICT DO NOTHING RETURNING group_id, user_id),
-      g AS (UPDATE groups SET version = version + 1, updated_at = now() WHERE id = $1::uuid AND EXISTS (SELECT 1 FROM m)),
-      u AS (UPDATE users SET version = version + 1, updated_at = now() WHERE id IN (SELECT user_id FROM m)),
-      a AS (${auditInsert} SELECT $5::text, $3::uuid, 'membership.add', 'group', m.group_id, $4::text, jsonb_build_object('userId', m.user_id) FROM m)
-      SELECT user_id AS "userId" FROM m`
-  }
-  /** Removes users from a group (all of them when $2 is null); one audit row per membership removed. */
-  const REMOVE = {
-    name: 'groups_remove_members',
-    text: `WITH m AS (DELETE FROM group_members WHERE group_id = $1::uuid AND ($2::uuid[] IS NULL OR user_id = ANY($2::uuid[])) RETURNING group_id, user_id),
-      g AS (UPDATE groups SET version = version + 1, updated_at = now() WHERE id = $1::uuid AND EXISTS (SELECT 1 FROM m)),
-      u AS (UPDATE users SET version = version + 1, updated_at = now() WHERE id IN (SELECT user_id FROM m)),
-      a AS (${auditInsert} SELECT $5::text, $3::uuid, 'membership.remove', 'group', m.group_id, $4::text, jsonb_build_object('userId', m.user_id) FROM m)
-      SELECT user_id AS "userId" FROM m`
-  }
+  /** Adds users to a group (those already in it are left alone); an audit row and an event per membership added. */
+  const ADD = memberships('groups_add_members', 'membership.added',
+    'INSERT INTO group_members (group_id, user_id) SELECT $1::uuid, unnest($2::uuid[]) ON CONFLICT DO NOTHING')
+  /** Removes users from a group (all of them when $2 is null); an audit row and an event per membership removed. */
+  const REMOVE = memberships('groups_remove_members', 'membership.removed',
+    'DELETE FROM group_members WHERE group_id = $1::uuid AND ($2::uuid[] IS NULL OR user_id = ANY($2::uuid[]))')
   const one = async (tx: Queryable, config: { name: string, text: string }, values: unknown[]): Promise<GroupRow | null> =>
     (await tx.query<GroupRow>({ ...config, values })).rows[0] ?? null
 

@@ -5,6 +5,7 @@ import { transaction, violations, type Database, type Queryable } from '../infra
 import { errors } from '../infra/errors.ts'
 import type { Page, PageQuery } from '../infra/paging/lister.ts'
 import { groupsErrors } from './errors.ts'
+import type { WebhooksService } from '../webhooks/service.ts'
 import { createGroupsRepository } from './repository.ts'
 
 /** Unique and foreign-key violations of a group write, as the errors they mean. */
@@ -27,8 +28,8 @@ export interface GroupState {
  * around them (404 vs 412, conflicts). A membership change names a user that
  * must exist (404 ROSTER_NO_SUCH_MEMBER otherwise).
  */
-export function createGroupsService (db: Database, secretKey: string, audit: Pick<AuditService, 'insertSql'>) {
-  const repository = createGroupsRepository(db, secretKey, audit.insertSql)
+export function createGroupsService (db: Database, secretKey: string, audit: Pick<AuditService, 'insertSql'>, webhooks: Pick<WebhooksService, 'eventSql'>) {
+  const repository = createGroupsRepository(db, secretKey, audit.insertSql, webhooks.eventSql)
 
   async function missingOrStale (id: string): Promise<never> {
     if (await repository.version(id) === null) throw new errors.NotFound(`No group with id ${id}`)

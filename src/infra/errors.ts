@@ -18,6 +18,9 @@ export const errors = {
   Conflict: createError('ROSTER_CONFLICT', '%s', 409),
   BadRequest: createError('ROSTER_BAD_REQUEST', '%s', 400),
   UnsupportedMediaType: createError('ROSTER_UNSUPPORTED_MEDIA_TYPE', '%s', 415),
+  NotAcceptable: createError('ROSTER_NOT_ACCEPTABLE', '%s', 406),
+  /** A body past a route's own limit, found while streaming it (an import). */
+  BodyTooLarge: createError('ROSTER_BODY_TOO_LARGE', '%s', 413),
   PreconditionFailed: createError('ROSTER_PRECONDITION_FAILED', '%s', 412),
   PreconditionRequired: createError('ROSTER_PRECONDITION_REQUIRED', '%s', 428),
   Unprocessable: createError('ROSTER_UNPROCESSABLE', '%s', 422),

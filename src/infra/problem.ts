@@ -14,8 +14,13 @@ import { errors, FASTIFY_CODES } from './errors.ts'
 
 /** Validation issues as `{path, message}`, path a JSON pointer into the request: /body/email. */
 export function validationErrors (err: FastifyError): Array<{ path: string, message: string }> {
-  return (err.validation as ErrorObject[]).map((v) => {
-    const path = `/${err.validationContext as string}${v.instancePath}`
+  return issues(err.validation as ErrorObject[], `/${err.validationContext as string}`)
+}
+
+/** ajv's errors as `{path, message}`, each path a JSON pointer below `prefix` (e.g. a row of an import: ''). */
+export function issues (found: readonly ErrorObject[], prefix: string): Array<{ path: string, message: string }> {
+  return found.map((v) => {
+    const path = `${prefix}${v.instancePath}`
     if (v.keyword === 'required') return { path: `${path}/${v.params.missingProperty as string}`, message: 'is required' }
     if (v.keyword === 'additionalProperties') return { path: `${path}/${v.params.additionalProperty as string}`, message: 'is not allowed' }
     return { path, message: v.message as string }

@@ -2,12 +2,11 @@ import { setTimeout as delay } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
 import type { ClaimedEmail, OutboxRepository } from './repository.ts'
 import { renderEmail, type Message } from './templates.ts'
+import { retryDelay } from '../infra/backoff.ts'
 import { DeliveryError, type FailureKind, type Transport } from './transports.ts'
 
 /** Emails claimed and sent at once in one batch. */
 export const BATCH_SIZE = 5
-/** Longest wait between two tries of one email, whatever MAIL_RETRY_BASE and the attempt number. */
-export const MAX_RETRY_DELAY = 86_400_000
 
 /** Counters for metrics: emails queued by this instance, and what its dispatcher did. */
 export interface MailCounters {
@@ -28,16 +27,6 @@ export interface DispatcherOptions {
   retryBase: number
   pollInterval: number
   sendTimeout: number
-}
-
-/**
- * Milliseconds before the next try after `attempts` failed tries:
- * MAIL_RETRY_BASE doubled per further attempt, capped at a day, with ±20 % jitter
- * so that emails which failed together do not come back together.
- */
-export function retryDelay (attempts: number, base: number, random: number = Math.random()): number {
-  const exact = Math.min(base * 2 ** (attempts - 1), MAX_RETRY_DELAY)
-  return Math.round(exact * (0.8 + 0.4 * random))
 }
 
 type Outcome =

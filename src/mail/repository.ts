@@ -1,13 +1,13 @@
 import type { Database, Queryable } from '../infra/database.ts'
 
-export type EmailTemplate = 'confirm_account' | 'confirm_email' | 'reset_password' | 'register_existing' | 'invitation'
+export type EmailTemplate = 'confirm_account' | 'confirm_email' | 'reset_password' | 'register_existing' | 'invitation' | 'webhook_disabled'
 
 export interface EmailRequest {
   template: EmailTemplate
   /** Recipient address. */
   to: string
-  /** Template data: `name` (the admin's name) and `token` (the single-use token the link carries). */
-  data: { name: string, token: string }
+  /** Template data: `name` (the admin's name), `token` (the single-use token the link carries; none in a notice), what a notice is about. */
+  data: { name: string, token: string } | { name: string, webhookId: string, url: string, hours: number }
 }
 
 /** Channel the dispatcher LISTENs on; NOTIFY is delivered when the inserting transaction commits. */

@@ -15,8 +15,10 @@ interface TemplateText {
   subject: string
   /** Path of the page the link opens, below PUBLIC_URL. */
   path: string
-  /** What the email asks for, one sentence. */
-  intro: string
+  /** False for a notice whose link carries no token (default true). */
+  token?: false
+  /** What the email asks for, one sentence (given the row's data: a notice names what it is about). */
+  intro: string | ((data: Record<string, unknown>) => string)
   action: string
   /** What to do when the email was not expected. */
   ignore: string
@@ -57,6 +59,14 @@ const TEMPLATES: Record<EmailTemplate, TemplateText> = {
     intro: 'You are invited to become an admin of Roster. Open the link below within 72 hours to choose your name and password.',
     action: 'Accept the invitation',
     ignore: 'If you did not expect this, ignore this email; no account is made without the link.'
+  },
+  webhook_disabled: {
+    subject: 'A Roster webhook endpoint was disabled',
+    path: '/apidocs',
+    token: false,
+    intro: (data) => `Every delivery to the webhook endpoint ${String(data.url)} (id ${String(data.webhookId)}) failed for ${String(data.hours)} hours, so Roster disabled it. Its undelivered events are kept: fix the receiver, then re-enable it with PATCH /webhooks/${String(data.webhookId)} and {"enabled": true}; GET /webhooks/${String(data.webhookId)}/deliveries shows what the receiver answered.`,
+    action: 'Open the API documentation',
+    ignore: 'You get this email as an owner of Roster.'
   }
 }
 
@@ -72,14 +82,15 @@ export class TemplateError extends Error {
 export function renderEmail (template: string, to: string, data: Record<string, unknown>, publicUrl: string): Message {
   const t = Object.hasOwn(TEMPLATES, template) ? TEMPLATES[template as EmailTemplate] : undefined
   if (t === undefined) throw new TemplateError(`unknown email template ${JSON.stringify(template)}`)
-  if (typeof data.token !== 'string' || data.token === '') throw new TemplateError('the email has no token (already sent or failed?)')
+  if (t.token !== false && (typeof data.token !== 'string' || data.token === '')) throw new TemplateError('the email has no token (already sent or failed?)')
   const name = typeof data.name === 'string' && data.name.trim() !== '' ? data.name.trim() : 'there'
-  const link = `${publicUrl}${t.path}?token=${encodeURIComponent(data.token)}`
+  const link = t.token === false ? `${publicUrl}${t.path}` : `${publicUrl}${t.path}?token=${encodeURIComponent(data.token as string)}`
+  const intro = typeof t.intro === 'string' ? t.intro : t.intro(data)
 
   const text = [
     `Hello ${name},`,
     '',
-    t.intro,
+    intro,
     '',
     link,
     '',
@@ -94,7 +105,7 @@ export function renderEmail (template: string, to: string, data: Record<string, 
 <head><meta charset="utf-8"><title>${escapeHtml(t.subject)}</title></head>
 <body style="font-family: system-ui, sans-serif; line-height: 1.5; color: #222;">
 <p>Hello ${escapeHtml(name)},</p>
-<p>${escapeHtml(t.intro)}</p>
+<p>${escapeHtml(intro)}</p>
 <p><a href="${escapeHtml(link)}" style="display: inline-block; padding: 0.6em 1.2em; background: #2456d6; color: #fff; text-decoration: none; border-radius: 4px;">${escapeHtml(t.action)}</a></p>
 <p>Or copy this address into your browser:<br><a href="${escapeHtml(link)}">${escapeHtml(link)}</a></p>
 <p style="color: #666;">${escapeHtml(t.ignore)}</p>

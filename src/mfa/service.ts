@@ -1,5 +1,6 @@
 import type { SecondFactorBody } from '../../schemas/mfa.ts'
 import type { AuditService } from '../audit/service.ts'
+import type { WebhooksService } from '../webhooks/service.ts'
 import type { SessionsService } from '../sessions/service.ts'
 import { requireRecentLogin, type AdminActor } from '../infra/actor.ts'
 import { transaction, type Database } from '../infra/database.ts'
@@ -12,6 +13,7 @@ import { createMfaRepository } from './repository.ts'
 export interface MfaDeps {
   db: Database
   audit: Pick<AuditService, 'record'>
+  webhooks: Pick<WebhooksService, 'emit'>
   sessions: Pick<SessionsService, 'checkAttempt' | 'clearAttempts' | 'forgetAdmin'>
   /** Seals TOTP secrets at rest (src/infra/secret-box.ts). */
   box: SecretBox
@@ -24,7 +26,7 @@ export interface MfaDeps {
  * a code confirms it), activation with ten recovery codes, disabling. The
  * login's second step is the sessions service's (completeMfa).
  */
-export function createMfaService ({ db, audit, sessions, box, issuer }: MfaDeps) {
+export function createMfaService ({ db, audit, webhooks, sessions, box, issuer }: MfaDeps) {
   const repository = createMfaRepository(db)
   const state = async (actor: AdminActor) => {
     const row = await repository.read(actor.id)
@@ -59,6 +61,7 @@ export function createMfaService ({ db, audit, sessions, box, issuer }: MfaDeps)
         if (!await repository.activate(tx, actor.id, step, row.secret as string)) throw new mfaErrors.AlreadyEnabled()
         await repository.replaceRecoveryCodes(tx, actor.id, codes.map(recoveryCodeHash))
         await audit.record(tx, { actor: { type: 'admin', id: actor.id }, action: 'admin.mfa_enable', targetType: 'admin', targetId: actor.id, requestId: actor.requestId, changes: { mfa: 'totp' } })
+        await webhooks.emit(tx, [{ type: 'admin.updated', resourceId: actor.id, data: { id: actor.id, action: 'admin.mfa_enable', changes: { mfa: 'totp' } } }])
       })
       await sessions.forgetAdmin(actor.id)
       return { recovery_codes: codes }
@@ -84,6 +87,7 @@ export function createMfaService ({ db, audit, sessions, box, issuer }: MfaDeps)
           await repository.disable(tx, actor.id)
           await sessions.clearAttempts(row.email, tx)
           await audit.record(tx, { actor: { type: 'admin', id: actor.id }, action: 'admin.mfa_disable', targetType: 'admin', targetId: actor.id, requestId: actor.requestId, changes: { mfa: null } })
+          await webhooks.emit(tx, [{ type: 'admin.updated', resourceId: actor.id, data: { id: actor.id, action: 'admin.mfa_disable', changes: { mfa: null } } }])
         })
       })
       await sessions.forgetAdmin(actor.id)

@@ -4,7 +4,7 @@ import type { Queryable } from '../infra/database.ts'
 export interface RetentionPolicy {
   /** Days an ended session is kept. */
   sessionDays: number
-  /** Days a sent or failed email is kept. */
+  /** Days a sent or failed email, and a delivered or failed webhook delivery, is kept. */
   outboxDays: number
   /** Days audit events are kept; undefined: forever. */
   auditDays: number | undefined
@@ -43,6 +43,11 @@ export const PRUNED: Prunable[] = [
   { table: 'mfa_token_uses', rows: () => ({ select: 'SELECT t.ctid FROM mfa_token_uses t WHERE t.expires_at <= now()', values: [] }) },
   { table: 'rate_limit_hits', rows: () => ({ select: 'SELECT t.ctid FROM rate_limit_hits t WHERE t.reset_at <= now()', values: [] }) },
   { table: 'email_outbox', rows: (p) => ({ select: 'SELECT t.ctid FROM email_outbox t WHERE t.status <> \'pending\' AND t.created_at < now() - make_interval(days => $2::int)', values: [p.outboxDays] }) },
+  // Delivered and failed webhook deliveries (their attempts go with them); pending ones are never pruned.
+  {
+    table: 'webhook_deliveries',
+    rows: (p) => ({ select: 'SELECT t.ctid FROM webhook_deliveries t WHERE t.status <> \'pending\' AND t.finished_at < now() - make_interval(days => $2::int)', values: [p.outboxDays] })
+  },
   { table: 'idempotency_keys', rows: () => ({ select: 'SELECT t.ctid FROM idempotency_keys t WHERE t.expires_at <= now()', values: [] }) },
   {
     table: 'audit_events',

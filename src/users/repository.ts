@@ -3,9 +3,15 @@ import type { Database, Queryable } from '../infra/database.ts'
 import { createLister, CREATED_AT, textSort, type ListSpec, type Page, type PageQuery } from '../infra/paging/lister.ts'
 import { containsPattern, iso, pageWhere, type Where } from '../infra/sql.ts'
 import type { NewUser, USER_SORTS, UserPatchBody, UserRow } from '../../schemas/users.ts'
+import type { EventSql } from '../../schemas/webhooks.ts'
 
-const USER_COLUMNS = `id, email, name, active, version, created_by AS "createdBy", ${iso('created_at')} AS "createdAt", ${iso('updated_at')} AS "updatedAt", ` +
-  'user_name AS "userName", external_id AS "externalId", given_name AS "givenName", family_name AS "familyName"'
+/** A user as the REST API shows it (and the export writes it), with `version` for its ETag. */
+const COLUMNS = `id, email, name, active, version, created_by AS "createdBy", ${iso('created_at')} AS "createdAt", ${iso('updated_at')} AS "updatedAt"`
+/** The SCIM attributes besides: SCIM shows them, the REST API does not. */
+const SCIM_KEYS = ['userName', 'externalId', 'givenName', 'familyName']
+const USER_COLUMNS = `${COLUMNS}, user_name AS "userName", external_id AS "externalId", given_name AS "givenName", family_name AS "familyName"`
+/** A webhook event's `data` from a row `r` of USER_COLUMNS: the user as `GET /users/{id}` shows it (no version, no SCIM attributes). */
+const USER_EVENT_DATA = `to_jsonb(r) - 'version' - ${SCIM_KEYS.map((k) => `'${k}'`).join(' - ')}`
 
 /**
  * GET /users. Every sort has its `(key, id)` index (db/schema/users.ts); `email`
@@ -50,19 +56,22 @@ const LOCK = { name: 'users_lock', text: `SELECT ${USER_COLUMNS} FROM users WHER
  * the transaction `tx` the caller opened. Writes record their audit event in
  * the same statement.
  */
-export function createUsersRepository (db: Database, secretKey: string, auditInsert: string) {
+export function createUsersRepository (db: Database, secretKey: string, auditInsert: string, eventSql: EventSql) {
   const pool: Queryable = db
   const lister = createLister<UserRow>(USERS_LIST, secretKey, db)
   // Each write is one statement: the change and its audit row (a data-modifying CTE), so both commit or neither.
   // Built once, when the app starts: the audit row's INSERT is the audit domain's (src/audit/repository.ts).
-  /** One statement: the change (CTE `u`, returning the user) and its audit row from `u`, so both commit or neither. */
-  const audited = (name: string, change: string, audit: string): { name: string, text: string } =>
-    ({ name, text: `WITH u AS (${change}), a AS (${auditInsert} SELECT ${audit} FROM u) SELECT * FROM u` })
-  const CREATE = audited('users_create',
+  // The webhook event is the webhooks domain's (src/webhooks/repository.ts): its outbox rows from `u`, the user as the API shows it.
+  /** One statement: the change (CTE `u`, returning the user), its audit row and its webhook event from `u`, so all commit or neither. */
+  const audited = (name: string, event: 'user.created' | 'user.updated' | 'user.deleted', change: string, audit: string): { name: string, text: string } => {
+    const { ctes, join } = eventSql(event, 'u', USER_EVENT_DATA)
+    return { name, text: `WITH u AS (${change}), a AS (${auditInsert} SELECT ${audit} FROM u), ${ctes} SELECT u.* FROM u ${join}` }
+  }
+  const CREATE = audited('users_create', 'user.created',
     `INSERT INTO users (email, name, active, created_by, user_name, external_id, given_name, family_name)
       VALUES ($1::text, $2::text, $3::boolean, $4::uuid, $9::text, $10::text, $11::text, $12::text) RETURNING ${USER_COLUMNS}`,
     "$7::text, $8::uuid, 'user.create', 'user', u.id, $5::text, $6::jsonb")
-  const UPDATE = audited('users_update', `UPDATE users SET
+  const UPDATE = audited('users_update', 'user.updated', `UPDATE users SET
       email = coalesce($2::text, email),
       name = CASE WHEN $3::boolean THEN $4::text ELSE name END,
       active = coalesce($5::boolean, active),
@@ -74,9 +83,37 @@ export function createUsersRepository (db: Database, secretKey: string, auditIns
       updated_at = now()
     WHERE id = $1::uuid AND ($6::int[] IS NULL OR version = ANY($6::int[]))
     RETURNING ${USER_COLUMNS}`, "$10::text, $7::uuid, 'user.update', 'user', u.id, $8::text, $9::jsonb")
-  const DELETE = audited('users_delete',
+  const DELETE = audited('users_delete', 'user.deleted',
     `DELETE FROM users WHERE id = $1::uuid AND ($2::int[] IS NULL OR version = ANY($2::int[])) RETURNING ${USER_COLUMNS}`,
     "$5::text, $3::uuid, 'user.delete', 'user', u.id, $4::text, '{}'::jsonb")
+  /**
+   * A batch of an import, one statement: the users (a row whose email is taken,
+   * by an existing user or an earlier row, is skipped: ON CONFLICT DO NOTHING),
+   * an audit row and a webhook event for each user created. Answers the
+   * lower-cased emails of the users created.
+   */
+  const IMPORT = (() => {
+    const { ctes, join } = eventSql('user.created', 'u', USER_EVENT_DATA)
+    return {
+      name: 'users_import_batch',
+      text: `WITH input AS (
+          SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $4::int[]) AS t(email, name, active, line)
+        ), u AS (
+          INSERT INTO users (email, name, active, created_by) SELECT email, name, active, $5::uuid FROM input ORDER BY line
+          ON CONFLICT ((lower(email))) DO NOTHING RETURNING ${COLUMNS}
+        ), a AS (
+          ${auditInsert} SELECT $6::text, $7::uuid, 'user.create', 'user', u.id, $8::text,
+            jsonb_build_object('email', u.email, 'name', u.name, 'active', u.active, 'importId', $9::text) FROM u
+        ), ${ctes}
+        SELECT lower(u.email) AS key FROM u ${join}`
+    }
+  })()
+  /** A page of the export: every user, by creation time and id (the index users_created_at_id_idx). */
+  const EXPORT_PAGE = {
+    name: 'users_export_page',
+    text: `SELECT ${COLUMNS}, created_at::text AS _k FROM users
+      WHERE $1::text IS NULL OR (created_at, id) > ($1::timestamptz, $2::uuid) ORDER BY created_at, id LIMIT $3`
+  }
   const one = async (tx: Queryable, config: { name: string, text: string }, values: unknown[]): Promise<UserRow | null> =>
     (await tx.query<UserRow>({ ...config, values })).rows[0] ?? null
 
@@ -126,6 +163,21 @@ export function createUsersRepository (db: Database, secretKey: string, auditIns
         patch.userName !== undefined, patch.userName ?? null, patch.externalId !== undefined, patch.externalId ?? null,
         patch.givenName !== undefined, patch.givenName ?? null, patch.familyName !== undefined, patch.familyName ?? null
       ])
+    },
+
+    /** Inserts a batch of imported users in the caller's transaction; answers the lower-cased emails of those created. */
+    async importBatch (tx: Queryable, rows: ReadonlyArray<{ email: string, name: string | null, active: boolean, line: number }>, actor: Actor, importId: string): Promise<Set<string>> {
+      const createdBy = actor.type === 'admin' ? actor.id : null
+      const { rows: created } = await tx.query<{ key: string }>({
+        ...IMPORT,
+        values: [rows.map((r) => r.email), rows.map((r) => r.name), rows.map((r) => r.active), rows.map((r) => r.line), createdBy, actor.type, actor.id, actor.requestId, importId]
+      })
+      return new Set(created.map((r) => r.key))
+    },
+
+    /** One page of the export after `after` (null: from the start), read in the caller's (snapshot) transaction. */
+    async exportPage (tx: Queryable, after: { key: string, id: string } | null, limit: number): Promise<Array<UserRow & { _k: string }>> {
+      return (await tx.query<UserRow & { _k: string }>({ ...EXPORT_PAGE, values: [after?.key ?? null, after?.id ?? null, limit] })).rows
     },
 
     /** Deletes a user when it exists and (versions given) is at one of those versions; answers the deleted row or null. */

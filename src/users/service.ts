@@ -1,5 +1,6 @@
 import type { NewUser, UserPatchBody, UserRow } from '../../schemas/users.ts'
 import type { AuditService } from '../audit/service.ts'
+import type { WebhooksService } from '../webhooks/service.ts'
 import type { Actor } from '../infra/actor.ts'
 import { transaction, violations, type Database } from '../infra/database.ts'
 import { errors } from '../infra/errors.ts'
@@ -7,6 +8,7 @@ import { createIdempotencyRepository, type StoredResponse } from '../infra/idemp
 import type { Page, PageQuery } from '../infra/paging/lister.ts'
 import { usersErrors } from './errors.ts'
 import { createUsersRepository } from './repository.ts'
+import { createTransfer } from './transfer.ts'
 
 export interface CreateResult extends StoredResponse {
   /** True when this is the stored first response to the same Idempotency-Key. */
@@ -28,8 +30,9 @@ const writeError = violations({
  * deletes are one statement each, hence their own transaction; an idempotent
  * create opens a transaction around the key, the change and the stored answer.
  */
-export function createUsersService (db: Database, secretKey: string, audit: Pick<AuditService, 'insertSql'>) {
-  const repository = createUsersRepository(db, secretKey, audit.insertSql)
+export function createUsersService (db: Database, secretKey: string, audit: Pick<AuditService, 'insertSql' | 'record'>, webhooks: Pick<WebhooksService, 'eventSql'>) {
+  const repository = createUsersRepository(db, secretKey, audit.insertSql, webhooks.eventSql)
+  const transfer = createTransfer(db, repository, audit)
   const idempotency = createIdempotencyRepository(db)
 
   /** After a write matched no row: 404 when the user does not exist, else 412 (its version is not one If-Match named). */
@@ -41,6 +44,8 @@ export function createUsersService (db: Database, secretKey: string, audit: Pick
   return {
     repository,
     idempotency,
+    /** Bulk import and export (./transfer.ts). */
+    transfer,
 
     get: async (id: string): Promise<UserRow | null> => await repository.get(id),
 

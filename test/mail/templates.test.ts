@@ -1,7 +1,7 @@
 import t from 'tap'
 import { renderEmail, TemplateError } from '../../src/mail/templates.ts'
 import { escapeHtml } from '../../src/infra/html.ts'
-import { retryDelay, MAX_RETRY_DELAY } from '../../src/mail/dispatcher.ts'
+import { retryDelay, MAX_RETRY_DELAY } from '../../src/infra/backoff.ts'
 import { smtpFailure, sesFailure } from '../../src/mail/transports.ts'
 
 const BASE = 'https://roster.example.com'
