@@ -34,7 +34,7 @@ export const ConfigSchema = Type.Object({
   TRUST_PROXY: Str('Proxy trust: `false`, a hop count (`1` behind one nginx) or a comma-separated list of proxy addresses/CIDRs.', { default: 'false', pattern: '^(false|true|\\d{1,2}|[0-9a-fA-F.:/, ]+)$' }),
   BODY_LIMIT: Int(16384, 1024, 10485760, 'Largest accepted request body in bytes.'),
   REQUEST_TIMEOUT: Int(30000, 0, 600000, 'Milliseconds before a request that has not finished is answered 503 and closed.'),
-  SHUTDOWN_DELAY: Int(5000, 0, 600000, 'Milliseconds between SIGTERM and closing the listener: readiness answers 503 and every answer says `Connection: close` meanwhile, while requests are still served, so that balancers and proxies move away first. SIGINT (Ctrl-C) skips it.'),
+  SHUTDOWN_DELAY: Int(5000, 0, 600000, 'Milliseconds between SIGTERM and closing the listener: readiness answers 503 meanwhile while requests are served as usual on open connections, so that balancers and proxies move away first; after it, answers on open connections say `Connection: close` and idle connections are closed. SIGINT (Ctrl-C) skips it.'),
   SHUTDOWN_TIMEOUT: Int(10000, 100, 600000, 'Milliseconds allowed for the graceful drain after SHUTDOWN_DELAY: requests in flight, then resources.'),
   CORS_ORIGINS: Str('Comma-separated origins allowed by CORS; empty = CORS off.', { default: '' }),
 

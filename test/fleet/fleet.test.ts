@@ -52,10 +52,13 @@ interface Instance {
 /**
  * src/server.ts with tsx, not with the loaders tap runs tests with: three of
  * those compiling the sources at once, under load, take a minute to start on
- * a small machine. (Coverage comes from the other tests.)
+ * a small machine. Coverage comes from the other tests: these processes record
+ * none (tap's process-info hook, inherited through NODE_OPTIONS, is told not
+ * to), as tsx compiles the sources to other code than tap's loader does and
+ * the report would merge V8's byte ranges of both as if they were one code.
  */
 function spawnInstance (env: Record<string, string>): Instance {
-  const run = spawnCaptured(['--import', 'tsx', join(rootDir, 'src', 'server.ts')], { env: { ...process.env, ...env } })
+  const run = spawnCaptured(['--import', 'tsx', join(rootDir, 'src', 'server.ts')], { env: { ...process.env, _TAPJS_PROCESSINFO_COVERAGE_: '0', ...env } })
   const lines = jsonLines<LogLine>(run.child.stdout)
   return { port: Number(env.PORT), lines, stderr: run.stderr, exit: run.exit.then(({ code }) => code), kill: (signal) => { run.child.kill(signal) } }
 }
