@@ -207,15 +207,19 @@ t.test('a request that outlasts SHUTDOWN_TIMEOUT: the drain gives up and the pro
   const server = startServer({ PORT: String(port), DATABASE_URL: databaseUrl, DB_STATEMENT_TIMEOUT: '120000', SHUTDOWN_TIMEOUT: '1000', SHUTDOWN_DELAY: '0' })
   t.teardown(() => { if (server.child.exitCode === null) server.child.kill('SIGKILL') })
   await waitUntil(() => server.index((l) => /Roster is up/.test(l.msg ?? '')) !== -1 || server.child.exitCode !== null, { what: 'the server is up', timeout: 180_000 })
+  const agent = new http.Agent({ keepAlive: true })
+  // A first readiness check opens the pool's connection: the stuck request then waits on the lock, not on a
+  // connection that a loaded machine may take longer to open than the pool's connect timeout.
+  t.match(await request(agent, port, 'warm', 'GET', '/health/ready'), { status: 200 })
   const locker = new pg.Client({ connectionString: databaseUrl })
   await locker.connect()
   t.teardown(() => locker.end())
   await locker.query('BEGIN')
   await locker.query('LOCK TABLE drizzle.__drizzle_migrations IN ACCESS EXCLUSIVE MODE')
 
-  const agent = new http.Agent({ keepAlive: true })
   const stuck = request(agent, port, 'stuck', 'GET', '/health/ready')
-  await waitUntil(() => server.index((l) => l.reqId === 'stuck' && l.msg === 'incoming request') !== -1, { what: 'the request reached the server', timeout: 30_000 })
+  const waiting = async (): Promise<boolean> => (await locker.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")).rowCount === 1
+  await waitUntil(waiting, { what: 'the request waits on the lock', timeout: 30_000 })
   server.child.kill('SIGTERM')
   t.equal(await server.exit, 1)
   t.ok(server.index((l) => /killed by timeout \(1000ms\)/.test(l.msg ?? '')) !== -1, 'says why')
