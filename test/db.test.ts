@@ -1,12 +1,13 @@
 import t from 'tap'
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { getTableConfig } from 'drizzle-orm/pg-core'
 import * as schema from '../db/schema/index.ts'
 import { build, createTestDatabase, waitUntil } from './helper.ts'
 import { shippedMigrations, appliedMigrations } from '../db/migrate.ts'
-import { freePort } from '../db/embedded.ts'
+import { freePort, runningEmbeddedPostgres } from '../db/embedded.ts'
 
 t.test('migrations run at start, exactly once, even when instances race', async (t) => {
   const databaseUrl = await createTestDatabase(t)
@@ -54,9 +55,9 @@ t.test('the drizzle schema declares the keys the migrations create', async (t) =
   t.same(indexes(schema.webhookDeliveries), ['webhook_deliveries_due_idx', 'webhook_deliveries_order_idx', 'webhook_deliveries_endpoint_created_at_id_idx', 'webhook_deliveries_finished_at_idx'])
   t.same(indexes(schema.webhookAttempts), ['webhook_attempts_delivery_id_idx'])
   t.same(getTableConfig(schema.admins).checks.map((c) => c.name), ['admins_role_check'])
-  const fks = [schema.users, schema.sessions, schema.refreshTokens, schema.accountTokens, schema.mfaRecoveryCodes, schema.invitations, schema.apiClients, schema.apiClientSecrets, schema.webhookEndpoints, schema.webhookDeliveries, schema.webhookAttempts]
+  const fks = [schema.users, schema.sessions, schema.refreshTokens, schema.accountTokens, schema.mfaRecoveryCodes, schema.invitations, schema.apiClients, schema.apiClientSecrets, schema.webhookEndpoints, schema.webhookDeliveries, schema.webhookAttempts, schema.groups, schema.groupMembers]
     .flatMap((table) => getTableConfig(table).foreignKeys.map((fk) => getTableConfig(fk.reference().foreignTable).name))
-  t.same(fks, ['admins', 'admins', 'sessions', 'admins', 'admins', 'admins', 'admins', 'api_clients', 'admins', 'webhook_endpoints', 'webhook_deliveries'])
+  t.same(fks, ['admins', 'admins', 'sessions', 'admins', 'admins', 'admins', 'admins', 'api_clients', 'admins', 'webhook_endpoints', 'webhook_deliveries', 'admins', 'groups', 'users'])
   const { rows } = await (await build(t)).pg.pool.query("SELECT conname FROM pg_constraint WHERE conname = 'admins_role_check'")
   t.equal(rows.length, 1, 'the migration made the role check')
 })
@@ -94,4 +95,19 @@ t.test('with no database configured, an embedded PostgreSQL is started, kept acr
   const { rows } = await second.pg.pool.query('SELECT email FROM users')
   t.same(rows, [{ email: 'kept@example.com' }], 'data kept across restarts')
   t.equal(second.databaseUrl, '')
+})
+
+t.test('an embedded server is running only while the process its postmaster.pid names is alive', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'roster-pid-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  t.equal(runningEmbeddedPostgres(dir), null, 'no postmaster.pid: none')
+  const pidFile = (pid: number): void => { writeFileSync(join(dir, 'postmaster.pid'), `${pid}\n${dir}\n1700000000\n54321\n\nlocalhost\n`) }
+  pidFile(process.pid)
+  t.match(runningEmbeddedPostgres(dir), { pid: process.pid, port: 54321, url: /^postgres:\/\/.*@127\.0\.0\.1:54321\/roster$/ }, 'a live process: running')
+  // A process that has exited: what a crash (or kill -9) leaves behind.
+  const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' })
+  pidFile(Number(gone.stdout))
+  t.equal(runningEmbeddedPostgres(dir), null, 'a stale postmaster.pid: none')
+  pidFile(0)
+  t.equal(runningEmbeddedPostgres(dir), null, 'a pid file without a pid: none')
 })

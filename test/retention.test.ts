@@ -124,12 +124,18 @@ t.test('the timer\'s runs are logged; a failed run is a warning; close waits for
   const unmigrated = await build(t, { env: { MIGRATE_ON_START: 'false' } })
   await unmigrated.retention.runLogged()
   t.ok(unmigrated.logs.lines.some((l) => l.msg === 'pruning failed (tried again at the next run)' && l.level === 40))
+  // A run asked for while one fails: it waits for that one, then runs (and fails) on its own.
+  const failing = unmigrated.retention.run()
+  const next = unmigrated.retention.run()
+  await t.rejects(failing, /relation .* does not exist/)
+  await t.rejects(next, /relation .* does not exist/)
 
   // A run under way: the timer's run is skipped, close waits for it.
   const holder = await app.pg.pool.connect()
   await holder.query('BEGIN')
   await holder.query('LOCK TABLE refresh_tokens IN ACCESS EXCLUSIVE MODE')
   const running = app.retention.run()
+  const queued = app.retention.run()
   await app.retention.runLogged()
   const closing = app.close()
   await new Promise((resolve) => setTimeout(resolve, 100))
@@ -137,6 +143,7 @@ t.test('the timer\'s runs are logged; a failed run is a warning; close waits for
   holder.release()
   await closing
   t.type(await running, 'object', 'the run finished before the pool closed')
+  t.same(await queued, {}, 'a run asked for meanwhile waited for it, then stopped at once (closing)')
 })
 
 t.test('the list of pruned tables', async (t) => {

@@ -94,6 +94,7 @@ export const retentionRepository = {
   /** Deletes up to `limit` rows; answers how many. */
   async prune (tx: Queryable, statement: PruneStatement, limit: number): Promise<number> {
     const { name, text, values } = statement
-    return (await tx.query({ name, text, values: [limit, ...values] })).rowCount ?? 0
+    // A DELETE always reports its count.
+    return (await tx.query({ name, text, values: [limit, ...values] })).rowCount as number
   }
 }

@@ -24,8 +24,8 @@ export type Pruned = Record<string, number>
  * instance holds it, that instance is pruning and this run stops.
  */
 export function createRetentionService ({ db, policy, log }: RetentionDeps) {
-  const statements = pruneStatements(policy)
-  const total: Pruned = Object.fromEntries(statements.map((s) => [s.table, 0]))
+  // Each statement with the rows it pruned since start.
+  const statements = pruneStatements(policy).map((statement) => ({ statement, total: 0 }))
   let running: Promise<Pruned | null> | null = null
   let stopping = false
 
@@ -36,18 +36,17 @@ export function createRetentionService ({ db, policy, log }: RetentionDeps) {
 
   async function pass (): Promise<Pruned | null> {
     const pruned: Pruned = {}
-    for (const statement of statements) {
+    for (const entry of statements) {
       if (stopping) break
-      const { table } = statement
-      let count = 0
+      let rows = 0
       for (;;) {
-        const n = await batch(statement)
+        const n = await batch(entry.statement)
         if (n === null) return null
-        count += n
-        total[table] = (total[table] ?? 0) + n
+        rows += n
+        entry.total += n
         if (n < BATCH_SIZE || stopping) break
       }
-      pruned[table] = count
+      pruned[entry.statement.table] = rows
     }
     return pruned
   }
@@ -71,7 +70,9 @@ export function createRetentionService ({ db, policy, log }: RetentionDeps) {
 
   return {
     /** Rows pruned by this instance since start, per table (every table of the list, 0 included). */
-    pruned: total as Readonly<Pruned>,
+    get pruned (): Readonly<Pruned> {
+      return Object.fromEntries(statements.map(({ statement, total }) => [statement.table, total]))
+    },
 
     /**
      * One run over every table, after the one under way if any. Resolves with
