@@ -132,7 +132,13 @@ function attributesOf (body: Record<string, Json>, coreUrn: string): Map<string,
     }
     if (lower.includes(':')) {
       const { urn, attr, sub } = splitAttrPath(key)
-      if (urn === coreUrn.toLowerCase()) out.set(sub === null ? attr : `${attr}.${sub}`, value)
+      if (urn !== coreUrn.toLowerCase()) continue
+      if (sub === null) out.set(attr, value)
+      else {
+        // `…:User:name.givenName` is the sub-attribute of the core attribute `name`.
+        const parent = out.get(attr)
+        out.set(attr, { ...(isObject(parent) ? parent : {}), [sub]: value })
+      }
       continue
     }
     out.set(lower, value)
@@ -140,8 +146,9 @@ function attributesOf (body: Record<string, Json>, coreUrn: string): Map<string,
   return out
 }
 
-function requireSchema (body: Json, urn: string): Record<string, Json> {
-  if (!isObject(body)) throw scimError('invalidSyntax', 'The body must be a JSON object')
+/** A body's `schemas` must list `urn`. The routes' schema (ScimBody) admits JSON objects alone; anything else has no `schemas` either. */
+function requireSchema (raw: Json, urn: string): Record<string, Json> {
+  const body = raw as Record<string, Json>
   const schemas = body.schemas
   if (!Array.isArray(schemas) || !schemas.some((s) => typeof s === 'string' && s.toLowerCase() === urn.toLowerCase())) {
     throw scimError('invalidSyntax', `schemas must list ${urn}`)
@@ -433,11 +440,10 @@ export function project<T extends { id: string }> (resource: T, coreUrn: string,
   return out as Partial<T> & { id: string }
 }
 
+/** An object's sub-attributes kept or dropped; of a multi-valued attribute (emails, groups, members: arrays of objects), each value's. */
 function subKeys (value: object, subs: string[], keep: boolean): unknown {
-  const one = (v: unknown): unknown => typeof v !== 'object' || v === null
-    ? v
-    : Object.fromEntries(Object.entries(v).filter(([k]) => subs.includes(k.toLowerCase()) === keep))
-  return Array.isArray(value) ? value.map(one) : one(value)
+  const one = (v: object): object => Object.fromEntries(Object.entries(v).filter(([k]) => subs.includes(k.toLowerCase()) === keep))
+  return Array.isArray(value) ? (value as object[]).map(one) : one(value)
 }
 const pick = (value: object, subs: string[]): unknown => subKeys(value, subs, true)
 const omit = (value: unknown, subs: string[]): unknown => typeof value === 'object' && value !== null ? subKeys(value, subs, false) : value
