@@ -20,6 +20,7 @@ import pg from 'pg'
 import { freePort, startEmbeddedPostgres } from '../db/embedded.ts'
 import { runMigrations } from '../db/migrate.ts'
 import { rootDir } from '../src/infra/paths.ts'
+import { startFlags } from './start-flags.ts'
 
 const { values: args } = parseArgs({ options: { minutes: { type: 'string', default: '4' }, instances: { type: 'string', default: '2' }, workers: { type: 'string', default: '4' } } })
 const MINUTES = Number(args.minutes)
@@ -46,7 +47,7 @@ const servers: ChildProcess[] = []
 const bases: string[] = []
 for (let i = 0; i < INSTANCES; i++) {
   const port = await freePort()
-  const child = spawn(process.execPath, [join(rootDir, 'dist', 'src', 'server.js')], {
+  const child = spawn(process.execPath, [...startFlags(), join(rootDir, 'dist', 'src', 'server.js')], {
     cwd: rootDir,
     stdio: ['ignore', 'pipe', 'inherit'],
     env: {
@@ -55,6 +56,9 @@ for (let i = 0; i < INSTANCES; i++) {
       HOST: '127.0.0.1',
       PORT: String(port),
       PUBLIC_URL: 'http://churn.invalid',
+      // The workers register admins: production wants the choice said.
+      REGISTRATION: 'open',
+      METRICS_PORT: String(await freePort()),
       DATABASE_URL: postgres.url,
       DATA_DIR: join(work, `data-${i}`),
       JWT_PRIVATE_KEY: jwt,
@@ -88,8 +92,10 @@ for (let i = 0; i < INSTANCES; i++) {
   servers.push(child)
   bases.push(`http://127.0.0.1:${port}`)
 }
-for (const base of bases) {
-  for (let i = 0; i < 1200; i++) { // up to 2 min: a first start on a busy machine
+for (const [n, base] of bases.entries()) {
+  for (let i = 0; ; i++) { // up to 2 min: a first start on a busy machine
+    const exited = servers[n]?.exitCode ?? null
+    if (exited !== null || i === 1200) throw new Error(`instance ${n} did not start (exit code ${String(exited)}): see its output above`)
     try { if ((await fetch(`${base}/health/ready`)).ok) break } catch { /* starting */ }
     await new Promise((resolve) => setTimeout(resolve, 100))
   }

@@ -16,6 +16,7 @@ import { startEmbeddedPostgres, freePort } from '../db/embedded.ts'
 import { runMigrations } from '../db/migrate.ts'
 import { hashPassword } from '../src/infra/passwords.ts'
 import { rootDir } from '../src/infra/paths.ts'
+import { startFlags } from './start-flags.ts'
 
 const SAMPLES = Number(process.argv[2] ?? 200)
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] as number }
@@ -35,7 +36,7 @@ for (let i = 0; i < 20; i++) {
 await pool.end()
 
 const port = await freePort()
-const server = spawn(process.execPath, [join(rootDir, 'dist', 'src', 'server.js')], {
+const server = spawn(process.execPath, [...startFlags(), join(rootDir, 'dist', 'src', 'server.js')], {
   cwd: rootDir,
   stdio: ['ignore', 'ignore', 'inherit'],
   env: { ...process.env, NODE_ENV: 'production', PUBLIC_URL: 'http://bench.invalid', SHUTDOWN_DELAY: '0', HOST: '127.0.0.1', PORT: String(port), DATABASE_URL: postgres.url, LOG_LEVEL: 'warn', SECRET_KEY: randomBytes(32).toString('hex'), JWT_PRIVATE_KEY: (await import('node:crypto')).generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), AUTH_RATE_LIMIT: '1000000000', LOCKOUT_THRESHOLD: '1000', LOCKOUT_ACCOUNT_THRESHOLD: '100000', REGISTRATION: 'open', METRICS_ENABLED: 'false' }

@@ -22,6 +22,7 @@ import { freePort, startEmbeddedPostgres } from '../db/embedded.ts'
 import { runMigrations } from '../db/migrate.ts'
 import { hashPassword } from '../src/infra/passwords.ts'
 import { rootDir } from '../src/infra/paths.ts'
+import { startFlags } from './start-flags.ts'
 
 const { values: args } = parseArgs({ options: { users: { type: 'string', default: '100000' }, format: { type: 'string', default: 'ndjson' } } })
 const USERS = Number(args.users)
@@ -40,7 +41,7 @@ await pool.query('INSERT INTO admins (email, name, password_hash, confirmed_at, 
 await pool.end()
 
 const port = await freePort()
-const service = spawn(process.execPath, [join(rootDir, 'dist', 'src', 'server.js')], {
+const service = spawn(process.execPath, [...startFlags(), join(rootDir, 'dist', 'src', 'server.js')], {
   cwd: rootDir,
   stdio: ['ignore', 'ignore', 'inherit'],
   env: {
@@ -48,6 +49,8 @@ const service = spawn(process.execPath, [join(rootDir, 'dist', 'src', 'server.js
     NODE_ENV: 'production',
     HOST: '127.0.0.1',
     PORT: String(port),
+    METRICS_PORT: String(await freePort()),
+    PUBLIC_URL: `http://127.0.0.1:${port}`,
     DATABASE_URL: postgres.url,
     LOG_LEVEL: 'warn',
     SECRET_KEY: randomBytes(32).toString('hex'),
@@ -58,7 +61,8 @@ const service = spawn(process.execPath, [join(rootDir, 'dist', 'src', 'server.js
   }
 })
 const base = `http://127.0.0.1:${port}`
-for (let i = 0; i < 1200; i++) { // up to 2 min: a first start on a busy machine
+for (let i = 0; ; i++) { // up to 2 min: a first start on a busy machine
+  if (service.exitCode !== null || i === 1200) throw new Error(`Roster did not start (exit code ${String(service.exitCode)}): see its output above`)
   try { if ((await fetch(`${base}/health/ready`)).ok) break } catch { /* starting */ }
   await new Promise((resolve) => setTimeout(resolve, 100))
 }

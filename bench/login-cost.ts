@@ -20,6 +20,7 @@ import { hashPassword } from '../src/infra/passwords.ts'
 import { rootDir } from '../src/infra/paths.ts'
 import { createSecretBox } from '../src/infra/secret-box.ts'
 import { hotp, newTotpSecret, timeStep, TOTP_SECRET_PURPOSE } from '../src/infra/totp.ts'
+import { startFlags } from './start-flags.ts'
 
 const SAMPLES = Number(process.argv[2] ?? 40)
 const PASSWORD = 'a long enough benchmark password'
@@ -82,7 +83,7 @@ await new Promise<void>((resolve) => proxy.listen(proxyPort, '127.0.0.1', resolv
 upstream.port = String(proxyPort)
 
 const port = await freePort()
-const service = spawn(process.execPath, [join(rootDir, 'dist', 'src', 'server.js')], {
+const service = spawn(process.execPath, [...startFlags(), join(rootDir, 'dist', 'src', 'server.js')], {
   cwd: rootDir,
   stdio: ['ignore', 'ignore', 'inherit'],
   env: {

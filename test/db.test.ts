@@ -17,6 +17,9 @@ t.test('migrations run at start, exactly once, even when instances race', async 
   t.same(rows.map((r) => r.tablename), ['account_tokens', 'admins', 'api_client_secrets', 'api_clients', 'audit_events', 'email_outbox', 'group_members', 'groups', 'idempotency_keys', 'invitations', 'login_throttle', 'mfa_recovery_codes', 'mfa_token_uses', 'rate_limit_hits', 'refresh_tokens', 'sessions', 'signing_keys', 'users', 'webhook_attempts', 'webhook_deliveries', 'webhook_endpoints'])
   const { rows: [counters] } = await a.pg.pool.query("SELECT relpersistence FROM pg_class WHERE relname = 'rate_limit_hits'")
   t.equal(counters.relpersistence, 'u', 'the rate-limit counters are an UNLOGGED table (no WAL per /auth request)')
+  const { rows: trigram } = await a.pg.pool.query("SELECT relname, reloptions FROM pg_class WHERE relname LIKE 'users_%_trgm_idx' ORDER BY 1")
+  t.same(trigram.map((r) => [r.relname, r.reloptions]), ['email', 'family_name', 'given_name', 'name', 'user_name'].map((c) => [`users_${c}_trgm_idx`, ['fastupdate=true', 'gin_pending_list_limit=1024']]),
+    'the users\' trigram indexes as the schema declares them (migration 0011 is hand-written): fast update, a 1 MB pending list')
   const { rows: [twice] } = await a.pg.pool.query('SELECT count(*)::int AS n, count(DISTINCT hash)::int AS hashes FROM drizzle.__drizzle_migrations')
   t.same(twice, { n: shippedMigrations(), hashes: shippedMigrations() }, 'each migration recorded once')
 })

@@ -25,17 +25,19 @@ export const users = pgTable('users', {
   index('users_email_id_idx').on(t.email, t.id),
   index('users_name_id_idx').on(sql`coalesce(${t.name}, '')`, t.id),
   index('users_created_by_idx').on(t.createdBy),
-  // GET /users?q=: substring search of email and name (pg_trgm, created by migration 0004). No fast
-  // update: a pending list (up to 4 MB by default) would be read in full by every search.
-  index('users_email_trgm_idx').using('gin', sql`lower(${t.email}) gin_trgm_ops`).with({ fastupdate: false }),
-  index('users_name_trgm_idx').using('gin', sql`lower(coalesce(${t.name}, '')) gin_trgm_ops`).with({ fastupdate: false }),
+  // GET /users?q=: substring search of email and name (pg_trgm, created by migration 0004). Fast update
+  // with a small pending list (1 MB, migration 0011): inserts append to it and it is merged in bulk, about
+  // 3× cheaper than one entry at a time (a bulk import is PostgreSQL-bound); a search reads it in full, and
+  // at 1 MB that is well under a millisecond. The default 4 MB would make every search read four times more.
+  index('users_email_trgm_idx').using('gin', sql`lower(${t.email}) gin_trgm_ops`).with({ fastupdate: true, gin_pending_list_limit: 1024 }),
+  index('users_name_trgm_idx').using('gin', sql`lower(coalesce(${t.name}, '')) gin_trgm_ops`).with({ fastupdate: true, gin_pending_list_limit: 1024 }),
   // SCIM (src/scim/filter.ts): userName is coalesce(user_name, email); each filterable attribute has the index its operators need.
   uniqueIndex('users_user_name_lower_key').on(sql`lower(coalesce(${t.userName}, ${t.email}))`),
   uniqueIndex('users_external_id_key').on(t.externalId),
-  index('users_user_name_trgm_idx').using('gin', sql`lower(coalesce(${t.userName}, ${t.email})) gin_trgm_ops`).with({ fastupdate: false }),
+  index('users_user_name_trgm_idx').using('gin', sql`lower(coalesce(${t.userName}, ${t.email})) gin_trgm_ops`).with({ fastupdate: true, gin_pending_list_limit: 1024 }),
   index('users_given_name_lower_idx').on(sql`lower(${t.givenName})`),
   index('users_family_name_lower_idx').on(sql`lower(${t.familyName})`),
-  index('users_given_name_trgm_idx').using('gin', sql`lower(${t.givenName}) gin_trgm_ops`).with({ fastupdate: false }),
-  index('users_family_name_trgm_idx').using('gin', sql`lower(${t.familyName}) gin_trgm_ops`).with({ fastupdate: false }),
+  index('users_given_name_trgm_idx').using('gin', sql`lower(${t.givenName}) gin_trgm_ops`).with({ fastupdate: true, gin_pending_list_limit: 1024 }),
+  index('users_family_name_trgm_idx').using('gin', sql`lower(${t.familyName}) gin_trgm_ops`).with({ fastupdate: true, gin_pending_list_limit: 1024 }),
   index('users_updated_at_id_idx').on(t.updatedAt, t.id)
 ])

@@ -25,13 +25,12 @@ export function createUserHandlers (app: FastifyInstance) {
   return {
     /** GET /users/{id} answers the user's groups too (a membership change bumps the user's version, so its ETag); the compatibility GET /user does not. */
     async read (request: FastifyRequest, reply: FastifyReply, id: string, withGroups = false): Promise<UserRow | (UserRow & { groups: GroupRefRow[] }) | FastifyReply> {
-      const user = await users.get(id)
+      const user = withGroups ? await users.getWithGroups(id) : await users.get(id)
       if (user === null) throw new errors.NotFound(`No user with id ${id}`)
       const tag = etag(user)
       reply.header('etag', tag)
       if (noneMatchFails(request.headers['if-none-match'], tag)) return await reply.code(304).send()
-      if (!withGroups) return user
-      return { ...user, groups: (await app.groups.groupsOf([user.id])).map(({ id, displayName }) => ({ id, displayName })) }
+      return user
     },
 
     async list (request: FastifyRequest<{ Querystring: UserListParams }>, reply: FastifyReply): Promise<UserRow[]> {

@@ -2,6 +2,7 @@ import type { Actor } from '../infra/actor.ts'
 import type { Database, Queryable } from '../infra/database.ts'
 import { createLister, CREATED_AT, textSort, type ListSpec, type Page, type PageQuery } from '../infra/paging/lister.ts'
 import { containsPattern, iso, pageWhere, type Where } from '../infra/sql.ts'
+import type { GroupRefRow } from '../../schemas/groups.ts'
 import type { NewUser, USER_SORTS, UserPatchBody, UserRow } from '../../schemas/users.ts'
 import type { EventSql } from '../../schemas/webhooks.ts'
 
@@ -48,6 +49,13 @@ export const USERS_LIST: ListSpec = {
 }
 
 const GET = { name: 'users_get', text: `SELECT ${USER_COLUMNS} FROM users WHERE id = $1` }
+/** GET /users/{id}: the user and its groups by name (group_members_user_id_idx), in one round trip. */
+const GET_WITH_GROUPS = {
+  name: 'users_get_with_groups',
+  text: `SELECT ${USER_COLUMNS}, coalesce((SELECT json_agg(json_build_object('id', g.id, 'displayName', g.display_name) ORDER BY lower(g.display_name), g.id)
+      FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.user_id = users.id), '[]') AS groups
+    FROM users WHERE id = $1`
+}
 const VERSION = { name: 'users_version', text: 'SELECT version FROM users WHERE id = $1' }
 const LOCK = { name: 'users_lock', text: `SELECT ${USER_COLUMNS} FROM users WHERE id = $1 FOR UPDATE` }
 /**
@@ -122,6 +130,11 @@ export function createUsersRepository (db: Database, secretKey: string, auditIns
 
     async get (id: string, tx: Queryable = pool): Promise<UserRow | null> {
       return await one(tx, GET, [id])
+    },
+
+    /** A user with its groups (`[{id, displayName}]`, by name); null when there is none. */
+    async getWithGroups (id: string): Promise<(UserRow & { groups: GroupRefRow[] }) | null> {
+      return (await pool.query<UserRow & { groups: GroupRefRow[] }>({ ...GET_WITH_GROUPS, values: [id] })).rows[0] ?? null
     },
 
     /** A user, its row locked until the transaction `tx` ends; null when there is none. */

@@ -49,6 +49,9 @@ export function createUsersService (db: Database, secretKey: string, audit: Pick
 
     get: async (id: string): Promise<UserRow | null> => await repository.get(id),
 
+    /** A user with its groups, in one statement. */
+    getWithGroups: repository.getWithGroups,
+
     list: async (query: PageQuery): Promise<Page<UserRow>> => await repository.list(query),
 
     async create (user: NewUser, actor: Actor): Promise<UserRow> {
