@@ -21,6 +21,7 @@ import { freePort, startEmbeddedPostgres } from '../db/embedded.ts'
 import { runMigrations } from '../db/migrate.ts'
 import { rootDir } from '../src/infra/paths.ts'
 import { startFlags } from './start-flags.ts'
+import { waitReady } from './ready.ts'
 
 const { values: args } = parseArgs({ options: { minutes: { type: 'string', default: '4' }, instances: { type: 'string', default: '2' }, workers: { type: 'string', default: '4' } } })
 const MINUTES = Number(args.minutes)
@@ -92,14 +93,7 @@ for (let i = 0; i < INSTANCES; i++) {
   servers.push(child)
   bases.push(`http://127.0.0.1:${port}`)
 }
-for (const [n, base] of bases.entries()) {
-  for (let i = 0; ; i++) { // up to 2 min: a first start on a busy machine
-    const exited = servers[n]?.exitCode ?? null
-    if (exited !== null || i === 1200) throw new Error(`instance ${n} did not start (exit code ${String(exited)}): see its output above`)
-    try { if ((await fetch(`${base}/health/ready`)).ok) break } catch { /* starting */ }
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
+for (const [n, base] of bases.entries()) await waitReady(base, servers[n] as ChildProcess, `instance ${n}`)
 
 let addresses = 0
 const address = (): string => { const n = ++addresses; return `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}` }

@@ -17,6 +17,7 @@ import { runMigrations } from '../db/migrate.ts'
 import { hashPassword } from '../src/infra/passwords.ts'
 import { rootDir } from '../src/infra/paths.ts'
 import { startFlags } from './start-flags.ts'
+import { waitReady } from './ready.ts'
 
 const SAMPLES = Number(process.argv[2] ?? 200)
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] as number }
@@ -42,10 +43,7 @@ const server = spawn(process.execPath, [...startFlags(), join(rootDir, 'dist', '
   env: { ...process.env, NODE_ENV: 'production', PUBLIC_URL: 'http://bench.invalid', SHUTDOWN_DELAY: '0', HOST: '127.0.0.1', PORT: String(port), DATABASE_URL: postgres.url, LOG_LEVEL: 'warn', SECRET_KEY: randomBytes(32).toString('hex'), JWT_PRIVATE_KEY: (await import('node:crypto')).generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), AUTH_RATE_LIMIT: '1000000000', LOCKOUT_THRESHOLD: '1000', LOCKOUT_ACCOUNT_THRESHOLD: '100000', REGISTRATION: 'open', METRICS_ENABLED: 'false' }
 })
 const base = `http://127.0.0.1:${port}`
-for (let i = 0; i < 1200; i++) { // up to 2 min: a first start on a busy machine
-  try { if ((await fetch(`${base}/health/ready`)).ok) break } catch { /* starting */ }
-  await new Promise((resolve) => setTimeout(resolve, 100))
-}
+await waitReady(base, server)
 
 /** Milliseconds of one request, which must answer `status`. */
 async function timed (path: string, body: unknown, status: number): Promise<number> {

@@ -23,6 +23,7 @@ import { runMigrations } from '../db/migrate.ts'
 import { hashPassword } from '../src/infra/passwords.ts'
 import { rootDir } from '../src/infra/paths.ts'
 import { startFlags } from './start-flags.ts'
+import { waitReady } from './ready.ts'
 
 const { values: args } = parseArgs({ options: { users: { type: 'string', default: '100000' }, format: { type: 'string', default: 'ndjson' } } })
 const USERS = Number(args.users)
@@ -61,11 +62,7 @@ const service = spawn(process.execPath, [...startFlags(), join(rootDir, 'dist', 
   }
 })
 const base = `http://127.0.0.1:${port}`
-for (let i = 0; ; i++) { // up to 2 min: a first start on a busy machine
-  if (service.exitCode !== null || i === 1200) throw new Error(`Roster did not start (exit code ${String(service.exitCode)}): see its output above`)
-  try { if ((await fetch(`${base}/health/ready`)).ok) break } catch { /* starting */ }
-  await new Promise((resolve) => setTimeout(resolve, 100))
-}
+await waitReady(base, service)
 
 /** CPU seconds (user + system) used so far by a process, and by PostgreSQL: its postmaster's children (the backends). */
 const ticks = async (pid: number): Promise<number> => {

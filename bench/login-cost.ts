@@ -21,6 +21,7 @@ import { rootDir } from '../src/infra/paths.ts'
 import { createSecretBox } from '../src/infra/secret-box.ts'
 import { hotp, newTotpSecret, timeStep, TOTP_SECRET_PURPOSE } from '../src/infra/totp.ts'
 import { startFlags } from './start-flags.ts'
+import { waitReady } from './ready.ts'
 
 const SAMPLES = Number(process.argv[2] ?? 40)
 const PASSWORD = 'a long enough benchmark password'
@@ -103,10 +104,7 @@ const service = spawn(process.execPath, [...startFlags(), join(rootDir, 'dist', 
   }
 })
 const base = `http://127.0.0.1:${port}`
-for (let i = 0; i < 1200; i++) { // up to 2 min: a first start on a busy machine
-  try { if ((await fetch(`${base}/health/ready`)).ok) break } catch { /* starting */ }
-  await new Promise((resolve) => setTimeout(resolve, 100))
-}
+await waitReady(base, service)
 
 async function post (path: string, body: unknown): Promise<Record<string, unknown>> {
   const res = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
