@@ -31,13 +31,16 @@ export const users = pgTable('users', {
   // at 1 MB that is well under a millisecond. The default 4 MB would make every search read four times more.
   index('users_email_trgm_idx').using('gin', sql`lower(${t.email}) gin_trgm_ops`).with({ fastupdate: true, gin_pending_list_limit: 1024 }),
   index('users_name_trgm_idx').using('gin', sql`lower(coalesce(${t.name}, '')) gin_trgm_ops`).with({ fastupdate: true, gin_pending_list_limit: 1024 }),
-  // SCIM (src/scim/filter.ts): userName is coalesce(user_name, email); each filterable attribute has the index its operators need.
+  // SCIM (src/scim/query.ts): userName is coalesce(user_name, email); each filterable attribute has the index its operators need.
   uniqueIndex('users_user_name_lower_key').on(sql`lower(coalesce(${t.userName}, ${t.email}))`),
   uniqueIndex('users_external_id_key').on(t.externalId),
-  index('users_user_name_trgm_idx').using('gin', sql`lower(coalesce(${t.userName}, ${t.email})) gin_trgm_ops`).with({ fastupdate: true, gin_pending_list_limit: 1024 }),
+  // Substring filters on userName read the email's trigram index for users without a user_name and this one
+  // for the few with one (migration 0012): an index on coalesce(user_name, email) repeated the email's
+  // trigrams on every insert, a third of a bulk import's index work. Partial: no entries for missing values.
+  index('users_user_name_trgm_idx').using('gin', sql`lower(${t.userName}) gin_trgm_ops`).where(sql`${t.userName} IS NOT NULL`).with({ fastupdate: true, gin_pending_list_limit: 1024 }),
   index('users_given_name_lower_idx').on(sql`lower(${t.givenName})`),
   index('users_family_name_lower_idx').on(sql`lower(${t.familyName})`),
-  index('users_given_name_trgm_idx').using('gin', sql`lower(${t.givenName}) gin_trgm_ops`).with({ fastupdate: true, gin_pending_list_limit: 1024 }),
-  index('users_family_name_trgm_idx').using('gin', sql`lower(${t.familyName}) gin_trgm_ops`).with({ fastupdate: true, gin_pending_list_limit: 1024 }),
+  index('users_given_name_trgm_idx').using('gin', sql`lower(${t.givenName}) gin_trgm_ops`).where(sql`${t.givenName} IS NOT NULL`).with({ fastupdate: true, gin_pending_list_limit: 1024 }),
+  index('users_family_name_trgm_idx').using('gin', sql`lower(${t.familyName}) gin_trgm_ops`).where(sql`${t.familyName} IS NOT NULL`).with({ fastupdate: true, gin_pending_list_limit: 1024 }),
   index('users_updated_at_id_idx').on(t.updatedAt, t.id)
 ])

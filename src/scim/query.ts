@@ -27,6 +27,8 @@ export interface Attribute {
   multi?: string
   /** May be sorted on (sortBy). */
   sortable?: boolean
+  /** co/sw/ew: the LIKE condition for a pattern parameter, where `expr LIKE` would miss the indexes. */
+  like?: (pattern: string) => string
 }
 
 export interface ResourceAttributes {
@@ -49,7 +51,13 @@ export const USER_ATTRIBUTES: ResourceAttributes = {
   urn: USER_URN,
   attributes: {
     id,
-    username: { type: 'string', expr: 'lower(coalesce(user_name, email))', sortable: true },
+    username: {
+      type: 'string',
+      expr: 'lower(coalesce(user_name, email))',
+      sortable: true,
+      // Each side has its trigram index (users_email_trgm_idx; users_user_name_trgm_idx, partial): a BitmapOr.
+      like: (p) => `((user_name IS NULL AND lower(email) LIKE ${p}) OR (user_name IS NOT NULL AND lower(user_name) LIKE ${p}))`
+    },
     'emails.value': { type: 'string', expr: 'lower(email)', sortable: true },
     'emails.type': { type: 'constant', expr: '', value: 'work' },
     'emails.primary': { type: 'constant', expr: '', value: true },
@@ -151,7 +159,11 @@ function compare (name: string, a: Attribute, op: CompareOp, value: string | num
       if (typeof value !== 'string') throw invalid(`${name} is a string: ${JSON.stringify(value)} is not one`)
       const v = a.type === 'string' ? value.toLowerCase() : value
       if (op === 'ne') return `${a.expr} IS DISTINCT FROM ${params.add(v)}`
-      const cond = op === 'co' || op === 'sw' || op === 'ew' ? `${a.expr} LIKE ${params.add(likePattern(op, v))}` : `${a.expr} ${SQL_OPS[op] as string} ${params.add(v)}`
+      let cond: string
+      if (op === 'co' || op === 'sw' || op === 'ew') {
+        const p = params.add(likePattern(op, v))
+        cond = a.like === undefined ? `${a.expr} LIKE ${p}` : a.like(p)
+      } else cond = `${a.expr} ${SQL_OPS[op] as string} ${params.add(v)}`
       // An expression that reads a missing value as '' (to match its index) must not match users without one.
       return a.present !== undefined && a.expr.includes('coalesce') ? `(${a.present} IS NOT NULL AND ${cond})` : cond
     }
