@@ -34,6 +34,23 @@ t.test('emails and names are unique case-insensitively', async (t) => {
   await t.rejects(q('INSERT INTO users (email) VALUES ($1)', ['u@EXAMPLE.com']), { code: '23505', constraint: 'users_email_lower_key' })
 })
 
+t.test('appended rows get time-ordered ids (UUID version 7, migration 0013), as PostgreSQL 18 reads them', async (t) => {
+  const app = await build(t)
+  const q = async (sql: string): Promise<Array<Record<string, unknown>>> => (await app.pg.pool.query(sql)).rows
+  const defaults = await q("SELECT table_name AS t FROM information_schema.columns WHERE table_schema = 'public' AND column_name = 'id' AND column_default = 'roster_uuid_v7()' ORDER BY 1")
+  t.same(defaults.map((r) => r.t), ['audit_events', 'email_outbox', 'groups', 'users', 'webhook_attempts', 'webhook_deliveries'])
+  for (let i = 0; i < 3; i++) await q(`INSERT INTO users (email) SELECT 'v7-${i}-' || n || '@example.com' FROM generate_series(1, 50) n; SELECT pg_sleep(0.002)`)
+  // uuid_extract_version and uuid_extract_timestamp are PostgreSQL's own (17+), not ours.
+  const rows = await q("SELECT id, uuid_extract_version(id) AS v, uuid_extract_timestamp(id) AS at, created_at, clock_timestamp() AS now FROM users WHERE email LIKE 'v7-%' ORDER BY id")
+  t.equal(rows.length, 150)
+  t.ok(rows.every((r) => r.v === 7), 'version 7')
+  t.ok(rows.every((r) => Math.abs((r.at as Date).getTime() - (r.created_at as Date).getTime()) < 1000 && (r.at as Date) <= (r.now as Date)), 'the time in the id is when the row was made')
+  const byId = await q("SELECT substring(email FROM 4 FOR 1)::int AS b FROM users WHERE email LIKE 'v7-%' ORDER BY id")
+  t.same(byId.map((r) => r.b), [...Array(50).fill(0), ...Array(50).fill(1), ...Array(50).fill(2)], 'ids ascend with time: each statement\'s rows sort after the earlier ones\'')
+  const distinct = await q("SELECT count(DISTINCT substring(id::text FROM 15))::int AS n FROM users WHERE email LIKE 'v7-%'")
+  t.equal(distinct[0]?.n, 150, 'the bits after the time are random (no two alike)')
+})
+
 t.test('the drizzle schema declares the keys the migrations create', async (t) => {
   const indexes = (table: Parameters<typeof getTableConfig>[0]) => getTableConfig(table).indexes.map((i) => i.config.name)
   t.ok(indexes(schema.admins).includes('admins_email_lower_key'))

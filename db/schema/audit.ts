@@ -3,7 +3,7 @@ import { pgTable, uuid, text, timestamp, integer, jsonb, index, primaryKey } fro
 
 /** Every create/update/delete of a user or admin, written in the same transaction as the change. */
 export const auditEvents = pgTable('audit_events', {
-  id: uuid().primaryKey().default(sql`gen_random_uuid()`),
+  id: uuid().primaryKey().default(sql`roster_uuid_v7()`),
   /** What acted: admin | client (an API client); null for system actions and anonymous requests. */
   actorType: text(),
   /** The acting admin or API client (actorType says which); kept (no foreign key) after it is deleted. Null for system actions. */

@@ -5,7 +5,7 @@ import { users } from './users.ts'
 
 /** Groups of users (REST /groups, SCIM /scim/v2/Groups). */
 export const groups = pgTable('groups', {
-  id: uuid().primaryKey().default(sql`gen_random_uuid()`),
+  id: uuid().primaryKey().default(sql`roster_uuid_v7()`),
   displayName: text().notNull(),
   description: text(),
   /** SCIM externalId: the identity provider's id of the group (case-exact, unique). */

@@ -8,7 +8,7 @@ import { pgTable, uuid, text, timestamp, integer, jsonb, index } from 'drizzle-o
  * and marks them sent (erasing token material from payload) or failed.
  */
 export const emailOutbox = pgTable('email_outbox', {
-  id: uuid().primaryKey().default(sql`gen_random_uuid()`),
+  id: uuid().primaryKey().default(sql`roster_uuid_v7()`),
   /** Template name: confirm_account | confirm_email | reset_password | register_existing. */
   template: text().notNull(),
   recipient: text().notNull(),

@@ -3,7 +3,7 @@ import { pgTable, uuid, text, timestamp, boolean, integer, uniqueIndex, index } 
 import { admins } from './admins.ts'
 
 export const users = pgTable('users', {
-  id: uuid().primaryKey().default(sql`gen_random_uuid()`),
+  id: uuid().primaryKey().default(sql`roster_uuid_v7()`),
   email: text().notNull(),
   name: text(),
   active: boolean().notNull().default(true),

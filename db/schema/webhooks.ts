@@ -37,7 +37,7 @@ export const webhookEndpoints = pgTable('webhook_endpoints', {
  * resource is pending. `message_id` is the webhook-id (the same on a retry and a replay).
  */
 export const webhookDeliveries = pgTable('webhook_deliveries', {
-  id: uuid().primaryKey().default(sql`gen_random_uuid()`),
+  id: uuid().primaryKey().default(sql`roster_uuid_v7()`),
   seq: bigint({ mode: 'number' }).generatedAlwaysAsIdentity().notNull(),
   endpointId: uuid().notNull().references(() => webhookEndpoints.id, { onDelete: 'cascade' }),
   messageId: uuid().notNull(),
@@ -62,7 +62,7 @@ export const webhookDeliveries = pgTable('webhook_deliveries', {
 
 /** Each try of a delivery: when, how long, the response's status and the start of its body, or the error. */
 export const webhookAttempts = pgTable('webhook_attempts', {
-  id: uuid().primaryKey().default(sql`gen_random_uuid()`),
+  id: uuid().primaryKey().default(sql`roster_uuid_v7()`),
   deliveryId: uuid().notNull().references(() => webhookDeliveries.id, { onDelete: 'cascade' }),
   attemptedAt: timestamp({ withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   durationMs: integer().notNull(),
