@@ -126,6 +126,20 @@ async function cpuMs (pid: number, thread?: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) * TICK_MS
 }
 
+/** CPU time so far (ms) of every PostgreSQL backend: the postmaster's children, by pid. */
+async function postgresCpu (): Promise<Map<number, number>> {
+  const postmaster = Number((await readFile(join(work, 'pg', 'postmaster.pid'), 'utf8')).split('\n')[0])
+  const cpu = new Map<number, number>()
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const fields = (await readFile(`/proc/${entry}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? []
+      if (Number(fields[1]) === postmaster) cpu.set(Number(entry), (Number(fields[11]) + Number(fields[12])) * TICK_MS)
+    } catch { /* exited meanwhile */ }
+  }
+  return cpu
+}
+
 // ---------------------------------------------------------------- setup
 log(`roster bench: ${quick ? 'quick' : 'full'} run, ${USERS} users, ${ROUNDS} rounds of ${DURATION}s, ${CONNECTIONS} connections`)
 log('building the production bundle…')
@@ -221,7 +235,7 @@ const rosterProcess = startProcess([
   METRICS_PORT: String(metricsPort)
 }, join(rootDir, 'bench', 'results', 'roster.log'))
 const rosterPid = rosterProcess.pid as number
-startProcess(['--import', 'tsx', join(rootDir, 'bench', 'baseline.ts')], {
+const baselinePid = startProcess(['--import', 'tsx', join(rootDir, 'bench', 'baseline.ts')], {
   PORT: String(basePort),
   DATABASE_URL: server.url,
   JWT_PUBLIC_KEY: keys.verifying[0]?.pem as string,
@@ -229,7 +243,7 @@ startProcess(['--import', 'tsx', join(rootDir, 'bench', 'baseline.ts')], {
   JWT_KID: keys.kid,
   JWT_ISSUER: issuer,
   JWT_AUDIENCE: 'roster'
-}, join(rootDir, 'bench', 'results', 'baseline.log'))
+}, join(rootDir, 'bench', 'results', 'baseline.log')).pid as number
 const A = `http://127.0.0.1:${rosterPort}`
 const B = `http://127.0.0.1:${basePort}`
 await waitFor(`${A}/health/ready`, (status) => status === 200)
@@ -290,8 +304,21 @@ async function job (base: string, e: Endpoint, rate = 0): Promise<LoadJob> {
     expect: e.expect
   }
 }
+/**
+ * CPU per answered request (µs) of the server under load and of PostgreSQL's backends: what each
+ * request costs, which the machine's sharing distorts less than a rate (on 2 cores the server,
+ * PostgreSQL and the load generator compete, so a rate also measures the others).
+ */
+const cpuPerRequest = new Map<LoadResult, { server: number, postgres: number }>()
 async function measured (what: string, loadJob: LoadJob): Promise<LoadResult> {
+  const pid = loadJob.url.startsWith(A) ? rosterPid : baselinePid
+  const [server0, pg0] = [await cpuMs(pid), await postgresCpu()]
   const result = await load(loadJob)
+  const [server1, pg1] = [await cpuMs(pid), await postgresCpu()]
+  let pg = 0
+  for (const [backend, ms] of pg1) pg += ms - (pg0.get(backend) ?? 0)
+  const answered = Math.max(1, result.requests)
+  cpuPerRequest.set(result, { server: 1000 * (server1 - server0) / answered, postgres: 1000 * pg / answered })
   runs.push({ what, result })
   if (loadJob.refreshTokensFile !== undefined) refreshRate = Math.max(refreshRate, result.rps)
   return result
@@ -428,6 +455,9 @@ const table = [
 ]
 const widths = (table[0] as string[]).map((_, i) => Math.max(...table.map((row) => (row[i] as string).length)))
 for (const row of table) process.stdout.write(`${row.map((c, i) => c.padEnd(widths[i] as number)).join('  ')}\n`)
+const cpuOf = (runs: LoadResult[], part: 'server' | 'postgres'): string => fmt(median(runs.map((x) => cpuPerRequest.get(x)?.[part] ?? NaN)))
+process.stdout.write('\nCPU per request at full rate, µs (median of the rounds): server + PostgreSQL backends, Roster / baseline\n')
+for (const r of rows) process.stdout.write(`  ${r.endpoint.padEnd(22)} Roster ${cpuOf(r.roster, 'server')} + ${cpuOf(r.roster, 'postgres')}   baseline ${cpuOf(r.baseline, 'server')} + ${cpuOf(r.baseline, 'postgres')}\n`)
 
 const lines: string[] = ['']
 if (loginRuns.length > 0) {

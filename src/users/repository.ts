@@ -23,7 +23,8 @@ const USER_EVENT_DATA = `to_jsonb(r) - 'version' - ${SCIM_KEYS.map((k) => `'${k}
  */
 export const USERS_LIST: ListSpec = {
   name: 'users',
-  columns: USER_COLUMNS,
+  // The REST user only: SCIM's attributes are read by SCIM's own listing (pageWhere below).
+  columns: COLUMNS,
   sorts: { createdAt: CREATED_AT, email: textSort('email'), name: textSort("coalesce(name, '')") } satisfies Record<typeof USER_SORTS[number], unknown>,
   defaultSort: 'createdAt',
   filters: {
