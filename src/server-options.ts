@@ -10,6 +10,7 @@ import type { Config } from './config.ts'
 import { trustProxy } from './config.ts'
 import { logStream } from './log/destination.ts'
 import { buildValidator } from './infra/validation.ts'
+import { buildSerializer } from './infra/serialization.ts'
 import { requestActor } from '../plugins/auth.ts'
 
 /** A client-supplied request id is kept only when it is short and plain. */
@@ -175,7 +176,8 @@ export function serverOptions (config: Config, { stdout }: { stdout?: Destinatio
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     // Bodies are not coerced; query strings, path parameters and headers are, strictly (src/infra/validation.ts).
-    schemaController: { compilersFactory: { buildValidator: buildValidator as never } },
+    // Validators and serializers are compiled on their first use (src/infra/validation.ts, serialization.ts).
+    schemaController: { compilersFactory: { buildValidator: buildValidator as never, buildSerializer: buildSerializer as never } },
     ajv: {
       customOptions: {
         allErrors: true,

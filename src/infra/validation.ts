@@ -111,9 +111,17 @@ function nonFiniteErrors (data: unknown): ErrorObject[] {
   return errors
 }
 
-/** Ajv's validate function, plus the number checks above (which speak first for the paths they name). */
-function guarded (validate: ValidateFunction, numeric: Map<string, Numeric>): ValidateFunction {
+/**
+ * Ajv's validate function, plus the number checks above (which speak first for
+ * the paths they name). Compiled on its first call: a route's schemas cost
+ * memory (Ajv's generated code, its closures) only once the route is used,
+ * and most routes of an instance never are (tests compile them all, test/schemas.test.ts).
+ */
+function guarded (compile: () => ValidateFunction, numeric: Map<string, Numeric>): ValidateFunction {
+  let compiled: ValidateFunction | undefined
+  const validator = (): ValidateFunction => (compiled ??= compile())
   const run = ((data: unknown, context?: Parameters<ValidateFunction>[1]): boolean => {
+    const validate = validator()
     const errors = numberSyntaxErrors(data, numeric)
     const named = (e: ErrorObject): boolean => errors.some((o) => o.instancePath === e.instancePath)
     if (!validate(data, context)) errors.push(...(validate.errors ?? []).filter((e) => !named(e)))
@@ -121,8 +129,9 @@ function guarded (validate: ValidateFunction, numeric: Map<string, Numeric>): Va
     run.errors = errors.length === 0 ? null : errors
     return errors.length === 0
   }) as ValidateFunction
-  // Fastify hands Ajv the request as parent data (so defaults may replace a missing part) when this is set.
-  Object.assign(run, { schemaEnv: validate.schemaEnv, schema: validate.schema })
+  // Fastify hands Ajv the request as parent data (so defaults may replace a missing part) when schemaEnv
+  // is set; it reads it just before the call, so reading it compiles no earlier than the call would.
+  Object.defineProperty(run, 'schemaEnv', { get: () => validator().schemaEnv })
   return run
 }
 
@@ -139,6 +148,6 @@ export function buildValidator (externalSchemas: Record<string, unknown>, option
   const text = compiler('array')
   return (route) => {
     const coerced = route.httpPart !== undefined && COERCED.has(route.httpPart)
-    return guarded((coerced ? text : body)(route), coerced ? numericProperties(route.schema) : new Map())
+    return guarded(() => (coerced ? text : body)(route), coerced ? numericProperties(route.schema) : new Map())
   }
 }
