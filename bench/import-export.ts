@@ -12,7 +12,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
-import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -24,6 +24,7 @@ import { hashPassword } from '../src/infra/passwords.ts'
 import { rootDir } from '../src/infra/paths.ts'
 import { startFlags } from './start-flags.ts'
 import { waitReady } from './ready.ts'
+import { cpuMs, postgresCpuMs, rssMb } from './proc.ts'
 
 const { values: args } = parseArgs({ options: { users: { type: 'string', default: '100000' }, format: { type: 'string', default: 'ndjson' } } })
 const USERS = Number(args.users)
@@ -64,33 +65,15 @@ const service = spawn(process.execPath, [...startFlags(), join(rootDir, 'dist', 
 const base = `http://127.0.0.1:${port}`
 await waitReady(base, service)
 
-/** CPU seconds (user + system) used so far by a process, and by PostgreSQL: its postmaster's children (the backends). */
-const ticks = async (pid: number): Promise<number> => {
-  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).replace(/^.*\) /, '').split(' ')
-  return Number(fields[11]) + Number(fields[12])
-}
-async function postgresPids (): Promise<number[]> {
-  const all = (await readdir('/proc')).filter((d) => /^\d+$/.test(d)).map(Number)
-  const parents = new Map<number, number>()
-  let postmaster = 0
-  for (const pid of all) {
-    try {
-      const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8')
-      if (cmd.includes(join(work, 'pg'))) postmaster = pid
-      parents.set(pid, Number((await readFile(`/proc/${pid}/stat`, 'utf8')).replace(/^.*\) /, '').split(' ')[1]))
-    } catch { /* gone */ }
-  }
-  return [postmaster, ...all.filter((pid) => parents.get(pid) === postmaster)]
-}
-const cpu = async (): Promise<{ server: number, postgres: number }> => {
-  const pg = await Promise.all((await postgresPids()).map(async (pid) => await ticks(pid).catch(() => 0)))
-  return { server: await ticks(service.pid as number) / 100, postgres: pg.reduce((a, b) => a + b, 0) / 100 }
-}
+/** CPU seconds (user + system) used so far by the server, and by PostgreSQL: its postmaster and the postmaster's children (the backends). */
+const cpu = async (): Promise<{ server: number, postgres: number }> => ({
+  server: await cpuMs(service.pid as number) / 1000,
+  postgres: [...(await postgresCpuMs(join(work, 'pg'))).values()].reduce((a, b) => a + b, 0) / 1000
+})
 
 let peakRss = 0
-const rssMb = async (): Promise<number> => Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${service.pid as number}/status`, 'utf8'))?.[1] ?? 0) / 1024
-const sampler = setInterval(() => { rssMb().then((mb) => { peakRss = Math.max(peakRss, mb) }, () => {}) }, 20)
-const idle = await rssMb()
+const sampler = setInterval(() => { rssMb(service.pid as number).then((mb) => { peakRss = Math.max(peakRss, mb) }, () => {}) }, 20)
+const idle = await rssMb(service.pid as number)
 
 const login = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'owner@example.com', password: PASSWORD }) })
 const { access_token: token } = await login.json() as { access_token: string }

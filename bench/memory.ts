@@ -29,6 +29,7 @@ import autocannon from 'autocannon'
 import { freePort } from '../db/embedded.ts'
 import { rootDir } from '../src/infra/paths.ts'
 import { startFlags } from './start-flags.ts'
+import { cpuMs } from './proc.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -107,12 +108,6 @@ async function footprint (pid: number, base: string): Promise<Footprint> {
     newSpaceMb: metric('nodejs_heap_space_size_total_bytes{space="new"}'),
     threads: kb('Threads') * 1024
   }
-}
-
-const TICK_MS = 1000 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100)
-async function cpuMs (pid: number): Promise<number> {
-  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? []
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS
 }
 
 const work = await mkdtemp(join(tmpdir(), 'roster-memory-'))

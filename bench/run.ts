@@ -20,7 +20,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { generateKeyPairSync, createHash, randomBytes } from 'node:crypto'
-import { mkdtemp, rm, writeFile, readFile, chmod, mkdir, readdir, stat } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile, chmod, mkdir, readdir, stat } from 'node:fs/promises'
 import { openSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -33,6 +33,7 @@ import { hashPassword } from '../src/infra/passwords.ts'
 import { rootDir } from '../src/infra/paths.ts'
 import type { LoadJob, LoadResult } from './load.ts'
 import { startFlags } from './start-flags.ts'
+import { cpuMs, postgresCpuMs, rssMb } from './proc.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -116,30 +117,6 @@ async function load (job: LoadJob): Promise<LoadResult> {
 }
 
 /** A process's resident set (MB) and its CPU time so far (ms, user + system, every thread). */
-async function rssMb (pid: number): Promise<number> {
-  return Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024
-}
-const TICK_MS = 1000 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100)
-async function cpuMs (pid: number, thread?: number): Promise<number> {
-  // /proc/<pid>/stat: fields 14 and 15 (utime, stime) after the command name in parentheses.
-  const fields = (await readFile(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? []
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS
-}
-
-/** CPU time so far (ms) of every PostgreSQL backend: the postmaster's children, by pid. */
-async function postgresCpu (): Promise<Map<number, number>> {
-  const postmaster = Number((await readFile(join(work, 'pg', 'postmaster.pid'), 'utf8')).split('\n')[0])
-  const cpu = new Map<number, number>()
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const fields = (await readFile(`/proc/${entry}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? []
-      if (Number(fields[1]) === postmaster) cpu.set(Number(entry), (Number(fields[11]) + Number(fields[12])) * TICK_MS)
-    } catch { /* exited meanwhile */ }
-  }
-  return cpu
-}
-
 // ---------------------------------------------------------------- setup
 log(`roster bench: ${quick ? 'quick' : 'full'} run, ${USERS} users, ${ROUNDS} rounds of ${DURATION}s, ${CONNECTIONS} connections`)
 log('building the production bundle…')
@@ -305,16 +282,16 @@ async function job (base: string, e: Endpoint, rate = 0): Promise<LoadJob> {
   }
 }
 /**
- * CPU per answered request (µs) of the server under load and of PostgreSQL's backends: what each
+ * CPU per answered request (µs) of the server under load and of PostgreSQL's processes: what each
  * request costs, which the machine's sharing distorts less than a rate (on 2 cores the server,
  * PostgreSQL and the load generator compete, so a rate also measures the others).
  */
 const cpuPerRequest = new Map<LoadResult, { server: number, postgres: number }>()
 async function measured (what: string, loadJob: LoadJob): Promise<LoadResult> {
   const pid = loadJob.url.startsWith(A) ? rosterPid : baselinePid
-  const [server0, pg0] = [await cpuMs(pid), await postgresCpu()]
+  const [server0, pg0] = [await cpuMs(pid), await postgresCpuMs(join(work, 'pg'))]
   const result = await load(loadJob)
-  const [server1, pg1] = [await cpuMs(pid), await postgresCpu()]
+  const [server1, pg1] = [await cpuMs(pid), await postgresCpuMs(join(work, 'pg'))]
   let pg = 0
   for (const [backend, ms] of pg1) pg += ms - (pg0.get(backend) ?? 0)
   const answered = Math.max(1, result.requests)
@@ -456,7 +433,7 @@ const table = [
 const widths = (table[0] as string[]).map((_, i) => Math.max(...table.map((row) => (row[i] as string).length)))
 for (const row of table) process.stdout.write(`${row.map((c, i) => c.padEnd(widths[i] as number)).join('  ')}\n`)
 const cpuOf = (runs: LoadResult[], part: 'server' | 'postgres'): string => fmt(median(runs.map((x) => cpuPerRequest.get(x)?.[part] ?? NaN)))
-process.stdout.write('\nCPU per request at full rate, µs (median of the rounds): server + PostgreSQL backends, Roster / baseline\n')
+process.stdout.write('\nCPU per request at full rate, µs (median of the rounds): server + PostgreSQL, Roster / baseline\n')
 for (const r of rows) process.stdout.write(`  ${r.endpoint.padEnd(22)} Roster ${cpuOf(r.roster, 'server')} + ${cpuOf(r.roster, 'postgres')}   baseline ${cpuOf(r.baseline, 'server')} + ${cpuOf(r.baseline, 'postgres')}\n`)
 
 const lines: string[] = ['']
