@@ -1,3 +1,5 @@
+// First: node-postgres loaded before anything else imports it (see there).
+import './infra/pg-import.ts'
 import { setTimeout as sleep } from 'node:timers/promises'
 import Fastify from 'fastify'
 import closeWithGrace from 'close-with-grace'

@@ -3,8 +3,9 @@ import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { pathToFileURL } from 'node:url'
 import { createTestDatabase, waitUntil } from './helper.ts'
-import { spawnEntry } from './process.ts'
+import { spawnCaptured, spawnEntry } from './process.ts'
 import { freePort } from '../db/embedded.ts'
 import { rootDir } from '../src/infra/paths.ts'
 
@@ -15,6 +16,20 @@ function start (file: string, env: Record<string, string>) {
   const done: Promise<Run> = run.exit.then(({ code }) => ({ code, stdout: run.stdout(), stderr: run.stderr() }))
   return { child: run.child, done, output: run.stdout }
 }
+
+t.test('the entry loads node-postgres without Node\'s fetch, and leaves navigator as it was', async (t) => {
+  // src/server.ts imports src/infra/pg-import.ts first; a process of its own, so that nothing loaded pg before.
+  const code = `const before = typeof globalThis.navigator
+    await import(${JSON.stringify(pathToFileURL(join(rootDir, 'src', 'infra', 'pg-import.ts')).href)})
+    const { default: pg } = await import('pg')
+    process.stdout.write(JSON.stringify({ undici: process.moduleLoadList.filter((m) => m.includes('undici')), before, after: typeof globalThis.navigator, pool: typeof pg.Pool }))`
+  const run = spawnCaptured([...process.execArgv, '--input-type=module', '-e', code])
+  await run.exit
+  const seen = JSON.parse(run.stdout()) as { undici: string[], before: string, after: string, pool: string }
+  t.same(seen.undici, [], 'fetch (undici) not loaded')
+  t.equal(seen.after, seen.before, 'navigator as before')
+  t.equal(seen.pool, 'function', 'pg loaded')
+})
 
 t.test('a bad configuration is one clear message and exit code 1', async (t) => {
   const { done } = start('src/server.ts', { PORT: 'abc', LOG_LEVEL: 'nope' })
