@@ -1,5 +1,5 @@
 /**
- * `npm run bench:memory [-- --load N] [--node-flags="<flags>"] [--no-modules]`
+ * `npm run bench:memory [-- --load N] [--node-flags="<flags>"] [--no-modules] [--rest S]`
  *
  * Where Roster's memory goes (production build; run `npm run build` first):
  *
@@ -9,7 +9,9 @@
  *    configuration uses them.
  * 2. An idle Roster as `npm start` runs it (package.json's start flags, no
  *    settings: an embedded PostgreSQL under a fresh DATA_DIR), 5 s after it is
- *    ready: at its first start (it applies the migrations) and at a restart.
+ *    ready: at its first start (it applies the migrations) and at a restart;
+ *    and again at rest, `--rest S` seconds after ready (default 120, 0 to
+ *    skip), once V8's memory reducer has compacted what the start left.
  * 3. With `--load N`: N requests per endpoint (10 connections, loopback) on
  *    the main routes, RSS, heap and Roster's CPU per request after each, and
  *    RSS again after 5 s of rest. Logins run N/50 times (each is an argon2 verify).
@@ -36,12 +38,14 @@ const { values: args } = parseArgs({
     load: { type: 'string', default: '0' },
     'node-flags': { type: 'string' },
     'no-modules': { type: 'boolean', default: false },
-    'heap-snapshot': { type: 'boolean', default: false }
+    'heap-snapshot': { type: 'boolean', default: false },
+    rest: { type: 'string', default: '120' }
   }
 })
 const LOAD = Number(args.load)
 const flags = args['node-flags'] === undefined ? startFlags() : args['node-flags'].split(/\s+/).filter(Boolean)
 const SETTLE_MS = 5000
+const REST_MS = Number(args.rest) * 1000
 const PASSWORD = 'memory bench password, long enough'
 const log = (line: string): void => { process.stdout.write(`${line}\n`) }
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
@@ -139,13 +143,24 @@ async function stop (child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
   await new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGTERM') })
 }
-async function idle (what: string): Promise<Footprint> {
+const describe = (f: Footprint): string =>
+  `RSS ${f.rssMb.toFixed(1)} MB (anonymous ${f.anonMb.toFixed(1)}, file-backed ${f.fileMb.toFixed(1)}); V8 heap ${f.heapUsedMb.toFixed(1)} MB used of ${f.heapTotalMb.toFixed(1)} (new space ${f.newSpaceMb.toFixed(1)}); ${f.threads} threads`
+/** An idle instance SETTLE_MS after it is ready and, with `--rest`, at rest (once V8's memory reducer has compacted the start's heap). */
+async function idle (what: string): Promise<{ started: Footprint, rest?: Footprint }> {
   const { child, base } = await start({})
+  const readyAt = Date.now()
   await sleep(SETTLE_MS)
-  const f = await footprint(child.pid as number, base)
+  const started = await footprint(child.pid as number, base)
+  log(`idle, ${what}, ${SETTLE_MS / 1000} s after ready: ${describe(started)}`)
+  if (REST_MS === 0) {
+    await stop(child)
+    return { started }
+  }
+  await sleep(readyAt + REST_MS - Date.now())
+  const rest = await footprint(child.pid as number, base)
   await stop(child)
-  log(`idle, ${what}: RSS ${f.rssMb.toFixed(1)} MB (anonymous ${f.anonMb.toFixed(1)}, file-backed ${f.fileMb.toFixed(1)}); V8 heap ${f.heapUsedMb.toFixed(1)} MB used of ${f.heapTotalMb.toFixed(1)} (new space ${f.newSpaceMb.toFixed(1)}); ${f.threads} threads`)
-  return f
+  log(`idle, ${what}, at rest (${REST_MS / 1000} s after ready): ${describe(rest)}`)
+  return { started, rest }
 }
 
 const result: Record<string, unknown> = { flags }
