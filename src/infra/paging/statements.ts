@@ -151,7 +151,13 @@ export function createStatements (list: ListSpec) {
     if (withCursor) plain.push(`(${field.expr}, ${spec.id}) ${descending ? '<' : '>'} ($${++n}::${field.type}, $${++n}::uuid)`)
     const order = `ORDER BY ${field.expr} ${dir}, ${spec.id} ${dir}`
     const key = field.key ?? field.expr
-    if (kind !== 'window') return `SELECT ${spec.columns}, ${key} AS "_k" FROM ${from}${where([...search, ...plain])} ${order} LIMIT $${++n}`
+    if (kind === 'page') return `SELECT ${spec.columns}, ${key} AS "_k" FROM ${from}${where([...search, ...plain])} ${order} LIMIT $${++n}`
+    // The matches from the search index, sorted in memory: the page is cut from them before its columns are
+    // made (to_char and the like, for its rows only rather than every match: 35 → 16 ms for 11,000 matches).
+    if (kind === 'fallback') {
+      return `SELECT ${spec.columns}, "_k" FROM (SELECT *, ${key} AS "_k", ${field.expr} AS "_s" FROM ${from}${where([...search, ...plain])} ${order} LIMIT $${++n}) AS ${spec.from}` +
+        ` ORDER BY "_s" ${dir}, ${spec.id} ${dir}`
+    }
     // The next `window` rows in order (other filters applied), and the page among them. Read lazily: the scan
     // stops at the page's last row, or at the window's end. The sort key is a column of the window ("_s"), so
     // that its order carries through to the page without another sort.
