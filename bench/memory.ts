@@ -46,6 +46,7 @@ const LOAD = Number(args.load)
 const flags = args['node-flags'] === undefined ? startFlags() : args['node-flags'].split(/\s+/).filter(Boolean)
 const SETTLE_MS = 5000
 const REST_MS = Number(args.rest) * 1000
+if (!Number.isFinite(REST_MS) || (REST_MS !== 0 && REST_MS < SETTLE_MS)) throw new Error(`--rest: 0, or at least ${SETTLE_MS / 1000} seconds`)
 const PASSWORD = 'memory bench password, long enough'
 const log = (line: string): void => { process.stdout.write(`${line}\n`) }
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }

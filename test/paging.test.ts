@@ -45,7 +45,7 @@ t.test('statements: one SQL text per shape, named (but a search\'s count), keyse
   }, 'a search: a window of the sort order (20 rows per row of the page unless told), parameters transformed')
   t.same(searched.fallback, {
     name: 'things_5',
-    text: 'SELECT id, label, "_k" FROM (SELECT *, created_at::text AS "_k", created_at AS "_s" FROM search($2) AS things WHERE label = $1 ORDER BY created_at ASC, id ASC LIMIT $3) AS things' +
+    text: 'SELECT id, label, created_at::text AS "_k" FROM (SELECT *, created_at AS "_s" FROM search($2) AS things WHERE label = $1 ORDER BY created_at ASC, id ASC LIMIT $3) AS things' +
       ' ORDER BY "_s" ASC, id ASC',
     values: ['x', '%a_b%', 6]
   }, 'and the read through the search index, the page cut from the sorted matches before its columns are made')
@@ -55,7 +55,7 @@ t.test('statements: one SQL text per shape, named (but a search\'s count), keyse
   t.match(clustered.page, { name: 'things_6', text: /FROM things WHERE label = \$1 ORDER BY label ASC, id ASC LIMIT \$3\)/, values: ['x', '%a_b%', 120, 6] })
   t.same(clustered.fallback, {
     name: 'things_7',
-    text: 'SELECT id, label, "_k" FROM (SELECT *, label AS "_k", label AS "_s" FROM search($2) AS things WHERE label = $1 ORDER BY label ASC, id ASC LIMIT $3) AS things ORDER BY "_s" ASC, id ASC',
+    text: 'SELECT id, label, label AS "_k" FROM (SELECT *, label AS "_s" FROM search($2) AS things WHERE label = $1 ORDER BY label ASC, id ASC LIMIT $3) AS things ORDER BY "_s" ASC, id ASC',
     values: ['x', '%a_b%', 6]
   }, 'sorted on the searched column the same')
   for (const s of [first, after, searched, clustered]) t.notMatch(`${s.page.text} ${s.fallback?.text ?? ''}`, /OFFSET/i)
