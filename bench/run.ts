@@ -125,7 +125,6 @@ async function load (job: LoadJob): Promise<LoadResult> {
   })
 }
 
-/** A process's resident set (MB) and its CPU time so far (ms, user + system, every thread). */
 // ---------------------------------------------------------------- setup
 log(`roster bench: ${quick ? 'quick' : 'full'} run, ${USERS} users, ${ROUNDS} rounds of ${DURATION}s, ${CONNECTIONS} connections`)
 log('building the production bundle…')
