@@ -31,7 +31,7 @@ import autocannon from 'autocannon'
 import { freePort } from '../db/embedded.ts'
 import { rootDir } from '../src/infra/paths.ts'
 import { startFlags } from './start-flags.ts'
-import { cpuMs } from './proc.ts'
+import { cpuMs, restMs, SETTLE_MS } from './proc.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -44,9 +44,7 @@ const { values: args } = parseArgs({
 })
 const LOAD = Number(args.load)
 const flags = args['node-flags'] === undefined ? startFlags() : args['node-flags'].split(/\s+/).filter(Boolean)
-const SETTLE_MS = 5000
-const REST_MS = Number(args.rest) * 1000
-if (!Number.isFinite(REST_MS) || (REST_MS !== 0 && REST_MS < SETTLE_MS)) throw new Error(`--rest: 0, or at least ${SETTLE_MS / 1000} seconds`)
+const REST_MS = restMs(args.rest)
 const PASSWORD = 'memory bench password, long enough'
 const log = (line: string): void => { process.stdout.write(`${line}\n`) }
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }

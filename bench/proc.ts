@@ -12,6 +12,20 @@ async function statFields (path: string): Promise<string[]> {
 }
 const cpuOf = (fields: string[]): number => (Number(fields[11]) + Number(fields[12])) * TICK_MS
 
+/** How long an idle server is left alone before its RSS is read. */
+export const SETTLE_MS = 5000
+
+/**
+ * `--rest S` in milliseconds: when an idle instance's RSS is read again, at
+ * rest (V8's memory reducer compacts an idle heap on its own some 15–90 s
+ * after the start's last collections: bench/README "Memory"). 0 skips it.
+ */
+export function restMs (seconds: string): number {
+  const ms = Number(seconds) * 1000
+  if (!Number.isFinite(ms) || (ms !== 0 && ms < SETTLE_MS)) throw new Error(`--rest: 0, or at least ${SETTLE_MS / 1000} seconds`)
+  return ms
+}
+
 /** A process's resident set, MB. */
 export async function rssMb (pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024

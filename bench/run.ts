@@ -33,7 +33,7 @@ import { hashPassword } from '../src/infra/passwords.ts'
 import { rootDir } from '../src/infra/paths.ts'
 import type { LoadJob, LoadResult } from './load.ts'
 import { startFlags } from './start-flags.ts'
-import { cpuMs, postgresCpuMs, rssMb } from './proc.ts'
+import { cpuMs, postgresCpuMs, restMs, rssMb, SETTLE_MS } from './proc.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -57,16 +57,8 @@ const selected = (name: string): boolean => args.only === undefined || name.toLo
 const profileDir = join(rootDir, 'bench', 'results', 'profiles')
 const ARGON2 = { memoryCost: 19456, timeCost: 2, parallelism: 1 }
 const PASSWORD = 'bench password that is long enough'
-/** How long an idle server is left alone before its RSS is read. */
-const SETTLE_MS = 5000
-/**
- * When the idle instance's RSS is read again, at rest (`--rest S`: 120 s, 0 in
- * a quick run; 0 skips it): V8's memory reducer compacts an idle heap on its
- * own some 15–90 s after the start's last collections (bench/README
- * "Memory"), which is the memory an idle instance keeps.
- */
-const REST_MS = Number(args.rest ?? (quick ? 0 : 120)) * 1000
-if (!Number.isFinite(REST_MS) || (REST_MS !== 0 && REST_MS < SETTLE_MS)) throw new Error(`--rest: 0, or at least ${SETTLE_MS / 1000} seconds`)
+/** When the idle instance's RSS is read again, at rest: 120 s after ready, 0 (not read) in a quick run. */
+const REST_MS = restMs(args.rest ?? (quick ? '0' : '120'))
 
 /**
  * The targets (issue 18). Throughput: Roster's req/s over the baseline's, no worse than the lowest
