@@ -310,9 +310,10 @@ export default fp(async (app) => {
     const now = Date.now()
     let found = live.get(key, claims.sub, now) ?? null
     if (found === null) {
+      const mark = live.mark
       found = await lookup(claims)
       if (found === null) throw invalidToken(reply, client ? 'The API client of this access token no longer exists' : 'The session of this access token has ended')
-      live.remember(key, claims.sub, found, now)
+      live.remember(key, claims.sub, found, now, mark)
     }
     const principal = narrow(found, claims)
     request.principal = principal

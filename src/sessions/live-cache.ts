@@ -47,7 +47,20 @@ export class LiveSessionCache<T> {
     sizeOf: (key, checked) => ENTRY_OVERHEAD + stringBytes(key) + stringBytes(checked.sub) + 8 + stringBytes(JSON.stringify(checked.found) ?? '')
   })
 
+  /** How many times keys were forgotten (or everything cleared): see mark. */
+  private forgotten = 0
+
   constructor (private readonly ttl: number) {}
+
+  /**
+   * Taken before a database check and given to remember: a check that was in
+   * flight while keys were forgotten may have read what their notification
+   * ended, so it answers its request but is not remembered (it would be
+   * trusted for the TTL after the end was announced).
+   */
+  get mark (): number {
+    return this.forgotten
+  }
 
   /** What was found for `key` of `sub` less than the TTL ago; undefined when nothing (or too old). */
   get (key: string, sub: string, now: number): T | undefined {
@@ -55,17 +68,20 @@ export class LiveSessionCache<T> {
     return cached !== undefined && cached.sub === sub && cached.until > now ? cached.found : undefined
   }
 
-  remember (key: string, sub: string, found: T, now: number): void {
+  remember (key: string, sub: string, found: T, now: number, mark = this.forgotten): void {
+    if (mark !== this.forgotten) return
     // Made the newest: the order of the entries is the order of the checks (get only peeks), the oldest out first.
     this.liveUntil.set(key, { sub, until: now + this.ttl, found })
   }
 
   forget (keys: Iterable<string>): void {
+    this.forgotten++
     for (const key of keys) this.liveUntil.delete(key)
   }
 
   /** Forgets everything: notifications may have been missed (the LISTEN connection was lost). */
   clear (): void {
+    this.forgotten++
     this.liveUntil.clear()
   }
 

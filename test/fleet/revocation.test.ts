@@ -94,6 +94,18 @@ t.test('announcements in payloads under 8000 bytes; a bounded cache; channel nam
   t.equal(cache.get('s0', 'a', 999), 'found again', 'one checked again is young again')
   t.equal(cache.get('one more', 'a', 999), 'found')
 
+  // A check in flight while keys were forgotten (it may have read a session the notification ended): not remembered.
+  const mark = cache.mark
+  cache.forget(['elsewhere'])
+  cache.remember('in flight', 'a', 'read before the end', 2, mark)
+  t.equal(cache.get('in flight', 'a', 999), undefined, 'a check that overlapped a forget is not kept')
+  const cleared = cache.mark
+  cache.clear()
+  cache.remember('in flight', 'a', 'read before the reconnection', 2, cleared)
+  t.equal(cache.get('in flight', 'a', 999), undefined, 'nor one that overlapped a clear')
+  cache.remember('in flight', 'a', 'read after', 2, cache.mark)
+  t.equal(cache.get('in flight', 'a', 999), 'read after', 'one begun after is')
+
   // Bounded by bytes too: large findings (many scopes) fill the bytes before the entries.
   const large = new LiveSessionCache<string[]>(1000)
   const scopes = Array.from({ length: 40 }, (_, i) => `scope:number-${i}`)
