@@ -175,7 +175,7 @@ export interface LoggedEmail { to: string, subject: string, link: string, text: 
  * `to`, and returns the last of them with the token of its link. The outbox row
  * no longer holds the token once sent: read it here.
  */
-export async function waitForEmail (app: TestApp, to: string, count = 1, timeout = 5000): Promise<LoggedEmail> {
+export async function waitForEmail (app: TestApp, to: string, count = 1, timeout = 15_000): Promise<LoggedEmail> {
   const sent = (): Array<Omit<LoggedEmail, 'token'>> => app.logs.lines.map((l) => l.email as Omit<LoggedEmail, 'token'> | undefined).filter((e) => e?.to === to) as Array<Omit<LoggedEmail, 'token'>>
   await waitUntil(() => sent().length >= count, { what: `email #${count} to ${to}`, timeout })
     .catch(() => { throw new Error(`no email #${count} to ${to} within ${timeout} ms`) })

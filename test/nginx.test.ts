@@ -96,7 +96,7 @@ t.test('through nginx: requests pass, the client IP is the one nginx saw, a forg
   const odd = await send(port, '/test/client', { headers: { 'x-request-id': 'has spaces and "quotes"' } })
   t.match(odd.headers['x-request-id'], /^[0-9a-f]{32}$/, 'an odd id is replaced before it reaches the app')
   const accessLines = (): Array<{ requestId: string, status: number, uri: string, remoteAddr: string }> => readFileSync(join(dir, 'access.log'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
-  await waitUntil(() => accessLines().some((l) => l.requestId === madeId), { timeout: 2000 }).catch(() => {}) // asserted below
+  await waitUntil(() => accessLines().some((l) => l.requestId === madeId), { timeout: 10_000 }).catch(() => {}) // asserted below
   t.ok(accessLines().some((l) => l.requestId === madeId && l.status === 200 && l.uri === '/test/client'), 'nginx\'s JSON access log has the same id')
   t.ok(accessLines().some((l) => l.requestId === 'client-id-123' && l.remoteAddr === '127.0.0.1'))
 

@@ -118,7 +118,7 @@ t.test('large backlogs go in batches; locked rows are skipped, not waited for; o
 t.test('the timer\'s runs are logged; a failed run is a warning; close waits for the batch under way', async (t) => {
   const app = await build(t, { env: { PRUNE_INTERVAL: '1000' } })
   await app.pg.pool.query("INSERT INTO rate_limit_hits (key, hits, reset_at) VALUES ('x', 1, now() - interval '1 second')")
-  await waitUntil(() => app.logs.lines.some((l) => l.msg === 'old rows pruned'), { what: 'a run of the timer', timeout: 5000 })
+  await waitUntil(() => app.logs.lines.some((l) => l.msg === 'old rows pruned'), { what: 'a run of the timer', timeout: 15_000 })
   t.match(app.logs.lines.find((l) => l.msg === 'old rows pruned'), { component: 'retention', pruned: { rate_limit_hits: 1 } })
 
   const unmigrated = await build(t, { env: { MIGRATE_ON_START: 'false' } })

@@ -125,6 +125,6 @@ t.test('kill -TERM to `npm start` stops the server and its embedded PostgreSQL',
   t.equal(await exited, 0, 'npm exits 0 once the server has')
   t.match(output, /"signal":"SIGTERM","msg":"shutting down"/, 'the signal reached the server')
   t.throws(() => process.kill(node, 0), { code: 'ESRCH' }, 'node is gone')
-  await waitUntil(() => { try { process.kill(postmaster, 0); return false } catch { return true } }, { what: 'the postmaster to be gone', timeout: 5000 })
+  await waitUntil(() => { try { process.kill(postmaster, 0); return false } catch { return true } }, { what: 'the postmaster to be gone', timeout: 15_000 })
   t.notOk(existsSync(join(dataDir, 'postgres', 'postmaster.pid')), 'the embedded PostgreSQL was stopped')
 })

@@ -79,13 +79,14 @@ t.test('the page\'s form, revocation, expiry, a newer invitation, REGISTRATION=c
   await app.pg.pool.query("UPDATE invitations SET expires_at = now() - interval '1 second' WHERE id = $1", [gus.id])
   t.equal((await app.inject({ method: 'POST', url: '/auth/invitations/accept', payload: { token: gus.token, name: 'gus', password: PASSWORD } })).statusCode, 400, 'an expired link does not work')
 
-  const closed = await build(t, { databaseUrl: app.databaseUrl, env: { REGISTRATION: 'closed' } })
+  // Their dispatchers off: the invitations' emails are sent (and read) by `app` alone.
+  const closed = await build(t, { databaseUrl: app.databaseUrl, env: { REGISTRATION: 'closed', MAIL_DISPATCHER: 'false' } })
   const hal = await invite('hal@example.com')
   const refused = await closed.inject({ method: 'POST', url: '/auth/invitations', headers: owner.headers, payload: { email: 'x@example.com', role: 'viewer' } })
   t.equal(refused.statusCode, 403)
   t.equal(refused.json().code, 'ROSTER_INVITATIONS_CLOSED')
   t.equal((await closed.inject({ method: 'POST', url: '/auth/invitations/accept', payload: { token: hal.token, name: 'hal', password: PASSWORD } })).statusCode, 403, 'nor accepted')
   t.equal((await closed.inject(form({ token: hal.token, name: 'hal', password: PASSWORD }))).statusCode, 403)
-  const domains = await build(t, { databaseUrl: app.databaseUrl, env: { ADMIN_EMAIL_DOMAINS: 'example.org' } })
+  const domains = await build(t, { databaseUrl: app.databaseUrl, env: { ADMIN_EMAIL_DOMAINS: 'example.org', MAIL_DISPATCHER: 'false' } })
   t.equal((await domains.inject({ method: 'POST', url: '/auth/invitations', headers: owner.headers, payload: { email: 'x@example.com', role: 'viewer' } })).statusCode, 403, 'ADMIN_EMAIL_DOMAINS applies')
 })

@@ -11,7 +11,9 @@ import { clientKey, endedPayloads, LiveSessionCache, SESSION_CACHE_BYTES, SESSIO
 import { Listener } from '../../src/infra/notifications.ts'
 
 /** Well above any wait below: what refuses a token on the other instance is the notification, not the cache's end. */
-const env = { SESSION_CACHE_TTL: '5000' }
+const TTL = 5000
+type Test = Parameters<Parameters<typeof t.test>[0]>[0]
+const env = { SESSION_CACHE_TTL: String(TTL) }
 
 /** Two instances on one database, each listening (its cache is emptied when its LISTEN connection is up). */
 async function pair (t: TestContext): Promise<[TestApp, TestApp]> {
@@ -23,38 +25,59 @@ async function pair (t: TestContext): Promise<[TestApp, TestApp]> {
 
 const me = async (app: TestApp, headers: { authorization: string }): Promise<number> => (await app.inject({ url: '/auth/me', headers })).statusCode
 
+/** The token live on `app` (its check cached there from now), as an assertion; when it was checked. */
+async function cachedOn (t: Test, app: TestApp, headers: { authorization: string }, what = 'live on B, and now cached there'): Promise<number> {
+  const checkedAt = performance.now()
+  t.equal(await me(app, headers), 200, what)
+  return checkedAt
+}
+
+/**
+ * `app` refuses the token, and did before its cached check (made at `checkedAt`)
+ * could have ended: the notification refused it, not the TTL. The wait itself is
+ * generous (a slow machine fails the second assertion, not the test's end).
+ */
+async function refusedBeforeTtl (t: Test, app: TestApp, headers: { authorization: string }, checkedAt: number, what: string): Promise<void> {
+  await waitUntil(async () => await me(app, headers) === 401, { what, timeout: 15_000, interval: 5 }).catch(() => {}) // asserted below
+  const after = performance.now() - checkedAt
+  t.equal(await me(app, headers), 401, what)
+  t.ok(after < TTL, `${what}: ${after.toFixed(0)} ms after B cached its check, before the cache would end (${TTL} ms)`)
+}
+
 t.test('a logout, an ended session, a password change on one instance: refused on the other at once', async (t) => {
   const [a, b] = await pair(t)
   const admin = await createAdmin(a)
   const session = await loginAs(a, admin)
-  t.equal(await me(b, session.headers), 200, 'live, and now cached by B for 5 s')
+  const loggedIn = await cachedOn(t, b, session.headers)
   t.equal((await a.inject({ method: 'POST', url: '/auth/logout', headers: session.headers })).statusCode, 204)
-  await waitUntil(async () => await me(b, session.headers) === 401, { what: 'B to refuse the logged-out token', timeout: 2000, interval: 5 })
+  await refusedBeforeTtl(t, b, session.headers, loggedIn, 'B refuses the logged-out token')
 
   const first = await loginAs(a, admin)
   const second = await loginAs(a, admin)
-  t.equal(await me(b, second.headers), 200)
+  const secondChecked = await cachedOn(t, b, second.headers)
   t.equal((await a.inject({ method: 'DELETE', url: `/auth/sessions/${second.sessionId}`, headers: first.headers })).statusCode, 204)
-  await waitUntil(async () => await me(b, second.headers) === 401, { what: 'B to refuse the ended session', timeout: 2000, interval: 5 })
+  await refusedBeforeTtl(t, b, second.headers, secondChecked, 'B refuses the ended session')
 
   const other = await loginAs(a, admin)
-  t.equal(await me(b, other.headers), 200)
+  const otherChecked = await cachedOn(t, b, other.headers)
   const changed = await a.inject({ method: 'PATCH', url: '/auth/me', headers: first.headers, payload: { password: 'a brand new long password', currentPassword: admin.password } })
   t.equal(changed.statusCode, 200, changed.body)
-  await waitUntil(async () => await me(b, other.headers) === 401, { what: 'B to refuse a session ended by the password change', timeout: 2000, interval: 5 })
+  await refusedBeforeTtl(t, b, other.headers, otherChecked, 'B refuses a session ended by the password change')
   t.equal(await me(b, first.headers), 200, 'the session that changed the password lives on')
 })
 
 t.test('the LISTEN connection lost: the cache is emptied when it comes back; an announcement that fails is logged', async (t) => {
   const [a, b] = await pair(t)
   const session = await loginAs(a, await createAdmin(a))
-  t.equal(await me(b, session.headers), 200, 'cached by B')
+  const checkedAt = await cachedOn(t, b, session.headers, 'cached by B')
   // Ended without any announcement (as if it were missed), then B's LISTEN connection is cut.
   await a.pg.pool.query("UPDATE sessions SET revoked_at = now(), revoked_reason = 'test' WHERE id = $1", [session.sessionId])
   t.equal(await me(b, session.headers), 200, 'B still trusts its cache')
   await b.pg.pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'roster-listener' AND datname = current_database()")
-  await waitUntil(() => b.logs.lines.some((l) => l.msg === 'database listener reconnected'), { what: 'B\'s listener to reconnect', timeout: 4000 })
-  t.equal(await me(b, session.headers), 401, 'B forgot its cache when it reconnected, well before its TTL')
+  await waitUntil(() => b.logs.lines.some((l) => l.msg === 'database listener reconnected'), { what: 'B\'s listener to reconnect', timeout: 15_000 })
+  const after = performance.now() - checkedAt
+  t.equal(await me(b, session.headers), 401, 'B forgot its cache when it reconnected')
+  t.ok(after < TTL, `reconnected ${after.toFixed(0)} ms after B cached its check, before the cache would end (${TTL} ms)`)
 
   // The database refusing connections: the announcement fails, the logout stands, the failure is logged.
   const fresh = await loginAs(a, await createAdmin(a))

@@ -5,7 +5,7 @@ import { createServer as createTcpServer, type AddressInfo, type Server } from '
 import { createSender, RESPONSE_LIMIT } from '../../src/webhooks/sender.ts'
 
 const SECRET = 'whsec_' + Buffer.alloc(32, 3).toString('base64')
-const send = createSender({ timeout: 2000, allowPrivate: true })
+const send = createSender({ timeout: 10_000, allowPrivate: true })
 
 async function listening (server: Server): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
