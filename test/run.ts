@@ -44,9 +44,13 @@ function readTap (line: string): void {
 }
 
 const code = await new Promise<number>((resolve) => {
-  const child = spawn(process.execPath, [join(rootDir, 'node_modules', 'tap', 'dist', 'esm', 'run.mjs'), ...process.argv.slice(2)], { stdio: ['inherit', 'pipe', 'inherit'], env })
-  child.stdout.pipe(process.stdout)
-  createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', readTap)
+  // On a terminal tap keeps its own reporter (and a person reads it whole); elsewhere its TAP is read on the way.
+  const tty = process.stdout.isTTY
+  const child = spawn(process.execPath, [join(rootDir, 'node_modules', 'tap', 'dist', 'esm', 'run.mjs'), ...process.argv.slice(2)], { stdio: ['inherit', tty ? 'inherit' : 'pipe', 'inherit'], env })
+  if (child.stdout !== null) {
+    child.stdout.pipe(process.stdout)
+    createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', readTap)
+  }
   const forward = (sig: NodeJS.Signals): void => { child.kill(sig) }
   process.on('SIGINT', forward)
   process.on('SIGTERM', forward)
