@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import type tap from 'tap'
 import { Writable } from 'node:stream'
 import pg from 'pg'
 import Fastify, { type FastifyInstance } from 'fastify'
@@ -11,6 +12,9 @@ import { argon2Params, hashPassword } from '../src/infra/passwords.ts'
 export interface TestContext {
   after: (fn: () => unknown) => void
 }
+
+/** A tap subtest (what `t.test`'s callback is given), for helpers that assert. */
+export type Test = Parameters<Parameters<typeof tap.test>[0]>[0]
 
 /** The server all test files share (started by test/run.ts); each file gets its own database on it. */
 export function testServerUrl (): string {

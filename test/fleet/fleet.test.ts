@@ -26,7 +26,7 @@ import http from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
-import { createTestDatabase, TEST_ENV, waitUntil } from '../helper.ts'
+import { createTestDatabase, TEST_ENV, waitUntil, type Test } from '../helper.ts'
 import { jsonLines, spawnCaptured } from '../process.ts'
 import { smtpPeer, type SmtpPeer } from '../mail/peers.ts'
 import { freePort } from '../../db/embedded.ts'
@@ -34,10 +34,10 @@ import { shippedMigrations } from '../../db/migrate.ts'
 import { rootDir } from '../../src/infra/paths.ts'
 import { startNginx, startPgBouncer } from './peers.ts'
 
-type Test = Parameters<Parameters<typeof t.test>[0]>[0]
-
 const PASSWORD = 'a fleet of three instances'
 const RATE_LIMIT = 30
+/** Longer than any wait below for a logout to reach another instance: what refuses it there is the notification. */
+const SESSION_CACHE_TTL = 5000
 
 interface LogLine { msg?: string, level: number, reqId?: string, component?: string, [k: string]: unknown }
 
@@ -137,8 +137,7 @@ async function startFleet (t: Test, opts: { pgbouncer: boolean }): Promise<Fleet
     MAIL_POLL_INTERVAL: '1000',
     AUTH_RATE_LIMIT: String(RATE_LIMIT),
     AUTH_RATE_WINDOW: '10',
-    // Longer than any wait below for a logout to reach another instance: what refuses it there is the notification.
-    SESSION_CACHE_TTL: '5000',
+    SESSION_CACHE_TTL: String(SESSION_CACHE_TTL),
     PRUNE_INTERVAL: '1000',
     SESSION_RETENTION_DAYS: '0',
     OUTBOX_RETENTION_DAYS: '0',
@@ -222,10 +221,10 @@ async function oneService (t: Test, fleet: Fleet, label: string): Promise<{ emai
       return status === 401
     }, { what: 'the other instance to refuse the logged-out token', timeout: 15_000, interval: 1 }).catch(() => {}) // asserted below
     // Refused by the notification: before the check the other instance cached could have ended.
-    t.ok(refusedAt > 0 && refusedAt - checkedAt < 5000, `refused ${(refusedAt - checkedAt).toFixed(0)} ms after the other instance cached its check (its cache: 5000 ms)`)
+    t.ok(refusedAt > 0 && refusedAt - checkedAt < SESSION_CACHE_TTL, `refused ${(refusedAt - checkedAt).toFixed(0)} ms after the other instance cached its check (its cache: ${SESSION_CACHE_TTL} ms)`)
     latencies.push(refusedAt - loggedOut)
   }
-  t.comment(`${label}: logout on one instance refused on another after ${latencies.map((l) => l.toFixed(1)).join(', ')} ms (median ${median(latencies).toFixed(1)}, max ${Math.max(...latencies).toFixed(1)}; the session cache would hold it 5000 ms)`)
+  t.comment(`${label}: logout on one instance refused on another after ${latencies.map((l) => l.toFixed(1)).join(', ')} ms (median ${median(latencies).toFixed(1)}, max ${Math.max(...latencies).toFixed(1)}; the session cache would hold it ${SESSION_CACHE_TTL} ms)`)
 
   // The /auth limit is global: limit + 5 requests from one address, spread over the three.
   const from = address()

@@ -6,13 +6,12 @@
  */
 import t from 'tap'
 import pg from 'pg'
-import { build, createAdmin, createTestDatabase, loginAs, testServerUrl, waitUntil, type TestApp, type TestContext } from '../helper.ts'
+import { build, createAdmin, createTestDatabase, loginAs, testServerUrl, waitUntil, type Test, type TestApp, type TestContext } from '../helper.ts'
 import { clientKey, endedPayloads, LiveSessionCache, SESSION_CACHE_BYTES, SESSION_CACHE_ENTRIES } from '../../src/sessions/live-cache.ts'
 import { Listener } from '../../src/infra/notifications.ts'
 
 /** Well above any wait below: what refuses a token on the other instance is the notification, not the cache's end. */
 const TTL = 5000
-type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 const env = { SESSION_CACHE_TTL: String(TTL) }
 
 /** Two instances on one database, each listening (its cache is emptied when its LISTEN connection is up). */
