@@ -193,6 +193,34 @@ t.test('login steps by outcome, lockouts by key, token requests by outcome: each
   t.same((await counts()).tokens, { issued: 1, invalid_client: 1, invalid_scope: 1, unsupported_grant_type: 1 })
 })
 
+t.test('a login is two statements, its /auth rate-limit count in the first; over the limit it counts no attempt and is no login step', async (t) => {
+  const app = await build(t, { env: { MAIL_DISPATCHER: 'false', WEBHOOK_DISPATCHER: 'false', AUTH_RATE_LIMIT: '3', AUTH_RATE_WINDOW: '60' } })
+  const admin = await createAdmin(app)
+  /** The statements of logins and of the rate limit, by name, each run so far. */
+  const statements = async (): Promise<Record<string, number>> => Object.fromEntries((await scrape(app))
+    .filter((s) => s.name === 'roster_db_query_duration_seconds_count' && /^(sessions_|rate_limit_hit$)/.test(s.labels.statement as string))
+    .map((s) => [s.labels.statement, s.value]))
+  const since = async (before: Record<string, number>): Promise<Record<string, number>> =>
+    Object.fromEntries(Object.entries(await statements()).map(([name, n]) => [name, n - (before[name] ?? 0)]).filter(([, n]) => n !== 0))
+  const login = async (password: string): Promise<number> =>
+    (await app.inject({ method: 'POST', url: '/auth/login', payload: { email: admin.email, password }, remoteAddress: '192.0.2.7' })).statusCode
+
+  let before = await statements()
+  t.equal(await login(admin.password), 200)
+  t.same(await since(before), { sessions_attempt_login_counted: 1, sessions_start: 1 }, 'a login: two statements, no rate-limit count of its own')
+  before = await statements()
+  t.equal(await login('a wrong password, long enough'), 401)
+  t.equal(await login('another wrong password, long'), 401)
+  t.same(await since(before), { sessions_attempt_login_counted: 2 }, 'a wrong password: one')
+  before = await statements()
+  t.equal(await login(admin.password), 429, 'the fourth request from the address')
+  t.same(await since(before), { sessions_attempt_login_counted: 1 }, 'over the limit: the one statement, which counted no attempt')
+  t.same((await app.pg.pool.query('SELECT client, failures FROM login_throttle ORDER BY client')).rows, [{ client: '*', failures: 2 }, { client: '192.0.2.7', failures: 2 }])
+  const samples = await scrape(app)
+  t.same(LOGIN_OUTCOMES.map((o) => [o, value(samples, 'roster_login_attempts_total', { outcome: o })]).filter(([, n]) => n !== 0),
+    [['success', 1], ['invalid_credentials', 2]], 'the refused request is no login step')
+})
+
 t.test('the mail provider unreachable shows as roster_mail_provider_available 0', async (t) => {
   const closedPort = await freePort()
   const app = await build(t, { env: { MAIL_DISPATCHER: 'false', MAIL_TRANSPORT: 'smtp', MAIL_HOST: '127.0.0.1', MAIL_PORT: String(closedPort), MAIL_SEND_TIMEOUT: '2000' } })

@@ -1,11 +1,13 @@
 import type { FastifyInstance } from 'fastify'
+import { deferCount } from '../../src/infra/rate-limit-store.ts'
 
 /**
  * What every route under /auth has in common. THE /auth rate limit: each
  * takes AUTH_RATE_LIMIT requests per AUTH_RATE_WINDOW seconds from one IP,
  * each route counted on its own (a limiter of its own per route, its `scope`
  * the route, counted in PostgreSQL: plugins/rate-limit.ts), checked after
- * authentication.
+ * authentication; a route with `rateLimitInStatement` counts in its handler's
+ * first statement instead (src/infra/rate-limit-store.ts).
  * And the `auth` tag of the API docs, unless a route names its own tags.
  */
 export default async function (app: FastifyInstance): Promise<void> {
@@ -15,6 +17,9 @@ export default async function (app: FastifyInstance): Promise<void> {
     (route.schema as { tags?: string[] }).tags ??= ['auth']
     // A route-level onRequest hook, after the app's own (authentication first), as @fastify/rate-limit adds them.
     const scope = `${[route.method].flat().join(',')} ${route.url}`
-    route.onRequest = [...[route.onRequest].flat().filter((hook) => hook !== undefined), app.rateLimit({ ...limit, scope } as typeof limit)]
+    // POST /auth/login counts its requests in its first statement (with the lockout's attempt): the limiter is left to it.
+    const limiter = app.rateLimit({ ...limit, scope } as typeof limit)
+    const counting = route.config?.rateLimitInStatement === true ? deferCount(limiter, scope, limit) : limiter
+    route.onRequest = [...[route.onRequest].flat().filter((hook) => hook !== undefined), counting]
   })
 }

@@ -3,6 +3,7 @@ import { bearer } from '../../schemas/common.ts'
 import { problems } from '../../schemas/problem.ts'
 import { Login, MfaChallenge, MfaLogin, Refresh, TokenPair } from '../../schemas/sessions.ts'
 import { adminActorOf } from '../../plugins/auth.ts'
+import { countInStatement } from '../../src/infra/rate-limit-store.ts'
 import { sessionsErrors } from '../../src/sessions/errors.ts'
 
 const BEARER = /^Bearer +(\S+)$/i
@@ -10,7 +11,8 @@ const BEARER = /^Bearer +(\S+)$/i
 /** POST /auth/login (and its second step, /auth/login/mfa), POST /auth/refresh (and the legacy GET), POST /auth/logout. */
 const plugin: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/login', {
-    config: { public: true },
+    // Its rate limit is counted in its first statement, with the lockout's attempt.
+    config: { public: true, rateLimitInStatement: true },
     schema: {
       summary: 'Log in: a new session with an access and a refresh token',
       description: 'Unknown email and wrong password give the same 401. An unconfirmed account is told so (403) only after its password verified. After LOCKOUT_THRESHOLD failures within LOCKOUT_WINDOW seconds the email is locked for LOCKOUT_DURATION seconds (429 with Retry-After), whether or not an account has it. An account with two-factor login answers `{mfa_required: true, mfa_token}` instead of tokens: complete the login with POST /auth/login/mfa.',
@@ -22,7 +24,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     reply.header('cache-control', 'no-store')
-    return await app.sessions.login(request.body, { userAgent: request.headers['user-agent'], ip: request.ip })
+    return await app.sessions.login(request.body, { userAgent: request.headers['user-agent'], ip: request.ip, rateLimit: countInStatement(request, reply) })
   })
 
   app.post('/login/mfa', {

@@ -37,7 +37,7 @@ function credentialsOf (request: FastifyRequest<{ Body: TokenRequestBody }>): Cl
  * not problem+json: the RFC wins on this route. Errors before the grant is
  * looked at (413, 415, 429, 5xx) stay problem+json like everywhere else.
  */
-function oauthErrors (err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+function oauthErrors (err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply | Promise<FastifyReply> {
   let oauth: OAuthError | undefined
   if (err instanceof OAuthError) oauth = err
   else if (err.validation !== undefined) oauth = new OAuthError('invalid_request', validationErrors(err).map((e) => `${e.path.replace(/^\/body\//, '')} ${e.message}`).join('; '))

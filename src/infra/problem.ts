@@ -4,6 +4,7 @@ import type { HTTPMethod } from 'find-my-way'
 import { problems, statusTitle } from '../../schemas/problem.ts'
 import { isDatabaseUnavailable } from './database.ts'
 import { errors, FASTIFY_CODES } from './errors.ts'
+import { countDeferred } from './rate-limit-store.ts'
 
 /**
  * THE error-to-problem mapping: every error Roster answers becomes
@@ -132,10 +133,21 @@ export function triageError (err: FastifyError & { retryAfter?: number, logReaso
   return { status, code, detail: err.message }
 }
 
-/** The app's error handler: logs at the level the error deserves, sets Retry-After, answers problem+json. */
-export function errorHandler (err: FastifyError & { retryAfter?: number, logReason?: string }, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const { status, code, detail, errors: fields } = triageError(err, request, reply)
-  return sendProblem(request, reply, status, code, detail, fields === undefined ? {} : { errors: fields })
+type AnsweredError = FastifyError & { retryAfter?: number, logReason?: string }
+
+/**
+ * The app's error handler: logs at the level the error deserves, sets
+ * Retry-After, answers problem+json. A request whose rate-limit count was left
+ * to its handler, failing before it, is counted first (./rate-limit-store.ts):
+ * over the limit, it is answered the 429 instead.
+ */
+export function errorHandler (err: AnsweredError, request: FastifyRequest, reply: FastifyReply): FastifyReply | Promise<FastifyReply> {
+  const answer = (error: AnsweredError): FastifyReply => {
+    const { status, code, detail, errors: fields } = triageError(error, request, reply)
+    return sendProblem(request, reply, status, code, detail, fields === undefined ? {} : { errors: fields })
+  }
+  const counting = countDeferred(request, reply)
+  return counting === null ? answer(err) : counting.then(() => answer(err), answer)
 }
 
 /** The not-found handler over a router holding every route: 405 with Allow when the path exists for other methods, else 404. */

@@ -1,20 +1,32 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
+import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import type { Database } from './database.ts'
 
+/** The code of the rate limit's 429 (plugins/rate-limit.ts makes the error; problem+json answers ROSTER_RATE_LIMITED). */
+export const RATE_LIMITED = 'FST_ERR_RATE_LIMIT'
+
+/** One request counted: the window's count so far, and the milliseconds left in it. */
+export interface RateCount { current: number, ttl: number }
+
 /**
- * One request counted against `key` ($1) in one statement: the window starts
- * over when it has ended ($2: its length in ms), else the count goes up.
- * Answers the count and the milliseconds left in the window.
+ * One request counted against the key (SQL placeholder `key`, its text the
+ * limiter's scope and the client's key) in one statement: the window starts
+ * over when it has ended (`window`: its length in ms), else the count goes up.
+ * Answers `current` and `ttl` (RateCount). Also the CTE of a statement that
+ * counts its own request (StatementCount).
  */
-const HIT = {
-  name: 'rate_limit_hit',
-  text: `INSERT INTO rate_limit_hits AS r (key, hits, reset_at) VALUES ($1, 1, now() + $2::float8 * interval '1 millisecond')
+export const hitSql = (key: string, window: string): string => `INSERT INTO rate_limit_hits AS r (key, hits, reset_at) VALUES (${key}, 1, now() + ${window}::float8 * interval '1 millisecond')
     ON CONFLICT (key) DO UPDATE SET
       hits = CASE WHEN r.reset_at <= now() THEN 1 ELSE r.hits + 1 END,
       reset_at = CASE WHEN r.reset_at <= now() THEN EXCLUDED.reset_at ELSE r.reset_at END
     RETURNING r.hits AS current, greatest(0, ceil(extract(epoch FROM r.reset_at - now()) * 1000))::int AS ttl`
-}
 
-type Callback = (err: Error | null, result?: { current: number, ttl: number }) => void
+const HIT = { name: 'rate_limit_hit', text: hitSql('$1', '$2') }
+
+/** The key a limiter of `scope` counts a client's requests under. */
+const storeKey = (scope: string, key: string): string => `${scope} ${key}`
+
+type Callback = (err: Error | null, result?: RateCount) => void
 
 /**
  * What @fastify/rate-limit passes to a store's constructor and `child`: the
@@ -23,6 +35,9 @@ type Callback = (err: Error | null, result?: { current: number, ttl: number }) =
  */
 export interface LimiterOptions { scope?: string }
 
+/** A count already made by a request's own statement, handed to its limiter (see StatementCount). */
+const counted = new AsyncLocalStorage<RateCount>()
+
 /**
  * A store for @fastify/rate-limit that counts in PostgreSQL (table
  * rate_limit_hits, UNLOGGED), so that every instance on the database shares
@@ -30,6 +45,8 @@ export interface LimiterOptions { scope?: string }
  * UPSERT per counted request, fixed windows as the plugin's own memory store
  * has. Each limiter (`app.rateLimit({ scope, ... })`) counts apart: its
  * `scope` prefixes the client's key. The pruning job deletes ended windows.
+ * A limiter run for a request that its statement counted already
+ * (StatementCount) answers that count instead of counting again.
  */
 export function postgresRateLimitStore (db: Database) {
   return class PostgresRateLimitStore {
@@ -40,7 +57,9 @@ export function postgresRateLimitStore (db: Database) {
     }
 
     incr (key: string, callback: Callback, timeWindow: number): void {
-      db.query<{ current: number, ttl: number }>({ ...HIT, values: [`${this.scope} ${key}`, timeWindow] })
+      const count = counted.getStore()
+      if (count !== undefined) { callback(null, count); return }
+      db.query<RateCount>({ ...HIT, values: [storeKey(this.scope, key), timeWindow] })
         .then(({ rows }) => { callback(null, rows[0]) }, (err: Error) => { callback(err) })
     }
 
@@ -48,4 +67,51 @@ export function postgresRateLimitStore (db: Database) {
       return new PostgresRateLimitStore(options)
     }
   }
+}
+
+/**
+ * A request counted by its route's own first statement rather than by a
+ * statement of its own before it (one round trip less: POST /auth/login,
+ * whose statement counts the lockout's attempt too): the statement counts
+ * `key` over `window` ms as the CTE `hitSql` makes it, does its work only when
+ * the count is within `max`, and hands the count to `check`, which answers as
+ * the limiter would have (its headers; the 429, thrown, when over the limit).
+ */
+export interface StatementCount { key: string, window: number, max: number, check: (count: RateCount) => Promise<void> }
+
+type Limiter = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>
+interface Deferred { limiter: Limiter, key: string, window: number, max: number }
+const DEFERRED = Symbol('roster.rateLimitDeferred')
+type Deferring = FastifyRequest & { [DEFERRED]?: Deferred }
+
+function take (request: FastifyRequest): Deferred | undefined {
+  const deferred = (request as Deferring)[DEFERRED]
+  delete (request as Deferring)[DEFERRED]
+  return deferred
+}
+
+/**
+ * The onRequest hook in a limiter's place on a route whose handler counts its
+ * requests in its statement: the count is left to the handler (`countInStatement`),
+ * or, for a request that fails before its handler (a body that does not parse
+ * or validate), to the error handler (`countDeferred`). So every request is
+ * counted once, and one over the limit is answered 429 whatever its body.
+ */
+export function deferCount (limiter: Limiter, scope: string, limit: { max: number, timeWindow: number }): onRequestHookHandler {
+  return (request, _reply, done) => {
+    (request as Deferring)[DEFERRED] = { limiter, key: storeKey(scope, request.ip), window: limit.timeWindow, max: limit.max }
+    done()
+  }
+}
+
+/** The count of this request, for its handler's statement to make (routes/auth/autohooks.ts left it to every route that says `rateLimitInStatement`). */
+export function countInStatement (request: FastifyRequest, reply: FastifyReply): StatementCount {
+  const { limiter, key, window, max } = take(request) as Deferred
+  return { key, window, max, check: async (count) => { await counted.run(count, async () => { await limiter(request, reply) }) } }
+}
+
+/** For the error handler: the count of a request that failed before its handler could make it, or null. Rejects with the 429 when over the limit. */
+export function countDeferred (request: FastifyRequest, reply: FastifyReply): Promise<unknown> | null {
+  const deferred = take(request)
+  return deferred === undefined ? null : deferred.limiter(request, reply)
 }

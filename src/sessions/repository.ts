@@ -2,8 +2,9 @@ import type { Role } from '../../schemas/admins.ts'
 import type { SessionView } from '../../schemas/sessions.ts'
 import { hashToken, randomToken } from '../infra/crypto.ts'
 import type { Database, Queryable } from '../infra/database.ts'
+import { hitSql, type StatementCount } from '../infra/rate-limit-store.ts'
 import { iso } from '../infra/sql.ts'
-import { ATTEMPT, attemptParams, giveBack, OUTCOME, type LockoutPolicy } from './throttle.ts'
+import { attempt, ATTEMPT, attemptParams, giveBack, OUTCOME, type LockoutPolicy } from './throttle.ts'
 
 export interface SessionTtl {
   /** seconds */
@@ -50,14 +51,16 @@ const LIVE_IDS = { name: 'sessions_live_ids', text: `SELECT s.id FROM sessions s
 
 /**
  * A login's first statement: counts the attempt (lockout, ./throttle.ts) and
- * reads the account, whether or not the email has one.
+ * reads the account, whether or not the email has one. The `_counted` variant,
+ * the first run of a login's, counts the request against the /auth rate limit
+ * too ($9 key, $10 window in ms, $11 limit: src/infra/rate-limit-store.ts) and
+ * the attempt only within the limit; a lock being waited out runs the other.
  */
-const ATTEMPT_LOGIN = {
-  name: 'sessions_attempt_login',
-  text: `WITH ${ATTEMPT}
-    SELECT ${OUTCOME}, a.id, a.password_hash AS "passwordHash", a.confirmed_at IS NOT NULL AS confirmed, a.totp_enabled_at IS NOT NULL AS mfa
-    FROM (SELECT 1) AS one LEFT JOIN admins a ON lower(a.email) = $1`
-}
+const attemptLogin = (counting: boolean): string => `WITH ${counting ? `hit AS (${hitSql('$9', '$10')}), ${attempt('(SELECT current FROM hit) <= $11::int')}` : ATTEMPT}
+    SELECT ${OUTCOME}, a.id, a.password_hash AS "passwordHash", a.confirmed_at IS NOT NULL AS confirmed, a.totp_enabled_at IS NOT NULL AS mfa${counting ? ', hit.current AS "rateCount", hit.ttl AS "rateTtl"' : ''}
+    FROM ${counting ? 'hit' : '(SELECT 1) AS one'} LEFT JOIN admins a ON lower(a.email) = $1`
+const ATTEMPT_LOGIN = { name: 'sessions_attempt_login', text: attemptLogin(false) }
+const ATTEMPT_LOGIN_COUNTED = { name: 'sessions_attempt_login_counted', text: attemptLogin(true) }
 /**
  * The second step of a login with MFA, first statement: counts the code's
  * attempt against the email's lockout ($1, from the mfa_token; $2 the client)
@@ -203,7 +206,8 @@ const sessionValues = (opts: SessionStart, refreshToken: string): unknown[] => [
   hashToken(refreshToken), opts.throttle.email, opts.throttle.client, opts.throttle.policy.accountThreshold
 ]
 
-export interface LoginAttempt extends Attempt { id: string | null, passwordHash: string | null, confirmed: boolean | null, mfa: boolean | null }
+/** A login's attempt and account; with the request's rate-limit count when the statement made it. */
+export interface LoginAttempt extends Attempt { id: string | null, passwordHash: string | null, confirmed: boolean | null, mfa: boolean | null, rateCount?: number, rateTtl?: number }
 export interface MfaAttempt extends Attempt { id: string | null, totpSecret: string | null, lastStep: number | null, mfa: boolean | null }
 
 /** A signing key recorded in signing_keys by an instance of the fleet. */
@@ -266,8 +270,10 @@ export function createSessionsRepository (db: Database) {
     },
 
     /** Counts a login attempt of `email` from `client` (by this `instance`) and reads the account with that email (nulls when none). */
-    async attemptLogin (email: string, client: string, policy: LockoutPolicy, instance: string): Promise<LoginAttempt> {
-      const { rows } = await db.query<LoginAttempt>({ ...ATTEMPT_LOGIN, values: attemptParams(email, client, policy, instance) })
+    async attemptLogin (email: string, client: string, policy: LockoutPolicy, instance: string, rate?: Omit<StatementCount, 'check'>): Promise<LoginAttempt> {
+      const values = attemptParams(email, client, policy, instance)
+      const statement = rate === undefined ? { ...ATTEMPT_LOGIN, values } : { ...ATTEMPT_LOGIN_COUNTED, values: [...values, rate.key, rate.window, rate.max] }
+      const { rows } = await db.query<LoginAttempt>(statement)
       return rows[0] as LoginAttempt
     },
 

@@ -9,10 +9,11 @@ import type { Database, Queryable } from '../infra/database.ts'
 import { normaliseEmail } from '../infra/email.ts'
 import { errors, invalidField } from '../infra/errors.ts'
 import { argon2Params, hashPassword, needsRehash, verifyPassword } from '../infra/passwords.ts'
+import { RATE_LIMITED, type StatementCount } from '../infra/rate-limit-store.ts'
 import type { SecretBox } from '../infra/secret-box.ts'
 import { matchingStep, recoveryCodeHash } from '../infra/totp.ts'
 import { locked, sessionsErrors } from './errors.ts'
-import { createSessionsRepository, type Attempt, type SessionInfo, type SessionTtl } from './repository.ts'
+import { createSessionsRepository, type Attempt, type LoginAttempt, type SessionInfo, type SessionTtl } from './repository.ts'
 import { clientKey, SETTLE_SECONDS, type LockoutPolicy } from './throttle.ts'
 
 /** What sessions need of the access tokens (plugins/auth.ts). */
@@ -125,14 +126,15 @@ export function createSessionsService (deps: SessionsDeps) {
     }
   }
 
-  /** Runs a login step, reporting how it ended. */
+  /** Runs a login step, reporting how it ended (a request over the rate limit is no login attempt). */
   async function counted<T extends object> (step: () => Promise<T>): Promise<T> {
     try {
       const answer = await step()
       signals.loginOutcome('mfa_token' in answer ? 'mfa_required' : 'success')
       return answer
     } catch (err) {
-      signals.loginOutcome(REFUSED[String((err as { code?: unknown }).code)] ?? 'error')
+      const code = String((err as { code?: unknown }).code)
+      if (code !== RATE_LIMITED) signals.loginOutcome(REFUSED[code] ?? 'error')
       throw err
     }
   }
@@ -146,19 +148,32 @@ export function createSessionsService (deps: SessionsDeps) {
     repository,
 
     /**
-     * Two statements around one argon2 verify: the first counts the attempt
-     * (lockout) and reads the account, its MFA flag with it; the second starts
+     * Two statements around one argon2 verify: the first counts the request
+     * against the /auth rate limit (`meta.rateLimit`: the route's count, left to
+     * this statement) and, within it, the attempt (lockout), and reads the
+     * account, its MFA flag with it; the second starts
      * the session and gives the attempt back. An unknown email verifies against
      * the dummy hash, so it costs the same and fails the same way as a wrong
      * password. With MFA the answer is an mfa_token instead (no second
      * statement: the attempt stays counted until the second factor completes
      * the login, which gives both back).
      */
-    async login (body: LoginBody, meta: { userAgent?: string | undefined, ip: string }): Promise<TokenPairView | MfaChallengeView> {
+    async login (body: LoginBody, meta: { userAgent?: string | undefined, ip: string, rateLimit: StatementCount }): Promise<TokenPairView | MfaChallengeView> {
       return await counted(async () => {
         const email = normaliseEmail(body.email)
         const client = clientKey(meta.ip)
-        return await attempting(email, async () => await repository.attemptLogin(email, client, lockout, instance), async (row) => {
+        // The request is counted once: by the statement's first run (a lock being waited out runs it again).
+        let rate: StatementCount | undefined = meta.rateLimit
+        const attempt = async (): Promise<LoginAttempt> => {
+          const row = await repository.attemptLogin(email, client, lockout, instance, rate)
+          if (rate !== undefined) {
+            const { check } = rate
+            rate = undefined
+            await check({ current: row.rateCount as number, ttl: row.rateTtl as number })
+          }
+          return row
+        }
+        return await attempting(email, attempt, async (row) => {
           const stored = row.passwordHash ?? dummyHash
           const verified = await verifyPassword(stored, body.password)
           if (!verified || row.id === null) throw new sessionsErrors.InvalidCredentials()

@@ -107,13 +107,15 @@ const ACCOUNT_LOCKED = `EXISTS (SELECT 1 FROM login_throttle WHERE email = $1 AN
  * CTEs `by_client` and `by_account` counting one attempt (see above); an attempt
  * is taken when both return a row, and a row returned `locked` was locked by it
  * (a key already locked takes no attempt). Nothing is counted on the client key while
- * the account key is locked, nor on the account key unless the client key took it.
+ * the account key is locked, nor on the account key unless the client key took it;
+ * nor at all unless the SQL condition `when` holds (a login over its rate limit).
  */
-export const ATTEMPT = `by_client AS (
-    ${count('$2', '$3', `WHERE NOT ${ACCOUNT_LOCKED}`)}
+export const attempt = (when?: string): string => `by_client AS (
+    ${count('$2', '$3', `WHERE NOT ${ACCOUNT_LOCKED}${when === undefined ? '' : ` AND ${when}`}`)}
   ), by_account AS (
     ${count(`'${ANY_CLIENT}'`, '$4', 'FROM by_client')}
   )`
+export const ATTEMPT = attempt()
 
 /** The keys' rows as the statement began, locked. */
 const LOCKED_ROWS = `login_throttle WHERE email = $1 AND client IN ($2, '${ANY_CLIENT}') AND locked_until > now()`

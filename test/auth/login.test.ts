@@ -118,12 +118,15 @@ t.test('concurrent correct logins are never refused; concurrent wrong guesses ne
   t.same(tally(await burst(24, admin.password, () => '192.0.2.1')), { 200: 24 }, '24 at once from one address: all logged in')
   t.same(tally(await burst(24, admin.password, (i) => `198.51.100.${i}`)), { 200: 24 }, '24 at once from 24 addresses, over the account-wide ceiling of 15: all logged in')
   t.same((await app.pg.pool.query('SELECT client, failures, locked_until FROM login_throttle')).rows, [{ client: '*', failures: 0, locked_until: null }], 'and every attempt was given back')
+  const hits = async (ip: string): Promise<unknown> => (await app.pg.pool.query('SELECT hits FROM rate_limit_hits WHERE key = $1', [`POST /auth/login ${ip}`])).rows[0]?.hits
+  t.equal(await hits('192.0.2.1'), 24, 'each request counted once against the rate limit, however often its statement ran while a lock was waited out')
 
   const wrong = tally(await burst(30, 'a wrong guess in parallel', () => '192.0.2.2'))
   t.same(wrong, { 401: 10, 429: 20 }, '30 wrong guesses at once from one address: 10 checked, 20 refused')
   const spread = tally(await burst(30, 'a wrong guess from everywhere', (i) => `203.0.113.${i}`))
   t.same(spread, { 401: 5, 429: 25 }, 'and from 30 addresses: the account-wide ceiling (15) holds')
   t.equal((await app.pg.pool.query("SELECT failures FROM login_throttle WHERE client = '*'")).rows[0].failures, 15)
+  t.equal(await hits('192.0.2.2'), 30, 'the refused ones counted once too')
 })
 
 t.test('hashes made with other argon2 parameters are upgraded at login', async (t) => {
@@ -181,6 +184,32 @@ t.test('every /auth route is rate limited per client IP, answered as problem+jso
   const fromElsewhere = await app.inject({ method: 'POST', url: '/auth/login', headers: { 'x-forwarded-for': '198.51.100.8' }, payload: { email: admin.email, password: admin.password } })
   t.equal(fromElsewhere.statusCode, 200, 'another client address has its own budget')
   for (let i = 0; i < 5; i++) t.equal((await app.inject({ url: '/health/live', headers: { 'x-forwarded-for': '198.51.100.7' } })).statusCode, 200, 'health is not limited')
+})
+
+t.test('POST /auth/login counts its rate limit in its statement; a body that does not parse or validate is counted too, and over the limit answered 429', async (t) => {
+  const app = await build(t, { env: { AUTH_RATE_LIMIT: '3', AUTH_RATE_WINDOW: '60' } })
+  const admin = await createAdmin(app)
+  const from = { method: 'POST' as const, url: '/auth/login', remoteAddress: '192.0.2.8' }
+  const limits = (res: { headers: Record<string, unknown> }) => [res.headers['x-ratelimit-limit'], res.headers['x-ratelimit-remaining']]
+  const unparsable = await app.inject({ ...from, headers: { 'content-type': 'application/json' }, payload: '{"email":' })
+  t.equal(unparsable.statusCode, 400)
+  t.same(limits(unparsable), ['3', '2'], 'a body that does not parse: counted, with the limit\'s headers')
+  const invalid = await app.inject({ ...from, payload: { email: admin.email } })
+  t.equal(invalid.statusCode, 400)
+  t.same(limits(invalid), ['3', '1'], 'a body that does not validate: counted')
+  const ok = await app.inject({ ...from, payload: { email: admin.email, password: admin.password } })
+  t.equal(ok.statusCode, 200)
+  t.same(limits(ok), ['3', '0'], 'a login: counted by its statement, the same headers')
+  t.ok(Number(ok.headers['x-ratelimit-reset']) > 0, 'x-ratelimit-reset')
+  for (const payload of ['{"email":', JSON.stringify({ email: admin.email, password: admin.password })]) {
+    const over = await app.inject({ ...from, headers: { 'content-type': 'application/json' }, payload })
+    t.equal(over.statusCode, 429, 'over the limit, whatever the body')
+    t.match(over.json(), { code: 'ROSTER_RATE_LIMITED', status: 429, detail: /retry in/ })
+    t.ok(Number(over.headers['retry-after']) > 0, 'Retry-After')
+    t.same(limits(over), ['3', '0'])
+  }
+  t.same((await app.pg.pool.query('SELECT email, client, failures FROM login_throttle')).rows, [{ email: admin.email, client: '*', failures: 0 }], 'the login over the limit counted no attempt')
+  t.same((await app.pg.pool.query('SELECT key, hits FROM rate_limit_hits')).rows, [{ key: 'POST /auth/login 192.0.2.8', hits: 5 }], 'each request counted once')
 })
 
 t.test('the /auth rate limit is counted in PostgreSQL: instances on one database share it, windows start over', async (t) => {
