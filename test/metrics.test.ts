@@ -3,6 +3,7 @@ import pg from 'pg'
 import { build, createAdmin, loginAs, type TestApp } from './helper.ts'
 import { freePort } from '../db/embedded.ts'
 import { COLLECT_TIMEOUT, UNMATCHED_ROUTE } from '../plugins/metrics.ts'
+import { hashToken } from '../src/infra/crypto.ts'
 import { transaction, UNNAMED } from '../src/infra/database.ts'
 import { LOCKOUT_KEYS, LOGIN_OUTCOMES } from '../src/sessions/service.ts'
 import { CLIENT_TOKEN_OUTCOMES } from '../src/clients/service.ts'
@@ -193,7 +194,7 @@ t.test('login steps by outcome, lockouts by key, token requests by outcome: each
   t.same((await counts()).tokens, { issued: 1, invalid_client: 1, invalid_scope: 1, unsupported_grant_type: 1 })
 })
 
-t.test('a login is two statements, its /auth rate-limit count in the first; over the limit it counts no attempt and is no login step', async (t) => {
+t.test('a login is two statements and a refresh one, the /auth rate-limit count in the first; over the limit a login counts no attempt and is no login step, a refresh uses up nothing', async (t) => {
   const app = await build(t, { env: { MAIL_DISPATCHER: 'false', WEBHOOK_DISPATCHER: 'false', AUTH_RATE_LIMIT: '3', AUTH_RATE_WINDOW: '60' } })
   const admin = await createAdmin(app)
   /** The statements of logins and of the rate limit, by name, each run so far. */
@@ -202,11 +203,12 @@ t.test('a login is two statements, its /auth rate-limit count in the first; over
     .map((s) => [s.labels.statement, s.value]))
   const since = async (before: Record<string, number>): Promise<Record<string, number>> =>
     Object.fromEntries(Object.entries(await statements()).map(([name, n]) => [name, n - (before[name] ?? 0)]).filter(([, n]) => n !== 0))
-  const login = async (password: string): Promise<number> =>
-    (await app.inject({ method: 'POST', url: '/auth/login', payload: { email: admin.email, password }, remoteAddress: '192.0.2.7' })).statusCode
+  const post = async (url: string, payload: Record<string, string>) => await app.inject({ method: 'POST', url, payload, remoteAddress: '192.0.2.7' })
+  const login = async (password: string): Promise<number> => (await post('/auth/login', { email: admin.email, password })).statusCode
 
   let before = await statements()
-  t.equal(await login(admin.password), 200)
+  const first = await post('/auth/login', { email: admin.email, password: admin.password })
+  t.equal(first.statusCode, 200)
   t.same(await since(before), { sessions_attempt_login_counted: 1, sessions_start: 1 }, 'a login: two statements, no rate-limit count of its own')
   before = await statements()
   t.equal(await login('a wrong password, long enough'), 401)
@@ -219,6 +221,22 @@ t.test('a login is two statements, its /auth rate-limit count in the first; over
   const samples = await scrape(app)
   t.same(LOGIN_OUTCOMES.map((o) => [o, value(samples, 'roster_login_attempts_total', { outcome: o })]).filter(([, n]) => n !== 0),
     [['success', 1], ['invalid_credentials', 2]], 'the refused request is no login step')
+
+  // Refreshes from the same address: a limit of their own route's.
+  before = await statements()
+  let token = first.json<{ refresh_token: string }>().refresh_token
+  for (const remaining of ['2', '1', '0']) {
+    const res = await post('/auth/refresh', { refresh_token: token })
+    t.equal(res.statusCode, 200)
+    t.equal(res.headers['x-ratelimit-remaining'], remaining)
+    token = res.json<{ refresh_token: string }>().refresh_token
+  }
+  t.same(await since(before), { sessions_rotate: 3 }, 'a refresh: one statement')
+  const over = await post('/auth/refresh', { refresh_token: token })
+  t.equal(over.statusCode, 429)
+  t.match(over.json(), { code: 'ROSTER_RATE_LIMITED' })
+  const unused = await app.pg.pool.query('SELECT used_at FROM refresh_tokens WHERE token_hash = $1', [hashToken(token)])
+  t.same(unused.rows, [{ used_at: null }], 'over the limit the token is not used up')
 })
 
 t.test('the mail provider unreachable shows as roster_mail_provider_available 0', async (t) => {

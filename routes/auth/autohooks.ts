@@ -17,7 +17,7 @@ export default async function (app: FastifyInstance): Promise<void> {
     (route.schema as { tags?: string[] }).tags ??= ['auth']
     // A route-level onRequest hook, after the app's own (authentication first), as @fastify/rate-limit adds them.
     const scope = `${[route.method].flat().join(',')} ${route.url}`
-    // POST /auth/login counts its requests in its first statement (with the lockout's attempt): the limiter is left to it.
+    // A login and a refresh count their requests in their own first statement (one round trip less): the limiter is left to them.
     const limiter = app.rateLimit({ ...limit, scope } as typeof limit)
     const counting = route.config?.rateLimitInStatement === true ? deferCount(limiter, scope, limit) : limiter
     route.onRequest = [...[route.onRequest].flat().filter((hook) => hook !== undefined), counting]

@@ -47,15 +47,16 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
   }
 
   app.post('/refresh', {
-    config: { public: true },
+    // Its rate limit is counted in its statement, with the exchange.
+    config: { public: true, rateLimitInStatement: true },
     schema: { ...refreshSchema, body: Refresh }
   }, async (request, reply) => {
     reply.header('cache-control', 'no-store')
-    return await app.sessions.refresh(request.body.refresh_token)
+    return await app.sessions.refresh(request.body.refresh_token, countInStatement(request, reply))
   })
 
   app.get('/refresh', {
-    config: { public: true },
+    config: { public: true, rateLimitInStatement: true },
     // A GET that rotates the token: HEAD must not (it would throw the new pair away), so it is a 405.
     exposeHeadRoute: false,
     schema: {
@@ -72,7 +73,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
       reply.header('www-authenticate', 'Bearer realm="roster"')
       throw new sessionsErrors.InvalidRefreshToken()
     }
-    return await app.sessions.refresh(token)
+    return await app.sessions.refresh(token, countInStatement(request, reply))
   })
 
   app.post('/logout', {
