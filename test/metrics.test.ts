@@ -194,15 +194,23 @@ t.test('login steps by outcome, lockouts by key, token requests by outcome: each
   t.same((await counts()).tokens, { issued: 1, invalid_client: 1, invalid_scope: 1, unsupported_grant_type: 1 })
 })
 
+/** The statements of logins, refreshes and of the rate limit, by name, each run so far (roster_db_query_duration_seconds). */
+async function authStatements (app: TestApp): Promise<Record<string, number>> {
+  return Object.fromEntries((await scrape(app))
+    .filter((s) => s.name === 'roster_db_query_duration_seconds_count' && /^(sessions_|rate_limit_hit$)/.test(s.labels.statement as string))
+    .map((s) => [s.labels.statement, s.value]))
+}
+
+/** Those run since `before` (authStatements), by name. */
+async function authStatementsSince (app: TestApp, before: Record<string, number>): Promise<Record<string, number>> {
+  return Object.fromEntries(Object.entries(await authStatements(app)).map(([name, n]) => [name, n - (before[name] ?? 0)]).filter(([, n]) => n !== 0))
+}
+
 t.test('a login is two statements and a refresh one, the /auth rate-limit count in the first; over the limit a login counts no attempt and is no login step, a refresh uses up nothing', async (t) => {
   const app = await build(t, { env: { MAIL_DISPATCHER: 'false', WEBHOOK_DISPATCHER: 'false', AUTH_RATE_LIMIT: '3', AUTH_RATE_WINDOW: '60' } })
   const admin = await createAdmin(app)
-  /** The statements of logins and of the rate limit, by name, each run so far. */
-  const statements = async (): Promise<Record<string, number>> => Object.fromEntries((await scrape(app))
-    .filter((s) => s.name === 'roster_db_query_duration_seconds_count' && /^(sessions_|rate_limit_hit$)/.test(s.labels.statement as string))
-    .map((s) => [s.labels.statement, s.value]))
-  const since = async (before: Record<string, number>): Promise<Record<string, number>> =>
-    Object.fromEntries(Object.entries(await statements()).map(([name, n]) => [name, n - (before[name] ?? 0)]).filter(([, n]) => n !== 0))
+  const statements = async (): Promise<Record<string, number>> => await authStatements(app)
+  const since = async (before: Record<string, number>): Promise<Record<string, number>> => await authStatementsSince(app, before)
   const post = async (url: string, payload: Record<string, string>) => await app.inject({ method: 'POST', url, payload, remoteAddress: '192.0.2.7' })
   const login = async (password: string): Promise<number> => (await post('/auth/login', { email: admin.email, password })).statusCode
 
@@ -237,6 +245,35 @@ t.test('a login is two statements and a refresh one, the /auth rate-limit count 
   t.match(over.json(), { code: 'ROSTER_RATE_LIMITED' })
   const unused = await app.pg.pool.query('SELECT used_at FROM refresh_tokens WHERE token_hash = $1', [hashToken(token)])
   t.same(unused.rows, [{ used_at: null }], 'over the limit the token is not used up')
+})
+
+t.test('the second step of a login is two statements, its rate-limit count in the first; one refused before it is counted on its own', async (t) => {
+  const app = await build(t, { env: { MAIL_DISPATCHER: 'false', WEBHOOK_DISPATCHER: 'false', AUTH_RATE_LIMIT: '4', AUTH_RATE_WINDOW: '60' } })
+  const admin = await createAdmin(app)
+  const { totp } = await enrolTotp(app, await loginAs(app, admin))
+  const mfaToken = (await app.inject({ method: 'POST', url: '/auth/login', payload: { email: admin.email, password: admin.password } })).json<{ mfa_token: string }>().mfa_token
+  const step = async (payload: Record<string, string>) => await app.inject({ method: 'POST', url: '/auth/login/mfa', payload, remoteAddress: '192.0.2.9' })
+  const remaining = (res: { headers: Record<string, unknown> }): unknown => res.headers['x-ratelimit-remaining']
+
+  let before = await authStatements(app)
+  const done = await step({ mfa_token: mfaToken, code: totp.generate() })
+  t.equal(done.statusCode, 200)
+  t.equal(remaining(done), '3')
+  t.same(await authStatementsSince(app, before), { sessions_attempt_mfa_counted: 1, sessions_start_totp: 1 }, 'two statements, no rate-limit count of its own')
+  before = await authStatements(app)
+  const badToken = await step({ mfa_token: 'not.a.token', code: '123456' })
+  t.equal(badToken.statusCode, 401)
+  t.equal(remaining(badToken), '2')
+  const both = await step({ mfa_token: mfaToken, code: '123456', recovery_code: 'abcd-efgh-ijkl-mnop' })
+  t.equal(both.statusCode, 400)
+  t.match(both.body, /exactly one of code or recovery_code/, 'refused by the step itself, not by its schema')
+  t.equal(remaining(both), '1')
+  t.same(await authStatementsSince(app, before), { rate_limit_hit: 2 }, 'refused before the attempt statement: counted by the limiter\'s own')
+  t.equal((await step({ mfa_token: mfaToken, code: totp.generate() })).statusCode, 401, 'the mfa_token was used up')
+  const over = await step({ mfa_token: 'not.a.token', code: '123456' })
+  t.equal(over.statusCode, 429, 'over the limit: 429, not the 401 its token deserves')
+  t.match(over.json(), { code: 'ROSTER_RATE_LIMITED' })
+  t.same((await app.pg.pool.query("SELECT hits FROM rate_limit_hits WHERE key = 'POST /auth/login/mfa 192.0.2.9'")).rows, [{ hits: 5 }])
 })
 
 t.test('the mail provider unreachable shows as roster_mail_provider_available 0', async (t) => {

@@ -11,7 +11,7 @@ const BEARER = /^Bearer +(\S+)$/i
 /** POST /auth/login (and its second step, /auth/login/mfa), POST /auth/refresh (and the legacy GET), POST /auth/logout. */
 const plugin: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/login', {
-    // Its rate limit is counted in its first statement, with the lockout's attempt.
+    // Its rate limit is counted in its first statement, with the lockout's attempt (as the second step's).
     config: { public: true, rateLimitInStatement: true },
     schema: {
       summary: 'Log in: a new session with an access and a refresh token',
@@ -28,7 +28,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/login/mfa', {
-    config: { public: true },
+    config: { public: true, rateLimitInStatement: true },
     schema: {
       summary: 'Complete a login with its second factor',
       description: 'The mfa_token of POST /auth/login and a current TOTP code (or one of your recovery codes). A code is accepted once; a wrong one counts towards the login lockout like a wrong password. The mfa_token is used up by the login it completes.',
@@ -37,7 +37,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     reply.header('cache-control', 'no-store')
-    return await app.sessions.completeMfa(request.body, { userAgent: request.headers['user-agent'], ip: request.ip })
+    return await app.sessions.completeMfa(request.body, { userAgent: request.headers['user-agent'], ip: request.ip, rateLimit: countInStatement(request, reply) })
   })
 
   const refreshSchema = {

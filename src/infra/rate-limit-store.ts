@@ -76,8 +76,11 @@ export function postgresRateLimitStore (db: Database) {
  * `key` over `window` ms as the CTE `hitSql` makes it, does its work only when
  * the count is within `max`, and hands the count to `check`, which answers as
  * the limiter would have (its headers; the 429, thrown, when over the limit).
+ * A request refused before that statement (the second step of a login, whose
+ * mfa_token is checked first) is counted by `alone`, the limiter's own
+ * statement, before its refusal is answered (the 429 instead when over).
  */
-export interface StatementCount { key: string, window: number, max: number, check: (count: RateCount) => Promise<void> }
+export interface StatementCount { key: string, window: number, max: number, check: (count: RateCount) => Promise<void>, alone: () => Promise<void> }
 
 type Limiter = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>
 interface Deferred { limiter: Limiter, key: string, window: number, max: number }
@@ -107,7 +110,13 @@ export function deferCount (limiter: Limiter, scope: string, limit: { max: numbe
 /** The count of this request, for its handler's statement to make (routes/auth/autohooks.ts left it to every route that says `rateLimitInStatement`). */
 export function countInStatement (request: FastifyRequest, reply: FastifyReply): StatementCount {
   const { limiter, key, window, max } = take(request) as Deferred
-  return { key, window, max, check: async (count) => { await counted.run(count, async () => { await limiter(request, reply) }) } }
+  return {
+    key,
+    window,
+    max,
+    check: async (count) => { await counted.run(count, async () => { await limiter(request, reply) }) },
+    alone: async () => { await limiter(request, reply) }
+  }
 }
 
 /** For the error handler: the count of a request that failed before its handler could make it, or null. Rejects with the 429 when over the limit. */

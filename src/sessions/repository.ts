@@ -50,28 +50,33 @@ const REAUTHENTICATE = {
 const LIVE_IDS = { name: 'sessions_live_ids', text: `SELECT s.id FROM sessions s WHERE s.admin_id = $1 AND ${live('s')}` }
 
 /**
- * A login's first statement: counts the attempt (lockout, ./throttle.ts) and
- * reads the account, whether or not the email has one. The `_counted` variant,
- * the first run of a login's, counts the request against the /auth rate limit
- * too ($9 key, $10 window in ms, $11 limit: src/infra/rate-limit-store.ts) and
- * the attempt only within the limit; a lock being waited out runs the other.
+ * The first statement of a login step: counts the attempt (lockout,
+ * ./throttle.ts: $1–$8) and selects `columns` of the admin row `join`ed,
+ * whether or not there is one. Its `counted` variant, a step's first run,
+ * counts the request against the /auth rate limit too (from `$first`: key,
+ * window in ms, limit; src/infra/rate-limit-store.ts) and the attempt only
+ * within the limit; a lock being waited out runs the plain one.
  */
-const attemptLogin = (counting: boolean): string => `WITH ${counting ? `hit AS (${hitSql('$9', '$10')}), ${attempt('(SELECT current FROM hit) <= $11::int')}` : ATTEMPT}
-    SELECT ${OUTCOME}, a.id, a.password_hash AS "passwordHash", a.confirmed_at IS NOT NULL AS confirmed, a.totp_enabled_at IS NOT NULL AS mfa${counting ? ', hit.current AS "rateCount", hit.ttl AS "rateTtl"' : ''}
-    FROM ${counting ? 'hit' : '(SELECT 1) AS one'} LEFT JOIN admins a ON lower(a.email) = $1`
-const ATTEMPT_LOGIN = { name: 'sessions_attempt_login', text: attemptLogin(false) }
-const ATTEMPT_LOGIN_COUNTED = { name: 'sessions_attempt_login_counted', text: attemptLogin(true) }
+const attemptStatements = (name: string, columns: string, join: string, first: number): { plain: { name: string, text: string }, counted: { name: string, text: string } } => ({
+  plain: { name, text: `WITH ${ATTEMPT} SELECT ${OUTCOME}, ${columns} FROM (SELECT 1) AS one LEFT JOIN ${join}` },
+  counted: {
+    name: `${name}_counted`,
+    text: `WITH hit AS (${hitSql(`$${first}`, `$${first + 1}`)}), ${attempt(`(SELECT current FROM hit) <= $${first + 2}::int`)}
+      SELECT ${OUTCOME}, ${columns}, hit.current AS "rateCount", hit.ttl AS "rateTtl" FROM hit LEFT JOIN ${join}`
+  }
+})
+/** A login's first statement: the attempt, and the account by its email. */
+const ATTEMPT_LOGIN = attemptStatements('sessions_attempt_login',
+  'a.id, a.password_hash AS "passwordHash", a.confirmed_at IS NOT NULL AS confirmed, a.totp_enabled_at IS NOT NULL AS mfa',
+  'admins a ON lower(a.email) = $1', 9)
 /**
- * The second step of a login with MFA, first statement: counts the code's
- * attempt against the email's lockout ($1, from the mfa_token; $2 the client)
- * and reads the admin's TOTP state ($9).
+ * The second step of a login with MFA, first statement: the code's attempt,
+ * against the email's lockout ($1, from the mfa_token; $2 the client), and
+ * the admin's TOTP state ($9).
  */
-const ATTEMPT_MFA = {
-  name: 'sessions_attempt_mfa',
-  text: `WITH ${ATTEMPT}
-    SELECT ${OUTCOME}, a.id, a.totp_secret AS "totpSecret", a.totp_last_step::float8 AS "lastStep", a.totp_enabled_at IS NOT NULL AS mfa
-    FROM (SELECT 1) AS one LEFT JOIN admins a ON a.id = $9::uuid`
-}
+const ATTEMPT_MFA = attemptStatements('sessions_attempt_mfa',
+  'a.id, a.totp_secret AS "totpSecret", a.totp_last_step::float8 AS "lastStep", a.totp_enabled_at IS NOT NULL AS mfa',
+  'admins a ON a.id = $9::uuid', 10)
 const COUNT_ATTEMPT = {
   name: 'sessions_count_attempt',
   text: `WITH ${ATTEMPT} SELECT ${OUTCOME}`
@@ -210,8 +215,7 @@ const sessionValues = (opts: SessionStart, refreshToken: string): unknown[] => [
   hashToken(refreshToken), opts.throttle.email, opts.throttle.client, opts.throttle.policy.accountThreshold
 ]
 
-/** A login's attempt and account; with the request's rate-limit count when the statement made it. */
-export interface LoginAttempt extends Attempt { id: string | null, passwordHash: string | null, confirmed: boolean | null, mfa: boolean | null, rateCount?: number, rateTtl?: number }
+export interface LoginAttempt extends Attempt { id: string | null, passwordHash: string | null, confirmed: boolean | null, mfa: boolean | null }
 export interface MfaAttempt extends Attempt { id: string | null, totpSecret: string | null, lastStep: number | null, mfa: boolean | null }
 
 /** A signing key recorded in signing_keys by an instance of the fleet. */
@@ -251,6 +255,14 @@ const PUBLISHED_KEYS = { name: 'sessions_published_keys', text: PUBLISHED }
  * is one named statement, on the pool or on the caller's transaction `tx`.
  */
 export function createSessionsRepository (db: Database) {
+  /** A login step's attempt statement; the counted one when `rate` is given, whose count `rate.check` then answers (the 429 over the limit). */
+  async function attemptWith<A extends Attempt> (statements: ReturnType<typeof attemptStatements>, values: unknown[], rate: StatementCount | undefined): Promise<A> {
+    if (rate === undefined) return (await db.query<A>({ ...statements.plain, values })).rows[0] as A
+    const row = (await db.query<A & { rateCount: number, rateTtl: number }>({ ...statements.counted, values: [...values, rate.key, rate.window, rate.max] })).rows[0] as A & { rateCount: number, rateTtl: number }
+    await rate.check({ current: row.rateCount, ttl: row.rateTtl })
+    return row
+  }
+
   return {
     /** A live session's admin's role and MFA state; null when the session is not live (or not this admin's). */
     async liveSession (sessionId: string, adminId: string): Promise<{ role: Role, mfa: boolean } | null> {
@@ -274,17 +286,13 @@ export function createSessionsRepository (db: Database) {
     },
 
     /** Counts a login attempt of `email` from `client` (by this `instance`) and reads the account with that email (nulls when none). */
-    async attemptLogin (email: string, client: string, policy: LockoutPolicy, instance: string, rate?: Omit<StatementCount, 'check'>): Promise<LoginAttempt> {
-      const values = attemptParams(email, client, policy, instance)
-      const statement = rate === undefined ? { ...ATTEMPT_LOGIN, values } : { ...ATTEMPT_LOGIN_COUNTED, values: [...values, rate.key, rate.window, rate.max] }
-      const { rows } = await db.query<LoginAttempt>(statement)
-      return rows[0] as LoginAttempt
+    async attemptLogin (email: string, client: string, policy: LockoutPolicy, instance: string, rate?: StatementCount): Promise<LoginAttempt> {
+      return await attemptWith<LoginAttempt>(ATTEMPT_LOGIN, attemptParams(email, client, policy, instance), rate)
     },
 
     /** Counts a second-factor attempt of `email` from `client` and reads the admin's TOTP state (nulls when the admin is gone). */
-    async attemptMfa (email: string, client: string, adminId: string, policy: LockoutPolicy, instance: string): Promise<MfaAttempt> {
-      const { rows } = await db.query<MfaAttempt>({ ...ATTEMPT_MFA, values: [...attemptParams(email, client, policy, instance), adminId] })
-      return rows[0] as MfaAttempt
+    async attemptMfa (email: string, client: string, adminId: string, policy: LockoutPolicy, instance: string, rate?: StatementCount): Promise<MfaAttempt> {
+      return await attemptWith<MfaAttempt>(ATTEMPT_MFA, [...attemptParams(email, client, policy, instance), adminId], rate)
     },
 
     async rehash (adminId: string, from: string, to: string): Promise<void> {

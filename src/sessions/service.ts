@@ -13,7 +13,7 @@ import { RATE_LIMITED, type StatementCount } from '../infra/rate-limit-store.ts'
 import type { SecretBox } from '../infra/secret-box.ts'
 import { matchingStep, recoveryCodeHash } from '../infra/totp.ts'
 import { locked, sessionsErrors } from './errors.ts'
-import { createSessionsRepository, type Attempt, type LoginAttempt, type SessionInfo, type SessionTtl } from './repository.ts'
+import { createSessionsRepository, type Attempt, type SessionInfo, type SessionTtl } from './repository.ts'
 import { clientKey, SETTLE_SECONDS, type LockoutPolicy } from './throttle.ts'
 
 /** What sessions need of the access tokens (plugins/auth.ts). */
@@ -126,6 +126,26 @@ export function createSessionsService (deps: SessionsDeps) {
     }
   }
 
+  /** The request's rate-limit count for a step's attempt statement: its first run only (a lock being waited out runs it again). */
+  function once (rate: StatementCount): () => StatementCount | undefined {
+    let left: StatementCount | undefined = rate
+    return () => {
+      const first = left
+      left = undefined
+      return first
+    }
+  }
+
+  /** Runs `check`; a request it refuses is counted against the rate limit on its own first (its 429 answered instead when over). */
+  async function refusedCounted<T> (rate: StatementCount, check: () => T): Promise<T> {
+    try {
+      return check()
+    } catch (err) {
+      await rate.alone()
+      throw err
+    }
+  }
+
   /** Runs a login step, reporting how it ended (a request over the rate limit is no login attempt). */
   async function counted<T extends object> (step: () => Promise<T>): Promise<T> {
     try {
@@ -162,18 +182,8 @@ export function createSessionsService (deps: SessionsDeps) {
       return await counted(async () => {
         const email = normaliseEmail(body.email)
         const client = clientKey(meta.ip)
-        // The request is counted once: by the statement's first run (a lock being waited out runs it again).
-        let rate: StatementCount | undefined = meta.rateLimit
-        const attempt = async (): Promise<LoginAttempt> => {
-          const row = await repository.attemptLogin(email, client, lockout, instance, rate)
-          if (rate !== undefined) {
-            const { check } = rate
-            rate = undefined
-            await check({ current: row.rateCount as number, ttl: row.rateTtl as number })
-          }
-          return row
-        }
-        return await attempting(email, attempt, async (row) => {
+        const rate = once(meta.rateLimit)
+        return await attempting(email, async () => await repository.attemptLogin(email, client, lockout, instance, rate()), async (row) => {
           const stored = row.passwordHash ?? dummyHash
           const verified = await verifyPassword(stored, body.password)
           if (!verified || row.id === null) throw new sessionsErrors.InvalidCredentials()
@@ -197,19 +207,26 @@ export function createSessionsService (deps: SessionsDeps) {
     /**
      * The second step of a login with MFA: the mfa_token and a TOTP code (or a
      * recovery code). Two statements around the code's check: the first counts
-     * the attempt against the email's lockout (a wrong code counts like a wrong
-     * password) and reads the TOTP secret; the second uses up the mfa_token and
+     * the request against the /auth rate limit and, within it, the attempt
+     * against the email's lockout (a wrong code counts like a wrong password)
+     * and reads the TOTP secret (a request refused before it, a malformed step
+     * or a bad mfa_token, is counted against the rate limit on its own); the
+     * second uses up the mfa_token and
      * the code, starts the session and gives back the login's two attempts
      * (./repository.ts, startWithSecondFactor).
      */
-    async completeMfa (body: MfaLoginBody, meta: { userAgent?: string | undefined, ip: string }): Promise<TokenPairView> {
+    async completeMfa (body: MfaLoginBody, meta: { userAgent?: string | undefined, ip: string, rateLimit: StatementCount }): Promise<TokenPairView> {
       return await counted(async () => {
-        if ((body.code === undefined) === (body.recovery_code === undefined)) throw invalidField('code', 'give exactly one of code or recovery_code')
-        const claims = tokens.mfaTokens.verify(body.mfa_token)
-        if (claims === null) throw new sessionsErrors.InvalidMfaToken()
+        const claims = await refusedCounted(meta.rateLimit, () => {
+          if ((body.code === undefined) === (body.recovery_code === undefined)) throw invalidField('code', 'give exactly one of code or recovery_code')
+          const verified = tokens.mfaTokens.verify(body.mfa_token)
+          if (verified === null) throw new sessionsErrors.InvalidMfaToken()
+          return verified
+        })
         const { email } = claims
         const client = clientKey(meta.ip)
-        return await attempting(email, async () => await repository.attemptMfa(email, client, claims.sub, lockout, instance), async (row) => {
+        const rate = once(meta.rateLimit)
+        return await attempting(email, async () => await repository.attemptMfa(email, client, claims.sub, lockout, instance, rate()), async (row) => {
           if (row.id === null || row.mfa !== true || row.totpSecret === null) throw new sessionsErrors.InvalidMfaToken()
           let factor: { step: number } | { recoveryCodeHash: string }
           if (body.code !== undefined) {
