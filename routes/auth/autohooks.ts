@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { deferCount } from '../../src/infra/rate-limit-store.ts'
+import { deferCount, limiterKey } from '../../src/infra/rate-limit-store.ts'
 
 /**
  * What every route under /auth has in common. THE /auth rate limit: each
@@ -18,7 +18,7 @@ export default async function (app: FastifyInstance): Promise<void> {
     // A route-level onRequest hook, after the app's own (authentication first), as @fastify/rate-limit adds them.
     const scope = `${[route.method].flat().join(',')} ${route.url}`
     // A login and a refresh count their requests in their own first statement (one round trip less): the limiter is left to them.
-    const limiter = app.rateLimit({ ...limit, scope } as typeof limit)
+    const limiter = app.rateLimit({ ...limit, scope, keyGenerator: limiterKey } as typeof limit)
     const counting = route.config?.rateLimitInStatement === true ? deferCount(limiter, scope, limit) : limiter
     route.onRequest = [...[route.onRequest].flat().filter((hook) => hook !== undefined), counting]
   })

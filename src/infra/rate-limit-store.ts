@@ -1,5 +1,5 @@
-import { AsyncLocalStorage } from 'node:async_hooks'
 import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
+import { clientKey } from './client-key.ts'
 import type { Database } from './database.ts'
 
 /** The code of the rate limit's 429 (plugins/rate-limit.ts makes the error; problem+json answers ROSTER_RATE_LIMITED). */
@@ -35,8 +35,23 @@ type Callback = (err: Error | null, result?: RateCount) => void
  */
 export interface LimiterOptions { scope?: string }
 
-/** A count already made by a request's own statement, handed to its limiter (see StatementCount). */
-const counted = new AsyncLocalStorage<RateCount>()
+/**
+ * Counts made by requests' own statements (StatementCount), each handed to the
+ * request's limiter under a one-off key (a space in it: no client key has one),
+ * for which the store answers it instead of counting.
+ */
+const handed = new Map<string, RateCount>()
+let handings = 0
+const HANDED = Symbol('roster.rateLimitHanded')
+type Handing = FastifyRequest & { [HANDED]?: string }
+
+/**
+ * The limiters' keyGenerator: the client's key (./client-key.ts, as the login
+ * lockout keys it: IPv6 by its /64), or the one-off key of a count handed over.
+ */
+export function limiterKey (request: FastifyRequest): string {
+  return (request as Handing)[HANDED] ?? clientKey(request.ip)
+}
 
 /**
  * A store for @fastify/rate-limit that counts in PostgreSQL (table
@@ -46,7 +61,7 @@ const counted = new AsyncLocalStorage<RateCount>()
  * has. Each limiter (`app.rateLimit({ scope, ... })`) counts apart: its
  * `scope` prefixes the client's key. The pruning job deletes ended windows.
  * A limiter run for a request that its statement counted already
- * (StatementCount) answers that count instead of counting again.
+ * (StatementCount) is answered that count instead (`handed`).
  */
 export function postgresRateLimitStore (db: Database) {
   return class PostgresRateLimitStore {
@@ -57,7 +72,7 @@ export function postgresRateLimitStore (db: Database) {
     }
 
     incr (key: string, callback: Callback, timeWindow: number): void {
-      const count = counted.getStore()
+      const count = handed.get(key)
       if (count !== undefined) { callback(null, count); return }
       db.query<RateCount>({ ...HIT, values: [storeKey(this.scope, key), timeWindow] })
         .then(({ rows }) => { callback(null, rows[0]) }, (err: Error) => { callback(err) })
@@ -102,7 +117,7 @@ function take (request: FastifyRequest): Deferred | undefined {
  */
 export function deferCount (limiter: Limiter, scope: string, limit: { max: number, timeWindow: number }): onRequestHookHandler {
   return (request, _reply, done) => {
-    (request as Deferring)[DEFERRED] = { limiter, key: storeKey(scope, request.ip), window: limit.timeWindow, max: limit.max }
+    (request as Deferring)[DEFERRED] = { limiter, key: storeKey(scope, limiterKey(request)), window: limit.timeWindow, max: limit.max }
     done()
   }
 }
@@ -114,7 +129,17 @@ export function countInStatement (request: FastifyRequest, reply: FastifyReply):
     key,
     window,
     max,
-    check: async (count) => { await counted.run(count, async () => { await limiter(request, reply) }) },
+    check: async (count) => {
+      const key = `handed ${++handings}`
+      handed.set(key, count)
+      ;(request as Handing)[HANDED] = key
+      try {
+        await limiter(request, reply)
+      } finally {
+        handed.delete(key)
+        delete (request as Handing)[HANDED]
+      }
+    },
     alone: async () => { await limiter(request, reply) }
   }
 }

@@ -5,6 +5,7 @@ import type { LoginBody, MfaChallengeView, MfaLoginBody, TokenPairView } from '.
 import { SESSIONS_LISTED } from '../../schemas/sessions.ts'
 import type { Config } from '../config.ts'
 import type { AdminActor } from '../infra/actor.ts'
+import { clientKey } from '../infra/client-key.ts'
 import type { Database, Queryable } from '../infra/database.ts'
 import { normaliseEmail } from '../infra/email.ts'
 import { errors, invalidField } from '../infra/errors.ts'
@@ -14,7 +15,7 @@ import type { SecretBox } from '../infra/secret-box.ts'
 import { matchingStep, recoveryCodeHash } from '../infra/totp.ts'
 import { locked, sessionsErrors } from './errors.ts'
 import { createSessionsRepository, type Attempt, type SessionInfo, type SessionTtl } from './repository.ts'
-import { clientKey, SETTLE_SECONDS, type LockoutPolicy } from './throttle.ts'
+import { SETTLE_SECONDS, type LockoutPolicy } from './throttle.ts'
 
 /** What sessions need of the access tokens (plugins/auth.ts). */
 export interface AccessTokens {

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { parseOptions } from '@node-rs/argon2'
 import { build, createAdmin, createTestDatabase, loginAs, type TestApp } from '../helper.ts'
-import { clientKey } from '../../src/sessions/throttle.ts'
+import { clientKey } from '../../src/infra/client-key.ts'
 
 const login = (email: string, password: string, headers: Record<string, string> = {}) =>
   ({ method: 'POST' as const, url: '/auth/login', headers, payload: { email, password } })
@@ -106,6 +106,12 @@ t.test('IPv6 clients are counted by their /64', async (t) => {
   for (const ip of ['2001:db8:1:2::a', '2001:db8:1:2::b']) await app.inject({ ...login(admin.email, 'a wrong guess'), remoteAddress: ip })
   t.equal((await app.inject({ ...login(admin.email, admin.password), remoteAddress: '2001:db8:1:2::c' })).statusCode, 429, 'one /64, one budget')
   t.equal((await app.inject({ ...login(admin.email, admin.password), remoteAddress: '2001:db8:1:3::c' })).statusCode, 200, 'the next /64 has its own')
+  await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: 'x'.repeat(43) }, remoteAddress: '2001:db8:1:3::d' })
+  t.same((await app.pg.pool.query('SELECT key, hits FROM rate_limit_hits ORDER BY key')).rows, [
+    { key: 'POST /auth/login 2001:db8:1:2::/64', hits: 3 },
+    { key: 'POST /auth/login 2001:db8:1:3::/64', hits: 1 },
+    { key: 'POST /auth/refresh 2001:db8:1:3::/64', hits: 1 }
+  ], 'the /auth rate limit counts them by their /64 too, whichever statement counts')
 })
 
 t.test('concurrent correct logins are never refused; concurrent wrong guesses never get more than the threshold checked', async (t) => {
