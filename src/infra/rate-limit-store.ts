@@ -86,8 +86,8 @@ export function postgresRateLimitStore (db: Database) {
 
 /**
  * A request counted by its route's own first statement rather than by a
- * statement of its own before it (one round trip less: POST /auth/login,
- * whose statement counts the lockout's attempt too): the statement counts
+ * statement of its own before it (one round trip less: a login step, whose
+ * statement counts the lockout's attempt too, and a refresh): the statement counts
  * `key` over `window` ms as the CTE `hitSql` makes it, does its work only when
  * the count is within `max`, and hands the count to `check`, which answers as
  * the limiter would have (its headers; the 429, thrown, when over the limit).
@@ -130,13 +130,13 @@ export function countInStatement (request: FastifyRequest, reply: FastifyReply):
     window,
     max,
     check: async (count) => {
-      const key = `handed ${++handings}`
-      handed.set(key, count)
-      ;(request as Handing)[HANDED] = key
+      const oneOff = `handed ${++handings}`
+      handed.set(oneOff, count)
+      ;(request as Handing)[HANDED] = oneOff
       try {
         await limiter(request, reply)
       } finally {
-        handed.delete(key)
+        handed.delete(oneOff)
         delete (request as Handing)[HANDED]
       }
     },
