@@ -17,7 +17,7 @@ export default async function (app: FastifyInstance): Promise<void> {
     (route.schema as { tags?: string[] }).tags ??= ['auth']
     // A route-level onRequest hook, after the app's own (authentication first), as @fastify/rate-limit adds them.
     const scope = `${[route.method].flat().join(',')} ${route.url}`
-    // A login and a refresh count their requests in their own first statement (one round trip less): the limiter is left to them.
+    // A login step counts its requests in its own first statement (one round trip less): the limiter is left to it.
     const limiter = app.rateLimit({ ...limit, scope, keyGenerator: limiterKey } as typeof limit)
     const counting = route.config?.rateLimitInStatement === true ? deferCount(limiter, scope, limit) : limiter
     route.onRequest = [...[route.onRequest].flat().filter((hook) => hook !== undefined), counting]

@@ -47,16 +47,15 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
   }
 
   app.post('/refresh', {
-    // Its rate limit is counted in its statement, with the exchange.
-    config: { public: true, rateLimitInStatement: true },
+    config: { public: true },
     schema: { ...refreshSchema, body: Refresh }
   }, async (request, reply) => {
     reply.header('cache-control', 'no-store')
-    return await app.sessions.refresh(request.body.refresh_token, countInStatement(request, reply))
+    return await app.sessions.refresh(request.body.refresh_token)
   })
 
   app.get('/refresh', {
-    config: { public: true, rateLimitInStatement: true },
+    config: { public: true },
     // A GET that rotates the token: HEAD must not (it would throw the new pair away), so it is a 405.
     exposeHeadRoute: false,
     schema: {
@@ -73,7 +72,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
       reply.header('www-authenticate', 'Bearer realm="roster"')
       throw new sessionsErrors.InvalidRefreshToken()
     }
-    return await app.sessions.refresh(token, countInStatement(request, reply))
+    return await app.sessions.refresh(token)
   })
 
   app.post('/logout', {

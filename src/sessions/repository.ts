@@ -154,20 +154,17 @@ const START_RECOVERY = { name: 'sessions_start_recovery', text: startWithSecondF
  * for a successor of its own: a client retrying a refresh whose answer it lost,
  * or sending it twice at once, keeps its session. A concurrent exchange of the
  * same token waits for the first one's row lock, then finds it used within the
- * interval. The same statement counts the request against the /auth rate limit
- * ($5 key, $6 window in ms, $7 limit: src/infra/rate-limit-store.ts) and
- * exchanges nothing over it; it always answers one row, the count's, with the
- * exchange's columns null when there was none.
+ * interval. (The /auth rate limit counts the request before, in a statement
+ * of its own: src/infra/rate-limit-store.ts says why not here.)
  */
 const ROTATE = {
   name: 'sessions_rotate',
   text: `
-    WITH hit AS (${hitSql('$5', '$6')}), used AS (
+    WITH used AS (
       UPDATE refresh_tokens r SET used_at = coalesce(r.used_at, now())
       FROM sessions s
       WHERE r.token_hash = $1 AND s.id = r.session_id AND ${live('s')}
         AND (r.used_at IS NULL OR ($4::int > 0 AND r.used_at > now() - make_interval(secs => $4::int)))
-        AND (SELECT current FROM hit) <= $7::int
       RETURNING s.id AS sid, s.admin_id AS sub, s.expires_at, floor(extract(epoch FROM s.authenticated_at))::int AS "authTime"
     ), fresh AS (
       INSERT INTO refresh_tokens (token_hash, session_id) SELECT $2, sid FROM used
@@ -175,7 +172,7 @@ const ROTATE = {
       UPDATE sessions SET last_used_at = now(), idle_expires_at = least(now() + make_interval(secs => $3::int), used.expires_at)
       FROM used WHERE sessions.id = used.sid
     )
-    SELECT used.sid, used.sub, used."authTime", hit.current AS "rateCount", hit.ttl AS "rateTtl" FROM hit LEFT JOIN used ON true`
+    SELECT sid, sub, "authTime" FROM used`
 }
 /** A refresh token presented again after the reuse interval: its session is revoked (someone else holds a copy). */
 const REVOKE_REUSED = {
@@ -343,14 +340,12 @@ export function createSessionsRepository (db: Database) {
      * See ROTATE: a token used more than `reuseInterval` seconds ago revokes its
      * whole session. The caller answers 401 either way.
      */
-    /** Exchanges a refresh token (ROTATE), counting the request against the rate limit; `check` answers the count first (the 429 over the limit). */
-    async rotate (token: string, ttl: SessionTtl, reuseInterval: number, rate: StatementCount): Promise<Rotation> {
+    async rotate (token: string, ttl: SessionTtl, reuseInterval: number): Promise<Rotation> {
       const hash = hashToken(token)
       const next = randomToken()
-      const { rows } = await db.query<{ sid: string | null, sub: string, authTime: number, rateCount: number, rateTtl: number }>({ ...ROTATE, values: [hash, hashToken(next), ttl.idle, reuseInterval, rate.key, rate.window, rate.max] })
-      const row = rows[0] as { sid: string | null, sub: string, authTime: number, rateCount: number, rateTtl: number }
-      await rate.check({ current: row.rateCount, ttl: row.rateTtl })
-      if (row.sid !== null) return { ok: true, sessionId: row.sid, adminId: row.sub, refreshToken: next, authTime: row.authTime }
+      const { rows } = await db.query<{ sid: string, sub: string, authTime: number }>({ ...ROTATE, values: [hash, hashToken(next), ttl.idle, reuseInterval] })
+      const row = rows[0]
+      if (row !== undefined) return { ok: true, sessionId: row.sid, adminId: row.sub, refreshToken: next, authTime: row.authTime }
       const reused = await db.query<{ id: string }>({ ...REVOKE_REUSED, values: [hash] })
       return { ok: false, revokedSessionId: reused.rows[0]?.id ?? null }
     },

@@ -275,9 +275,8 @@ export function createSessionsService (deps: SessionsDeps) {
       })
     },
 
-    /** One statement: the request's rate-limit count (`rateLimit`, left to it by the route) and the exchange (and, for a token that is not exchanged, one more: reuse detection). */
-    async refresh (refreshToken: string, rateLimit: StatementCount): Promise<TokenPairView> {
-      const rotation = await repository.rotate(refreshToken, ttl, config.REFRESH_REUSE_INTERVAL, rateLimit)
+    async refresh (refreshToken: string): Promise<TokenPairView> {
+      const rotation = await repository.rotate(refreshToken, ttl, config.REFRESH_REUSE_INTERVAL)
       if (!rotation.ok) {
         if (rotation.revokedSessionId !== null) {
           await tokens.forgetSessions([rotation.revokedSessionId])
