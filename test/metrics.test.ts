@@ -209,29 +209,27 @@ async function authStatementsSince (app: TestApp, before: Record<string, number>
 t.test('a login is two statements, the /auth rate-limit count in the first; over the limit a login counts no attempt and is no login step, a refresh uses up nothing', async (t) => {
   const app = await build(t, { env: { MAIL_DISPATCHER: 'false', WEBHOOK_DISPATCHER: 'false', AUTH_RATE_LIMIT: '3', AUTH_RATE_WINDOW: '60' } })
   const admin = await createAdmin(app)
-  const statements = async (): Promise<Record<string, number>> => await authStatements(app)
-  const since = async (before: Record<string, number>): Promise<Record<string, number>> => await authStatementsSince(app, before)
   const post = async (url: string, payload: Record<string, string>) => await app.inject({ method: 'POST', url, payload, remoteAddress: '192.0.2.7' })
   const login = async (password: string): Promise<number> => (await post('/auth/login', { email: admin.email, password })).statusCode
 
-  let before = await statements()
+  let before = await authStatements(app)
   const first = await post('/auth/login', { email: admin.email, password: admin.password })
   t.equal(first.statusCode, 200)
-  t.same(await since(before), { sessions_attempt_login_counted: 1, sessions_start: 1 }, 'a login: two statements, no rate-limit count of its own')
-  before = await statements()
+  t.same(await authStatementsSince(app, before), { sessions_attempt_login_counted: 1, sessions_start: 1 }, 'a login: two statements, no rate-limit count of its own')
+  before = await authStatements(app)
   t.equal(await login('a wrong password, long enough'), 401)
   t.equal(await login('another wrong password, long'), 401)
-  t.same(await since(before), { sessions_attempt_login_counted: 2 }, 'a wrong password: one')
-  before = await statements()
+  t.same(await authStatementsSince(app, before), { sessions_attempt_login_counted: 2 }, 'a wrong password: one')
+  before = await authStatements(app)
   t.equal(await login(admin.password), 429, 'the fourth request from the address')
-  t.same(await since(before), { sessions_attempt_login_counted: 1 }, 'over the limit: the one statement, which counted no attempt')
+  t.same(await authStatementsSince(app, before), { sessions_attempt_login_counted: 1 }, 'over the limit: the one statement, which counted no attempt')
   t.same((await app.pg.pool.query('SELECT client, failures FROM login_throttle ORDER BY client')).rows, [{ client: '*', failures: 2 }, { client: '192.0.2.7', failures: 2 }])
   const samples = await scrape(app)
   t.same(LOGIN_OUTCOMES.map((o) => [o, value(samples, 'roster_login_attempts_total', { outcome: o })]).filter(([, n]) => n !== 0),
     [['success', 1], ['invalid_credentials', 2]], 'the refused request is no login step')
 
   // Refreshes from the same address: a limit of their own route's.
-  before = await statements()
+  before = await authStatements(app)
   let token = first.json<{ refresh_token: string }>().refresh_token
   for (const remaining of ['2', '1', '0']) {
     const res = await post('/auth/refresh', { refresh_token: token })
@@ -239,7 +237,7 @@ t.test('a login is two statements, the /auth rate-limit count in the first; over
     t.equal(res.headers['x-ratelimit-remaining'], remaining)
     token = res.json<{ refresh_token: string }>().refresh_token
   }
-  t.same(await since(before), { rate_limit_hit: 3, sessions_rotate: 3 }, 'a refresh: the limiter\'s count on its own (src/infra/rate-limit-store.ts says why), then the exchange')
+  t.same(await authStatementsSince(app, before), { rate_limit_hit: 3, sessions_rotate: 3 }, 'a refresh: the limiter\'s count on its own (src/infra/rate-limit-store.ts says why), then the exchange')
   const over = await post('/auth/refresh', { refresh_token: token })
   t.equal(over.statusCode, 429)
   t.match(over.json(), { code: 'ROSTER_RATE_LIMITED' })

@@ -107,7 +107,8 @@ export function postgresRateLimitStore (db: Database) {
 export interface StatementCount { key: string, window: number, max: number, check: (count: RateCount) => Promise<void>, alone: () => Promise<void> }
 
 type Limiter = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>
-interface Deferred { limiter: Limiter, key: string, window: number, max: number }
+interface Limit { max: number, timeWindow: number }
+interface Deferred { limiter: Limiter, scope: string, limit: Limit }
 const DEFERRED = Symbol('roster.rateLimitDeferred')
 type Deferring = FastifyRequest & { [DEFERRED]?: Deferred }
 
@@ -124,20 +125,21 @@ function take (request: FastifyRequest): Deferred | undefined {
  * or validate), to the error handler (`countDeferred`). So every request is
  * counted once, and one over the limit is answered 429 whatever its body.
  */
-export function deferCount (limiter: Limiter, scope: string, limit: { max: number, timeWindow: number }): onRequestHookHandler {
+export function deferCount (limiter: Limiter, scope: string, limit: Limit): onRequestHookHandler {
+  const deferred: Deferred = { limiter, scope, limit }
   return (request, _reply, done) => {
-    (request as Deferring)[DEFERRED] = { limiter, key: storeKey(scope, limiterKey(request)), window: limit.timeWindow, max: limit.max }
+    (request as Deferring)[DEFERRED] = deferred
     done()
   }
 }
 
 /** The count of this request, for its handler's statement to make (routes/auth/autohooks.ts left it to every route that says `rateLimitInStatement`). */
 export function countInStatement (request: FastifyRequest, reply: FastifyReply): StatementCount {
-  const { limiter, key, window, max } = take(request) as Deferred
+  const { limiter, scope, limit } = take(request) as Deferred
   return {
-    key,
-    window,
-    max,
+    key: storeKey(scope, limiterKey(request)),
+    window: limit.timeWindow,
+    max: limit.max,
     check: async (count) => {
       const oneOff = `handed ${++handings}`
       handed.set(oneOff, count)
