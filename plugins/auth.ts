@@ -50,7 +50,7 @@ declare module 'fastify' {
       /** Signs an API client's access token with its granted scopes. */
       issueClientToken: (clientId: string, scopes: readonly string[]) => { accessToken: string, expiresIn: number }
       /** The single-purpose token between a login's password and its second factor (5 min; never a bearer token). */
-      mfaTokens: { issue: (adminId: string, email: string) => string, verify: (token: string) => MfaTokenClaims | null, ttl: number }
+      mfaTokens: { issue: (adminId: string, email: string) => string, verify: (token: string) => Promise<MfaTokenClaims | null>, ttl: number }
       /**
        * THE forget path: drops the cached checks of sessions (ended, or their admin's role or MFA changed)
        * here at once, and on every other instance through NOTIFY (within SESSION_CACHE_TTL when one is missed).
@@ -194,7 +194,20 @@ export default fp(async (app) => {
   // The mfa_token: another typ and audience, so it is never accepted as an access token (nor one as it).
   const mfaAudience = `${audience}#mfa`
   const signMfa = createSigner({ key: keys.privatePem, algorithm: 'EdDSA', iss: issuer, aud: mfaAudience, expiresIn: MFA_TTL * 1000, kid: keys.kid, header: { alg: 'EdDSA', typ: 'mfa+jwt' } })
-  const verifyMfa = createVerifier({ key: keys.verifying[0]?.pem as string, algorithms: ['EdDSA'], allowedIss: issuer, allowedAud: mfaAudience, checkTyp: 'mfa+jwt', requiredClaims: ['sub', 'jti', 'email', 'exp'] })
+  // Verified, like an access token, by the key its kid names among the fleet's (the keyring): the two steps of a
+  // login may reach two instances, one of them holding the next key during a rotation, or a restarted one.
+  const verifyMfa = createVerifier({
+    key: async ({ header }: { header: { kid?: unknown } }) => {
+      const key = await keyring.keyFor(String(header.kid))
+      if (key === undefined) throw new Error('the mfa_token was signed by an unknown key')
+      return key.pem
+    },
+    algorithms: ['EdDSA'],
+    allowedIss: issuer,
+    allowedAud: mfaAudience,
+    checkTyp: 'mfa+jwt',
+    requiredClaims: ['sub', 'jti', 'email', 'exp']
+  })
 
   const clients = createClientsRepository(app.db)
   const live = new LiveSessionCache<Principal>(config.SESSION_CACHE_TTL)
@@ -231,9 +244,9 @@ export default fp(async (app) => {
     mfaTokens: {
       ttl: MFA_TTL,
       issue: (adminId: string, email: string) => signMfa({ sub: adminId, email, jti: randomUUID() }),
-      verify (token: string): MfaTokenClaims | null {
+      async verify (token: string): Promise<MfaTokenClaims | null> {
         try {
-          return verifyMfa(token) as MfaTokenClaims
+          return await verifyMfa(token) as MfaTokenClaims
         } catch {
           return null
         }

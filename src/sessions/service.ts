@@ -21,7 +21,7 @@ import { SETTLE_SECONDS, type LockoutPolicy } from './throttle.ts'
 export interface AccessTokens {
   issueAccessToken: (adminId: string, sessionId: string, authTime: number) => { accessToken: string, expiresIn: number }
   /** The mfa_token between a login's password and its second factor. */
-  mfaTokens: { issue: (adminId: string, email: string) => string, verify: (token: string) => { sub: string, jti: string, email: string, exp: number } | null, ttl: number }
+  mfaTokens: { issue: (adminId: string, email: string) => string, verify: (token: string) => Promise<{ sub: string, jti: string, email: string, exp: number } | null>, ttl: number }
   /** Forgets the cached checks of sessions, on this instance and (NOTIFY) on every other one. */
   forgetSessions: (sessionIds: string[]) => Promise<void>
 }
@@ -138,9 +138,9 @@ export function createSessionsService (deps: SessionsDeps) {
   }
 
   /** Runs `check`; a request it refuses is counted against the rate limit on its own first (its 429 answered instead when over). */
-  async function refusedCounted<T> (rate: StatementCount, check: () => T): Promise<T> {
+  async function refusedCounted<T> (rate: StatementCount, check: () => Promise<T>): Promise<T> {
     try {
-      return check()
+      return await check()
     } catch (err) {
       await rate.alone()
       throw err
@@ -218,9 +218,9 @@ export function createSessionsService (deps: SessionsDeps) {
      */
     async completeMfa (body: MfaLoginBody, meta: { userAgent?: string | undefined, ip: string, rateLimit: StatementCount }): Promise<TokenPairView> {
       return await counted(async () => {
-        const claims = await refusedCounted(meta.rateLimit, () => {
+        const claims = await refusedCounted(meta.rateLimit, async () => {
           if ((body.code === undefined) === (body.recovery_code === undefined)) throw invalidField('code', 'give exactly one of code or recovery_code')
-          const verified = tokens.mfaTokens.verify(body.mfa_token)
+          const verified = await tokens.mfaTokens.verify(body.mfa_token)
           if (verified === null) throw new sessionsErrors.InvalidMfaToken()
           return verified
         })

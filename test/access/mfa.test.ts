@@ -143,7 +143,7 @@ t.test('wrong codes count towards the lockout; an expired or forged mfa_token is
   const payload = JSON.parse(Buffer.from(p, 'base64url').toString())
   const forged = `${h}.${Buffer.from(JSON.stringify({ ...payload, sub: admin.id, email: 'other@example.com' })).toString('base64url')}.${sig}`
   t.equal((await app.inject({ method: 'POST', url: '/auth/login/mfa', payload: { mfa_token: forged, code: '000000' } })).json().code, 'ROSTER_INVALID_MFA_TOKEN')
-  const expired = app.auth.mfaTokens.verify(token)
+  const expired = await app.auth.mfaTokens.verify(token)
   t.ok(expired !== null && expired.exp - Math.floor(Date.now() / 1000) <= 300, 'valid 5 minutes')
   await app.pg.pool.query('DELETE FROM admins WHERE id = $1', [admin.id])
   await app.pg.pool.query('DELETE FROM login_throttle')

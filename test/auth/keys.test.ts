@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify'
 import { build, createAdmin, createTestDatabase, loginAs, type TestApp } from '../helper.ts'
 import { createKeyring, RELOAD_EVERY } from '../../src/sessions/keyring.ts'
 import { loadKeys } from '../../src/sessions/keys.ts'
+import { enrolTotp } from '../access/helpers.ts'
 
 const privatePem = (): string => generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
 const whoami = { extend (app: FastifyInstance) { app.get('/test/whoami', { config: { permission: 'self' } }, async (req) => ({ id: req.principal.id })) } }
@@ -49,6 +50,42 @@ t.test('another key on another instance: each verifies the other\'s tokens, the 
   t.equal(warnings(a).length, 1, 'the heartbeat finds B')
   await a.auth.keyring.beat()
   t.equal(warnings(a).length, 1, 'said once, not at every heartbeat')
+})
+
+t.test('the two steps of a login with MFA on two instances holding two keys (a rotation): the mfa_token verifies by its kid', async (t) => {
+  const databaseUrl = await createTestDatabase(t)
+  const oldKey = generateKeyPairSync('ed25519')
+  const old = await build(t, { databaseUrl, env: { JWT_PRIVATE_KEY: oldKey.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() } })
+  const rotated = await build(t, { databaseUrl, env: { JWT_PRIVATE_KEY: privatePem(), JWT_PREVIOUS_PUBLIC_KEYS: oldKey.publicKey.export({ format: 'pem', type: 'spki' }).toString() } })
+  const admin = await createAdmin(old)
+  const { totp, recoveryCodes } = await enrolTotp(old, await loginAs(old, admin))
+  const firstStep = async (app: TestApp): Promise<string> => {
+    const res = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: admin.email, password: admin.password } })
+    t.equal(res.statusCode, 200)
+    return res.json().mfa_token as string
+  }
+  const kidOf = (token: string): string => JSON.parse(Buffer.from(token.split('.')[0] as string, 'base64url').toString()).kid
+
+  const fromOld = await firstStep(old)
+  t.equal(kidOf(fromOld), old.auth.keys.kid)
+  const second = await rotated.inject({ method: 'POST', url: '/auth/login/mfa', payload: { mfa_token: fromOld, code: totp.generate() } })
+  t.equal(second.statusCode, 200, 'the rotated instance verifies an mfa_token of the old key')
+  t.ok(second.json().access_token)
+
+  const fromRotated = await firstStep(rotated)
+  t.equal(kidOf(fromRotated), rotated.auth.keys.kid)
+  // The old instance started first: it looks the new kid up in the database (at most once per RELOAD_EVERY).
+  await new Promise((resolve) => setTimeout(resolve, RELOAD_EVERY))
+  const back = await old.inject({ method: 'POST', url: '/auth/login/mfa', payload: { mfa_token: fromRotated, recovery_code: recoveryCodes[0] } })
+  t.equal(back.statusCode, 200, 'and the old instance one of the new key, which it learns from the database')
+
+  const elsewhere = await build(t, { env: { JWT_PRIVATE_KEY: privatePem() } }) // another database: a kid no instance recorded
+  const foreignAdmin = await createAdmin(elsewhere)
+  await enrolTotp(elsewhere, await loginAs(elsewhere, foreignAdmin))
+  const foreign = (await elsewhere.inject({ method: 'POST', url: '/auth/login', payload: { email: foreignAdmin.email, password: foreignAdmin.password } })).json().mfa_token as string
+  const refused = await old.inject({ method: 'POST', url: '/auth/login/mfa', payload: { mfa_token: foreign, code: '000000' } })
+  t.equal(refused.statusCode, 401)
+  t.equal(refused.json().code, 'ROSTER_INVALID_MFA_TOKEN', 'a key no instance holds signs no mfa_token here')
 })
 
 t.test('another issuer: said at start, and in the 401\'s log line', async (t) => {
