@@ -114,6 +114,11 @@ export function createTransfer (db: Database, repository: UsersRepository, audit
       const report: ImportReportView = { dryRun: opts.dryRun, rows: 0, created: 0, duplicates: 0, invalid: 0, skipped: [], errors: [] }
       const input = body.pipe(byteLimit(opts.maxBytes))
       body.on('error', (err) => input.destroy(err))
+      // Until the items are read (once the transaction has begun), an error of the body (its client gone) is
+      // kept for the reading: without a listener of its own, it would be thrown at the process.
+      let early: Error | null = null
+      const keep = (err: Error): void => { early ??= err }
+      input.on('error', keep)
       const invalid = (line: number, found: Array<{ path: string, message: string }>): void => {
         report.invalid++
         if (report.errors.length < IMPORT_REPORT_LIMIT) report.errors.push({ line, errors: found })
@@ -143,6 +148,8 @@ export function createTransfer (db: Database, repository: UsersRepository, audit
             inFlight.catch(() => {})
             batch = []
           }
+          input.off('error', keep)
+          if (early !== null) throw early
           for await (const item of opts.format === 'csv' ? csvItems(input) : ndjsonItems(input)) {
             if (++report.rows > IMPORT_MAX_ROWS) throw new errors.BodyTooLarge(`An import takes at most ${IMPORT_MAX_ROWS} rows: split the file`)
             if ('error' in item) {

@@ -4,9 +4,9 @@
  * events) and export (NDJSON and CSV by Accept, every user, importable as it is).
  */
 import t from 'tap'
-import { Readable } from 'node:stream'
+import { PassThrough, Readable } from 'node:stream'
 import http from 'node:http'
-import { build, createAdmin, loginAs, type TestApp } from '../helper.ts'
+import { build, createAdmin, loginAs, waitUntil, type TestApp } from '../helper.ts'
 
 const NDJSON = 'application/x-ndjson'
 
@@ -159,7 +159,6 @@ t.test('export over a socket: a client that stops reading early frees the connec
     })
     req.on('error', reject)
   })
-  const { waitUntil } = await import('../helper.ts')
   await waitUntil(() => app.pg.pool.idleCount === app.pg.pool.totalCount, { what: 'the export\'s connection back in the pool' })
   t.ok(app.pg.pool.totalCount >= before)
   const { rows } = await app.pg.pool.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' AND datname = current_database()")
@@ -192,7 +191,21 @@ t.test('an API client imports (no createdBy: the audit names the client); bodies
       req.write(type === NDJSON ? '{"email":"half@example.com"}\n' : 'email\r\nhalf@example.com\r\n', () => { setTimeout(() => { req.destroy(); resolve() }, 200) })
     })
   }
-  const { waitUntil } = await import('../helper.ts')
   await waitUntil(() => app.pg.pool.idleCount === app.pg.pool.totalCount, { what: 'the imports\' connections back in the pool' })
   t.equal((await app.pg.pool.query("SELECT 1 FROM users WHERE email = 'half@example.com'")).rowCount, 0, 'nothing of a body cut short')
+})
+
+t.test('a body that fails before the import reads it (its client gone while the transaction begins): the import fails, nothing stays, the process goes on', async (t) => {
+  const app = await build(t, { env: { WEBHOOK_DISPATCHER: 'false' } })
+  const admin = await createAdmin(app)
+  for (const format of ['ndjson', 'csv'] as const) {
+    const body = new PassThrough()
+    body.write(format === 'ndjson' ? '{"email":"early@example.com"}\n' : 'email\r\nearly@example.com\r\n')
+    const pending = app.users.transfer.import(body, { format, dryRun: false, maxBytes: 1_000_000, validate: Object.assign(() => true, { errors: null }) }, { type: 'admin', id: admin.id, requestId: 'early', ip: '127.0.0.1' })
+    // The import has piped the body and waits for its transaction: the body fails meanwhile.
+    body.destroy(new Error('the client went away'))
+    await t.rejects(pending, /the client went away/, `${format}: the import fails with the body's error`)
+  }
+  t.equal((await app.pg.pool.query("SELECT 1 FROM users WHERE email = 'early@example.com'")).rowCount, 0, 'nothing imported')
+  await waitUntil(() => app.pg.pool.idleCount === app.pg.pool.totalCount, { what: 'the imports\' connections back in the pool' })
 })
