@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { createInterface } from 'node:readline'
 import { Transform, type Readable } from 'node:stream'
 import type { ErrorObject } from 'ajv'
-import { parse as parseCsv, type CsvError } from 'csv-parse'
+import type { CsvError, parse as CsvParse } from 'csv-parse'
 import { IMPORT_MAX_ROWS, IMPORT_REPORT_LIMIT, UserImportRow, type ImportReportView, type UserImportRowBody, type UserRow } from '../../schemas/users.ts'
 import type { AuditService } from '../audit/service.ts'
 import type { Actor } from '../infra/actor.ts'
@@ -49,7 +49,7 @@ async function * ndjsonItems (input: Readable): AsyncGenerator<Item> {
  * with another number of fields than the header is an invalid row; an unknown
  * column, or CSV that cannot be read on (an unclosed quote), fails the import.
  */
-async function * csvItems (input: Readable): AsyncGenerator<Item> {
+async function * csvItems (input: Readable, parseCsv: typeof CsvParse): AsyncGenerator<Item> {
   const parser = input.pipe(parseCsv({ bom: true, info: true, relax_column_count: true, skip_empty_lines: true }))
   input.on('error', (err) => parser.destroy(err))
   let header: string[] | null = null
@@ -119,6 +119,8 @@ export function createTransfer (db: Database, repository: UsersRepository, audit
       let early: Error | null = null
       const keep = (err: Error): void => { early ??= err }
       input.on('error', keep)
+      // Loaded by the first CSV import: an instance that never imports CSV does not hold the parser.
+      const parseCsv = opts.format === 'csv' ? (await import('csv-parse')).parse : undefined
       const invalid = (line: number, found: Array<{ path: string, message: string }>): void => {
         report.invalid++
         if (report.errors.length < IMPORT_REPORT_LIMIT) report.errors.push({ line, errors: found })
@@ -150,7 +152,7 @@ export function createTransfer (db: Database, repository: UsersRepository, audit
           }
           input.off('error', keep)
           if (early !== null) throw early
-          for await (const item of opts.format === 'csv' ? csvItems(input) : ndjsonItems(input)) {
+          for await (const item of parseCsv !== undefined ? csvItems(input, parseCsv) : ndjsonItems(input)) {
             if (++report.rows > IMPORT_MAX_ROWS) throw new errors.BodyTooLarge(`An import takes at most ${IMPORT_MAX_ROWS} rows: split the file`)
             if ('error' in item) {
               invalid(item.line, [{ path: '', message: item.error }])
