@@ -247,7 +247,10 @@ export default fp(async (app) => {
       async verify (token: string): Promise<MfaTokenClaims | null> {
         try {
           return await verifyMfa(token) as MfaTokenClaims
-        } catch {
+        } catch (err) {
+          // The database did not answer for the fleet's keys (a kid not known here): a 503, as for an access token.
+          const cause = (err as { originalError?: Error }).originalError
+          if (cause !== undefined && isDatabaseUnavailable(cause)) throw cause
           return null
         }
       }

@@ -86,6 +86,13 @@ t.test('the two steps of a login with MFA on two instances holding two keys (a r
   const refused = await old.inject({ method: 'POST', url: '/auth/login/mfa', payload: { mfa_token: foreign, code: '000000' } })
   t.equal(refused.statusCode, 401)
   t.equal(refused.json().code, 'ROSTER_INVALID_MFA_TOKEN', 'a key no instance holds signs no mfa_token here')
+
+  // Looking a kid up while the database does not answer: the database's 503, not a verdict on the token.
+  const lookup = old.auth.keyring.keyFor
+  t.teardown(() => { old.auth.keyring.keyFor = lookup })
+  old.auth.keyring.keyFor = async () => { throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }) }
+  const unavailable = await old.inject({ method: 'POST', url: '/auth/login/mfa', payload: { mfa_token: foreign, code: '000000' } })
+  t.equal(unavailable.statusCode, 503)
 })
 
 t.test('another issuer: said at start, and in the 401\'s log line', async (t) => {
