@@ -30,16 +30,22 @@ type Item = { line: number, value: Record<string, unknown> } | { line: number, e
 /** NDJSON: one JSON object per line; blank lines are skipped (their numbers still count). */
 async function * ndjsonItems (input: Readable): AsyncGenerator<Item> {
   let line = 0
-  for await (const text of createInterface({ input, crlfDelay: Infinity })) {
-    line++
-    if (text.trim() === '') continue
-    try {
-      const value: unknown = JSON.parse(text)
-      if (value === null || typeof value !== 'object' || Array.isArray(value)) yield { line, error: 'is not a JSON object' }
-      else yield { line, value: value as Record<string, unknown> }
-    } catch (err) {
-      yield { line, error: `is not valid JSON: ${(err as Error).message}` }
+  const lines = createInterface({ input, crlfDelay: Infinity })
+  try {
+    for await (const text of lines) {
+      line++
+      if (text.trim() === '') continue
+      try {
+        const value: unknown = JSON.parse(text)
+        if (value === null || typeof value !== 'object' || Array.isArray(value)) yield { line, error: 'is not a JSON object' }
+        else yield { line, value: value as Record<string, unknown> }
+      } catch (err) {
+        yield { line, error: `is not valid JSON: ${(err as Error).message}` }
+      }
     }
+  } finally {
+    // Left early too (a 413, a failed batch): the interface lets go of the body.
+    lines.close()
   }
 }
 
@@ -178,6 +184,10 @@ export function createTransfer (db: Database, repository: UsersRepository, audit
         })
       } catch (err) {
         if (!(err instanceof DryRun)) throw err
+      } finally {
+        // Read to its end or left early (a 413, a failed batch): an error the body has later (its client gone
+        // while the answer is written) ends here, not thrown at the process by a reader that has stopped.
+        input.destroy()
       }
       return report
     },

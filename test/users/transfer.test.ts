@@ -195,7 +195,7 @@ t.test('an API client imports (no createdBy: the audit names the client); bodies
   t.equal((await app.pg.pool.query("SELECT 1 FROM users WHERE email = 'half@example.com'")).rowCount, 0, 'nothing of a body cut short')
 })
 
-t.test('a body that fails before the import reads it (its client gone while the transaction begins): the import fails, nothing stays, the process goes on', async (t) => {
+t.test('a body that fails while the import is not reading it (before: its client gone while the transaction begins; after: while the answer is written): nothing stays, the process goes on', async (t) => {
   const app = await build(t, { env: { WEBHOOK_DISPATCHER: 'false' } })
   const admin = await createAdmin(app)
   for (const format of ['ndjson', 'csv'] as const) {
@@ -207,5 +207,18 @@ t.test('a body that fails before the import reads it (its client gone while the 
     await t.rejects(pending, /the client went away/, `${format}: the import fails with the body's error`)
   }
   t.equal((await app.pg.pool.query("SELECT 1 FROM users WHERE email = 'early@example.com'")).rowCount, 0, 'nothing imported')
+
+  // And one that fails after the import has stopped reading it (here a row that fails the import; a 413 or a
+  // failed batch alike), while its answer is on its way: the error ends with the import's reading.
+  for (const format of ['ndjson', 'csv'] as const) {
+    const body = new PassThrough()
+    // (csv-parse answers a record when the next one begins)
+    body.write(format === 'ndjson' ? '{"email":"late@example.com"}\n' : 'email\r\nlate@example.com\r\nnext@example.com\r\n')
+    const stop = Object.assign(() => { throw new Error('the import stops here') }, { errors: null })
+    await t.rejects(app.users.transfer.import(body, { format, dryRun: false, maxBytes: 1_000_000, validate: stop }, { type: 'admin', id: admin.id, requestId: 'late', ip: '127.0.0.1' }), /the import stops here/)
+    body.destroy(new Error('the client went away'))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    t.ok(body.destroyed, `${format}: the body's late error came and went`)
+  }
   await waitUntil(() => app.pg.pool.idleCount === app.pg.pool.totalCount, { what: 'the imports\' connections back in the pool' })
 })
