@@ -15,7 +15,16 @@ export interface FirehoseTransportOptions extends Omit<ShipperOptions, 'report'>
 
 export default function firehoseTransport (options: FirehoseTransportOptions) {
   const { reportFd = 1, ...shipperOptions } = options
-  const shipper = new FirehoseShipper({ ...shipperOptions, report: (line) => { writeSync(reportFd, line) } })
+  const shipper = new FirehoseShipper({
+    ...shipperOptions,
+    report: (line) => {
+      try {
+        writeSync(reportFd, line)
+      } catch {
+        // stdout closed or full (EPIPE, EAGAIN): this report is lost; thrown, it would end the worker and the shipping.
+      }
+    }
+  })
   const stream = build((source) => {
     source.on('data', (line: string) => { shipper.push(line) })
   }, {

@@ -11,7 +11,7 @@ import pino, { type DestinationStream } from 'pino'
 import { loadConfig } from '../../src/config.ts'
 import { serverOptions } from '../../src/server-options.ts'
 import { firehoseWorker, logStream } from '../../src/log/destination.ts'
-import type { FirehoseTransportOptions } from '../../src/log/firehose-transport.ts'
+import firehoseTransport, { type FirehoseTransportOptions } from '../../src/log/firehose-transport.ts'
 import { LogCapture, waitUntil } from '../helper.ts'
 import { firehosePeer, STREAM, type FirehosePeer } from './firehose-peer.ts'
 
@@ -139,4 +139,17 @@ t.test('in the worker: an outage fills the bounded buffer, drops the oldest, rep
   t.ok(got.every((n, i) => i === 0 || n > (got[i - 1] as number)), 'in order, none twice')
   t.equal(got.at(-1), 1999, 'the newest kept')
   t.notOk(peer.delivered.some((r) => r.includes('firehose')), 'reports never go to Firehose')
+})
+
+t.test('a report that cannot be written (stdout gone) is lost, and the shipping goes on', async (t) => {
+  const peer = await firehosePeer(t)
+  await peer.stop()
+  // A descriptor no process has: writeSync throws EBADF, as it throws EPIPE for a closed stdout.
+  const stream = firehoseTransport({ deliveryStream: STREAM, region: 'us-east-1', endpoint: peer.url, credentials: { accessKeyId: 'AKIDW', secretAccessKey: 'x' }, bufferBytes: 64 * 1024, flushInterval: 1, retryBase: 5, retryMax: 20, reportInterval: 20, reportFd: 1 << 30 })
+  stream.shipper.push('{"n":1}')
+  await waitUntil(() => stream.shipper.stats().failedAttempts >= 3, { what: 'failed attempts, each reported', timeout: 20_000 })
+  await peer.start()
+  await waitUntil(() => peer.delivered.length === 1, { what: 'the line delivered once Firehose is back', timeout: 20_000 })
+  await stream.shipper.close()
+  t.same(peer.delivered, ['{"n":1}'])
 })
