@@ -165,15 +165,19 @@ export default fp(async (app) => {
   keyring.start()
   app.addHook('onClose', async () => { keyring.stop() })
 
+  /** The public key (PEM) a token's kid names among the fleet's (the keyring); `unknown()` is thrown when no instance holds it. */
+  async function fleetKey (kid: unknown, unknown: () => Error): Promise<string> {
+    const key = await keyring.keyFor(String(kid))
+    if (key === undefined) throw unknown()
+    return key.pem
+  }
+
   await app.register(fastifyJwt, {
     secret: {
       private: keys.privatePem,
       // With `decode.complete`, @fastify/jwt hands over the decoded token: pick the verifying key by its kid.
-      public: async (_request: FastifyRequest, decoded: TokenOrHeader) => {
-        const key = await keyring.keyFor(String((decoded as { header: { kid?: string } }).header.kid))
-        if (key === undefined) throw new errors.Unauthorized('The access token was signed by an unknown key')
-        return key.pem
-      }
+      public: async (_request: FastifyRequest, decoded: TokenOrHeader) =>
+        await fleetKey((decoded as { header: { kid?: string } }).header.kid, () => new errors.Unauthorized('The access token was signed by an unknown key'))
     },
     // fast-jwt's own reason (bad signature, expired, which claim), for the log line of the 401.
     messages: { authorizationTokenInvalid: (err: Error) => `Authorization token is invalid: ${err.message}` },
@@ -197,11 +201,7 @@ export default fp(async (app) => {
   // Verified, like an access token, by the key its kid names among the fleet's (the keyring): the two steps of a
   // login may reach two instances, one of them holding the next key during a rotation, or a restarted one.
   const verifyMfa = createVerifier({
-    key: async ({ header }: { header: { kid?: unknown } }) => {
-      const key = await keyring.keyFor(String(header.kid))
-      if (key === undefined) throw new Error('the mfa_token was signed by an unknown key')
-      return key.pem
-    },
+    key: async ({ header }: { header: { kid?: unknown } }) => await fleetKey(header.kid, () => new Error('the mfa_token was signed by an unknown key')),
     algorithms: ['EdDSA'],
     allowedIss: issuer,
     allowedAud: mfaAudience,
