@@ -120,11 +120,11 @@ export function createTransfer (db: Database, repository: UsersRepository, audit
       const report: ImportReportView = { dryRun: opts.dryRun, rows: 0, created: 0, duplicates: 0, invalid: 0, skipped: [], errors: [] }
       const input = body.pipe(byteLimit(opts.maxBytes))
       body.on('error', (err) => input.destroy(err))
-      // Until the items are read (once the transaction has begun), an error of the body (its client gone) is
-      // kept for the reading: without a listener of its own, it would be thrown at the process.
+      // An error of the body (its client gone) while no reader listens — before the reading starts (once the
+      // transaction has begun) or after it has stopped (a 413, a failed batch) — is kept here, not thrown at the
+      // process by the stream's pipe; one from before fails the import when the reading would start.
       let early: Error | null = null
-      const keep = (err: Error): void => { early ??= err }
-      input.on('error', keep)
+      input.on('error', (err) => { early ??= err })
       // Loaded by the first CSV import: an instance that never imports CSV does not hold the parser.
       const parseCsv = opts.format === 'csv' ? (await import('csv-parse')).parse : undefined
       const invalid = (line: number, found: Array<{ path: string, message: string }>): void => {
@@ -156,7 +156,6 @@ export function createTransfer (db: Database, repository: UsersRepository, audit
             inFlight.catch(() => {})
             batch = []
           }
-          input.off('error', keep)
           if (early !== null) throw early
           for await (const item of parseCsv !== undefined ? csvItems(input, parseCsv) : ndjsonItems(input)) {
             if (++report.rows > IMPORT_MAX_ROWS) throw new errors.BodyTooLarge(`An import takes at most ${IMPORT_MAX_ROWS} rows: split the file`)
@@ -184,10 +183,6 @@ export function createTransfer (db: Database, repository: UsersRepository, audit
         })
       } catch (err) {
         if (!(err instanceof DryRun)) throw err
-      } finally {
-        // Read to its end or left early (a 413, a failed batch): an error the body has later (its client gone
-        // while the answer is written) ends here, not thrown at the process by a reader that has stopped.
-        input.destroy()
       }
       return report
     },
