@@ -1,8 +1,10 @@
 import t from 'tap'
+import fc from 'fast-check'
 import { hmac } from '../src/infra/crypto.ts'
 import { CLUSTERED_MATCHES, createLister, MAX_WINDOW, planSearch, type ListSpec } from '../src/infra/paging/lister.ts'
 import pg from 'pg'
 import { containsFraction, matchFraction, MEMO_BYTES, MEMO_TERMS, statisticsReader, termMemo, type SearchStatistics } from '../src/infra/paging/estimate.ts'
+import { instants, iso, isoOfTimestamp, utc } from '../src/infra/sql.ts'
 import { build, waitUntil } from './helper.ts'
 
 const spec: ListSpec = {
@@ -19,10 +21,10 @@ const spec: ListSpec = {
 }
 const ID = '00000000-0000-4000-8000-000000000001'
 
-t.test('statements: one SQL text per shape, named (but a search\'s count), keyset after the cursor, no OFFSET', async (t) => {
+t.test('statements: one SQL text per shape, named (but a search\'s count), keyset after the cursor, no OFFSET, a list\'s instants read by `instants`', async (t) => {
   const lister = createLister(spec, 'secret-key-for-tests')
   const first = lister.statements({ limit: 10 })
-  t.same(first.page, { name: 'things_1', text: 'SELECT id, label, created_at::text AS "_k" FROM things ORDER BY created_at ASC, id ASC LIMIT $1', values: [11] })
+  t.same(first.page, { name: 'things_1', text: 'SELECT id, label, created_at::text AS "_k" FROM things ORDER BY created_at ASC, id ASC LIMIT $1', values: [11], types: instants })
   t.equal(first.count, null)
   t.equal(first.fallback, null, 'no search, no fallback')
   t.same(lister.statements({ limit: 3 }).page.name, 'things_1', 'the same shape reuses its statement')
@@ -32,7 +34,8 @@ t.test('statements: one SQL text per shape, named (but a search\'s count), keyse
   t.same(after.page, {
     name: 'things_2',
     text: 'SELECT id, label, label AS "_k" FROM things WHERE label = $1 AND (label, id) < ($2::text, $3::uuid) ORDER BY label DESC, id DESC LIMIT $4',
-    values: ['x', 'b', ID, 11]
+    values: ['x', 'b', ID, 11],
+    types: instants
   })
   t.same(after.count, { name: 'things_3', text: 'SELECT count(*)::int AS total FROM things WHERE label = $1', values: ['x'] })
 
@@ -41,13 +44,15 @@ t.test('statements: one SQL text per shape, named (but a search\'s count), keyse
     name: 'things_4',
     text: 'SELECT id, label, "_k" FROM (SELECT *, created_at::text AS "_k", created_at AS "_s" FROM things WHERE label = $1 ORDER BY created_at ASC, id ASC LIMIT $3) AS things' +
       ' WHERE label LIKE $2 ORDER BY "_s" ASC, id ASC LIMIT $4',
-    values: ['x', '%a_b%', 120, 6]
+    values: ['x', '%a_b%', 120, 6],
+    types: instants
   }, 'a search: a window of the sort order (20 rows per row of the page unless told), parameters transformed')
   t.same(searched.fallback, {
     name: 'things_5',
     text: 'SELECT id, label, created_at::text AS "_k" FROM (SELECT *, created_at AS "_s" FROM search($2) AS things WHERE label = $1 ORDER BY created_at ASC, id ASC LIMIT $3) AS things' +
       ' ORDER BY "_s" ASC, id ASC',
-    values: ['x', '%a_b%', 6]
+    values: ['x', '%a_b%', 6],
+    types: instants
   }, 'and the read through the search index, the page cut from the sorted matches before its columns are made')
   t.same(searched.count, { name: undefined, text: 'SELECT count(*)::int AS total FROM things WHERE label = $1 AND label LIKE $2', values: ['x', '%a_b%'] }, 'the count is planned for its term')
 
@@ -56,7 +61,8 @@ t.test('statements: one SQL text per shape, named (but a search\'s count), keyse
   t.same(clustered.fallback, {
     name: 'things_7',
     text: 'SELECT id, label, label AS "_k" FROM (SELECT *, label AS "_s" FROM search($2) AS things WHERE label = $1 ORDER BY label ASC, id ASC LIMIT $3) AS things ORDER BY "_s" ASC, id ASC',
-    values: ['x', '%a_b%', 6]
+    values: ['x', '%a_b%', 6],
+    types: instants
   }, 'sorted on the searched column the same')
   for (const s of [first, after, searched, clustered]) t.notMatch(`${s.page.text} ${s.fallback?.text ?? ''}`, /OFFSET/i)
   t.same(await lister.plan({ limit: 5, q: 'a' }), { first: 'window', window: 120, fraction: null }, 'no statistics (no database): a window first')
@@ -176,4 +182,31 @@ t.test('statistics are read from pg_stats, again once their time is up, and a fa
   const ended = new pg.Pool({ connectionString: app.databaseUrl })
   await ended.end()
   t.equal(await statisticsReader(ended, 'users', ['email'])(), null, 'a failed read')
+})
+
+t.test('a list\'s instants (utc, read through `instants`) are iso()\'s text: PostgreSQL\'s to_char for the same instant', async (t) => {
+  const app = await build(t)
+  // Seconds from the epoch (years 1 to 9999) and microseconds, with the fractions PostgreSQL shortens (trailing zeros) often.
+  const micros = fc.oneof(fc.integer({ min: 0, max: 999_999 }), fc.integer({ min: 0, max: 999 }).map((m) => m * 1000), fc.integer({ min: 0, max: 9 }).map((d) => d * 100_000), fc.constant(0))
+  const instantsAt = fc.sample(fc.tuple(fc.integer({ min: -62_135_596_800, max: 253_402_300_799 }), micros), 2000)
+  const edges: Array<[number, number]> = [[0, 0], [1_733_408_252, 120_000], [1_733_408_252, 999_999], [1_733_408_252, 1], [-1, 999_999], [-62_135_596_800, 0], [253_402_300_799, 999_999], [951_825_600, 500_000]]
+  const pairs = [...edges, ...instantsAt]
+  const { rows } = await app.db.query<{ list: string, one: string }>({
+    text: `SELECT ${utc('x')} AS list, ${iso('x')} AS one FROM (SELECT 'epoch'::timestamptz + make_interval(secs => s) + u * interval '1 microsecond' AS x
+      FROM unnest($1::float8[], $2::int[]) AS i(s, u)) AS instants`,
+    values: [pairs.map(([s]) => s), pairs.map(([, u]) => u)],
+    types: instants
+  })
+  t.equal(rows.length, pairs.length)
+  t.same(rows.filter((r) => r.list !== r.one), [], 'the same text for every instant')
+  t.equal(rows[1]?.list, '2024-12-05T14:17:32.120Z', 'a fraction PostgreSQL shortened, padded')
+  t.equal(rows[0]?.list, '1970-01-01T00:00:00.000Z', 'no fraction at all')
+  t.equal(rows[2]?.list, '2024-12-05T14:17:32.999Z', 'truncated to the millisecond, as iso() does')
+
+  for (const text of ['infinity', '-infinity', '10000-01-01 00:00:00', '0044-03-15 12:00:00 BC', '2026-12-05 14:17:21.1234567', '12/05/2026 14:17:21.303', '2026-12-05T14:17:21', '2026-12-05 14:17']) {
+    t.throws(() => isoOfTimestamp(text), RangeError, `refused: ${text}`)
+  }
+  await t.rejects(app.db.query({ text: `SELECT ${utc("'infinity'::timestamptz")} AS at`, types: instants }), RangeError, 'an instant it cannot show fails the statement')
+  t.same((await app.db.query({ text: `SELECT ${utc("'2026-12-05 14:17:21.5+00'::timestamptz")} AS at, 2::int8 AS n`, types: instants })).rows, [{ at: '2026-12-05T14:17:21.500Z', n: '2' }],
+    'other types as node-postgres reads them')
 })

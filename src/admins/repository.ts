@@ -2,7 +2,7 @@ import type { ADMIN_SORTS, AdminView, Role } from '../../schemas/admins.ts'
 import { hashToken, randomToken } from '../infra/crypto.ts'
 import { violations, type Database, type Queryable } from '../infra/database.ts'
 import { CREATED_AT, textSort, type ListSpec } from '../infra/paging/lister.ts'
-import { iso } from '../infra/sql.ts'
+import { iso, utc } from '../infra/sql.ts'
 import { adminsErrors } from './errors.ts'
 
 /** An admin as the service reads it: what the API shows, plus the password hash (never answered). */
@@ -119,7 +119,7 @@ export const adminsConflict = violations({
  */
 export const ADMINS_LIST: ListSpec = {
   name: 'admins',
-  columns: `id, email, name, confirmed_at IS NOT NULL AS confirmed, role, ${iso('created_at')} AS "createdAt"`,
+  columns: `id, email, name, confirmed_at IS NOT NULL AS confirmed, role, ${utc('created_at')} AS "createdAt"`,
   sorts: { createdAt: CREATED_AT, email: textSort('email'), name: textSort('name') } satisfies Record<typeof ADMIN_SORTS[number], unknown>,
   defaultSort: 'createdAt'
 }

@@ -1,7 +1,7 @@
 import type { AuditEventView as AuditEventRow } from '../../schemas/audit.ts'
 import type { Database, Queryable } from '../infra/database.ts'
 import { createLister, CREATED_AT, type ListSpec, type Page, type PageQuery } from '../infra/paging/lister.ts'
-import { iso } from '../infra/sql.ts'
+import { utc } from '../infra/sql.ts'
 import type { AUDIT_SORTS } from '../../schemas/audit.ts'
 
 export type AuditAction =
@@ -41,7 +41,7 @@ const RECORD = { name: 'audit_record', text: `${AUDIT_INSERT} VALUES ($1, $2, $3
 export const AUDIT_LIST: ListSpec = {
   name: 'audit',
   from: 'audit_events',
-  columns: `id, actor_type AS "actorType", actor_id AS "actorId", action, target_type AS "targetType", target_id AS "targetId", request_id AS "requestId", changes, ${iso('created_at')} AS "createdAt"`,
+  columns: `id, actor_type AS "actorType", actor_id AS "actorId", action, target_type AS "targetType", target_id AS "targetId", request_id AS "requestId", changes, ${utc('created_at')} AS "createdAt"`,
   sorts: { createdAt: CREATED_AT } satisfies Record<typeof AUDIT_SORTS[number], unknown>,
   defaultSort: '-createdAt',
   filters: {

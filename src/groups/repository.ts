@@ -1,7 +1,7 @@
 import type { Actor } from '../infra/actor.ts'
 import type { Database, Queryable } from '../infra/database.ts'
 import { createLister, CREATED_AT, type ListSpec, type Page, type PageQuery } from '../infra/paging/lister.ts'
-import { iso, pageWhere, type Where } from '../infra/sql.ts'
+import { iso, pageWhere, utc, type Where } from '../infra/sql.ts'
 import type { GROUP_SORTS, GroupPatchBody, GroupRefRow, GroupRow, NewGroup } from '../../schemas/groups.ts'
 import type { EventSql } from '../../schemas/webhooks.ts'
 
@@ -10,12 +10,15 @@ const GROUP_EVENT_DATA = "to_jsonb(r) - 'version' - 'externalId'"
 /** A membership event's `data` from a row `r` of (id: the group, user_id). */
 const MEMBERSHIP_EVENT_DATA = "jsonb_build_object('groupId', r.id, 'userId', r.user_id)"
 
-const GROUP_COLUMNS = `id, display_name AS "displayName", description, external_id AS "externalId", version, created_by AS "createdBy", ${iso('created_at')} AS "createdAt", ${iso('updated_at')} AS "updatedAt"`
+/** A group as the API shows it; its instants by `at` (iso, or utc in a list). */
+const columns = (at: (column: string) => string): string =>
+  `id, display_name AS "displayName", description, external_id AS "externalId", version, created_by AS "createdBy", ${at('created_at')} AS "createdAt", ${at('updated_at')} AS "updatedAt"`
+const GROUP_COLUMNS = columns(iso)
 
 /** GET /groups. Every sort has its `(key, id)` index (db/schema/groups.ts); displayName uses the unique index on lower(display_name). */
 export const GROUPS_LIST: ListSpec = {
   name: 'groups',
-  columns: GROUP_COLUMNS,
+  columns: columns(utc),
   sorts: { createdAt: CREATED_AT, displayName: { expr: 'lower(display_name)', type: 'text' } } satisfies Record<typeof GROUP_SORTS[number], unknown>,
   defaultSort: 'createdAt',
   filters: {

@@ -1,13 +1,17 @@
 import type { Actor } from '../infra/actor.ts'
 import type { Database, Queryable } from '../infra/database.ts'
 import { createLister, CREATED_AT, textSort, type ListSpec, type Page, type PageQuery } from '../infra/paging/lister.ts'
-import { containsPattern, iso, pageWhere, type Where } from '../infra/sql.ts'
+import { containsPattern, instants, iso, pageWhere, utc, type Where } from '../infra/sql.ts'
 import type { GroupRefRow } from '../../schemas/groups.ts'
 import type { NewUser, USER_SORTS, UserPatchBody, UserRow } from '../../schemas/users.ts'
 import type { EventSql } from '../../schemas/webhooks.ts'
 
-/** A user as the REST API shows it (and the export writes it), with `version` for its ETag. */
-const COLUMNS = `id, email, name, active, version, created_by AS "createdBy", ${iso('created_at')} AS "createdAt", ${iso('updated_at')} AS "updatedAt"`
+/** A user as the REST API shows it (and the export writes it), with `version` for its ETag; its instants by `at` (iso, or utc for many rows). */
+const columns = (at: (column: string) => string): string =>
+  `id, email, name, active, version, created_by AS "createdBy", ${at('created_at')} AS "createdAt", ${at('updated_at')} AS "updatedAt"`
+const COLUMNS = columns(iso)
+/** The users of a list's page or an export's batch (`types: instants`). */
+const LIST_COLUMNS = columns(utc)
 /** The SCIM attributes besides: SCIM shows them, the REST API does not. */
 const SCIM_KEYS = ['userName', 'externalId', 'givenName', 'familyName']
 const USER_COLUMNS = `${COLUMNS}, user_name AS "userName", external_id AS "externalId", given_name AS "givenName", family_name AS "familyName"`
@@ -24,7 +28,7 @@ const USER_EVENT_DATA = `to_jsonb(r) - 'version' - ${SCIM_KEYS.map((k) => `'${k}
 export const USERS_LIST: ListSpec = {
   name: 'users',
   // The REST user only: SCIM's attributes are read by SCIM's own listing (pageWhere below).
-  columns: COLUMNS,
+  columns: LIST_COLUMNS,
   sorts: { createdAt: CREATED_AT, email: textSort('email'), name: textSort("coalesce(name, '')") } satisfies Record<typeof USER_SORTS[number], unknown>,
   defaultSort: 'createdAt',
   filters: {
@@ -120,8 +124,9 @@ export function createUsersRepository (db: Database, secretKey: string, auditIns
   /** A page of the export: every user, by creation time and id (the index users_created_at_id_idx). */
   const EXPORT_PAGE = {
     name: 'users_export_page',
-    text: `SELECT ${COLUMNS}, created_at::text AS _k FROM users
-      WHERE $1::text IS NULL OR (created_at, id) > ($1::timestamptz, $2::uuid) ORDER BY created_at, id LIMIT $3`
+    text: `SELECT ${LIST_COLUMNS}, created_at::text AS _k FROM users
+      WHERE $1::text IS NULL OR (created_at, id) > ($1::timestamptz, $2::uuid) ORDER BY created_at, id LIMIT $3`,
+    types: instants
   }
   const one = async (tx: Queryable, config: { name: string, text: string }, values: unknown[]): Promise<UserRow | null> =>
     (await tx.query<UserRow>({ ...config, values })).rows[0] ?? null

@@ -1,6 +1,6 @@
 import type { Database, Queryable } from '../infra/database.ts'
 import { createLister, CREATED_AT, type ListSpec, type Page, type PageQuery } from '../infra/paging/lister.ts'
-import { iso } from '../infra/sql.ts'
+import { iso, utc } from '../infra/sql.ts'
 import type { DeliveryView, WebhookEventType, WebhookView } from '../../schemas/webhooks.ts'
 
 /** Channel the dispatchers LISTEN on; NOTIFY is delivered when the inserting transaction commits. */
@@ -37,13 +37,15 @@ export interface Recorded {
   disabled: { id: string, url: string, createdBy: string | null } | null
 }
 
-const ENDPOINT_COLUMNS = `id, url, description, events, enabled, disabled_reason AS "disabledReason", ${iso('failing_since')} AS "failingSince",
-  ${iso('created_at')} AS "createdAt", ${iso('updated_at')} AS "updatedAt", version`
+/** An endpoint as the API shows it; its instants by `at` (iso, or utc in a list). */
+const endpointColumns = (at: (column: string) => string): string => `id, url, description, events, enabled, disabled_reason AS "disabledReason",
+  ${at('failing_since')} AS "failingSince", ${at('created_at')} AS "createdAt", ${at('updated_at')} AS "updatedAt", version`
+const ENDPOINT_COLUMNS = endpointColumns(iso)
 
 export const WEBHOOKS_LIST: ListSpec = {
   name: 'webhooks',
   from: 'webhook_endpoints',
-  columns: ENDPOINT_COLUMNS,
+  columns: endpointColumns(utc),
   sorts: { createdAt: CREATED_AT },
   defaultSort: 'createdAt'
 }
@@ -53,8 +55,8 @@ export const DELIVERIES_LIST: ListSpec = {
   name: 'webhook_deliveries',
   from: 'webhook_deliveries',
   columns: `id, message_id AS "messageId", event_type AS "eventType", resource_id AS "resourceId", status,
-    CASE WHEN status = 'pending' THEN ${iso('next_attempt_at')} END AS "nextAttemptAt", ${iso('created_at')} AS "createdAt",
-    ${iso('finished_at')} AS "finishedAt", payload,
+    CASE WHEN status = 'pending' THEN ${utc('next_attempt_at')} END AS "nextAttemptAt", ${utc('created_at')} AS "createdAt",
+    ${utc('finished_at')} AS "finishedAt", payload,
     (SELECT coalesce(jsonb_agg(jsonb_build_object('attemptedAt', ${iso('a.attempted_at')}, 'durationMs', a.duration_ms,
       'statusCode', a.status_code, 'response', a.response, 'error', a.error) ORDER BY a.attempted_at), '[]'::jsonb)
      FROM webhook_attempts a WHERE a.delivery_id = webhook_deliveries.id) AS attempts`,

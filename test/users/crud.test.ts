@@ -20,6 +20,8 @@ t.test('create, read, update, delete', async (t) => {
   t.equal(created.headers.etag, `"${user.id}.1"`)
   t.equal(created.headers['cache-control'], 'no-store')
 
+  const listed = await app.inject({ url: '/users', headers: auth() })
+  t.same(listed.json<Array<{ id: string }>>().find((u) => u.id === user.id), user, 'the list shows the user as its creation did (its instants made in Node, not by to_char: the same text)')
   const read = await app.inject({ url: `/users/${user.id}`, headers: auth() })
   t.equal(read.statusCode, 200)
   t.same(read.json(), { ...user, groups: [] }, 'GET /users/{id} adds the user\'s groups')
