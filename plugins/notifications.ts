@@ -13,6 +13,9 @@ declare module 'fastify' {
   }
 }
 
+/** How often the LISTEN connection is checked (src/infra/notifications.ts): below common NAT and load-balancer idle timeouts (60 s and more). */
+export const LISTEN_HEARTBEAT = 30_000
+
 /**
  * One LISTEN connection per instance, shared by every subscriber (the email
  * outbox, the session cache), on DATABASE_LISTEN_URL or else the main
@@ -27,6 +30,7 @@ export default fp(async (app) => {
     connectionString: app.databaseListenUrl,
     connectionTimeout: app.config.DB_CONNECTION_TIMEOUT,
     retryDelay: 1000,
+    heartbeat: LISTEN_HEARTBEAT,
     log: app.log
   })
   app.decorate('notifications', {

@@ -20,6 +20,14 @@ export interface ListenerOptions {
   connectionTimeout: number
   /** Milliseconds between two connection attempts after a loss. */
   retryDelay: number
+  /**
+   * Milliseconds between two checks that the connection still answers (`SELECT 1`, answered within
+   * connectionTimeout or the connection is lost). A connection dropped silently (a NAT's or a load
+   * balancer's idle timeout, a host gone) sends no error: without the checks it would be found only by
+   * the kernel's keep-alive, two hours later by default, hearing nothing meanwhile. The checks also
+   * keep such idle timeouts from dropping it.
+   */
+  heartbeat: number
   log: FastifyBaseLogger
 }
 
@@ -28,8 +36,9 @@ const CHANNEL = /^[a-z_][a-z0-9_]*$/
 
 /**
  * THE LISTEN connection of an instance: one dedicated PostgreSQL session that
- * listens on every subscribed channel (outbox wake-ups, ended sessions) and
- * is reconnected after it drops. Subscribe before `start`.
+ * listens on every subscribed channel (outbox wake-ups, ended sessions), is
+ * checked every `heartbeat` and is reconnected after it drops. Subscribe
+ * before `start`.
  */
 export class Listener {
   private readonly subscriptions = new Map<string, Subscription[]>()
@@ -69,10 +78,15 @@ export class Listener {
         application_name: 'roster-listener',
         keepAlive: true
       })
+      let check: NodeJS.Timeout | undefined
       const ended = new Promise<unknown>((resolve) => {
         client.on('error', resolve)
         client.on('end', () => resolve(new Error('connection ended')))
         this.drop = () => resolve(null)
+        check = setInterval(() => {
+          const late = setTimeout(() => { resolve(new Error(`the connection did not answer within ${this.opts.connectionTimeout} ms`)) }, this.opts.connectionTimeout).unref()
+          client.query('SELECT 1').then(() => { clearTimeout(late) }, (err: unknown) => { clearTimeout(late); resolve(err) })
+        }, this.opts.heartbeat).unref()
       })
       client.on('notification', (message) => {
         // Only subscribed channels are listened to; PostgreSQL always sends a payload ('' when none).
@@ -95,9 +109,23 @@ export class Listener {
         log.debug({ err }, 'database listener cannot connect')
         lost = true
       }
-      await client.end().catch(() => {})
+      clearInterval(check)
+      await this.close(client)
       await delay(this.opts.retryDelay, undefined, { signal: this.stopping.signal }).catch(() => {})
     }
+  }
+
+  /**
+   * Ends a connection: with a goodbye when it still answers (node-postgres cuts it at once when a
+   * query is pending: a check that got no answer), and within connectionTimeout in any case — a host
+   * gone silent never acknowledges the goodbye, and the instance's shutdown must not wait for it.
+   */
+  private async close (client: pg.Client): Promise<void> {
+    const goodbye = client.end().catch(() => {})
+    if (await Promise.race([goodbye.then(() => true), delay(this.opts.connectionTimeout, false, { ref: false })])) return
+    // node-postgres's own way to cut a connection whose query hangs (Client#end), which a goodbye never reached.
+    (client as unknown as { connection: { stream: { destroy: () => void } } }).connection.stream.destroy()
+    await goodbye
   }
 }
 

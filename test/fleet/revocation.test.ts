@@ -139,7 +139,7 @@ t.test('announcements in payloads under 8000 bytes; a bounded cache; channel nam
 
   const unnamed = await build(t, { env: { DB_PREPARED_STATEMENTS: 'false' } })
   t.ok(unnamed.logs.lines.some((l) => l.level === 40 && /^DB_PREPARED_STATEMENTS=false \(behind a transaction pooler\?\) but no DATABASE_LISTEN_URL/.test(l.msg as string)), 'a likely pooler without a LISTEN URL is warned about')
-  const listener = new Listener({ connectionString: 'postgres://nowhere.invalid/x', connectionTimeout: 100, retryDelay: 10, log: unnamed.log })
+  const listener = new Listener({ connectionString: 'postgres://nowhere.invalid/x', connectionTimeout: 100, retryDelay: 10, heartbeat: 1000, log: unnamed.log })
   t.throws(() => { listener.subscribe('drop table; --', { notify: () => {}, connected: () => {} }) }, { message: /not a channel name/ })
   listener.start() // nothing subscribed: no connection at all
   await listener.stop()

@@ -8,11 +8,15 @@ import net from 'node:net'
 import { sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/node-postgres'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { build, createTestDatabase, type TestContext, waitUntil } from '../helper.ts'
+import pg from 'pg'
+import pino from 'pino'
+import type { FastifyBaseLogger } from 'fastify'
+import { build, createTestDatabase, LogCapture, type TestContext, waitUntil } from '../helper.ts'
 import { freePort } from '../../db/embedded.ts'
 import { errors } from '../../src/infra/errors.ts'
 import { serializeError } from '../../src/server-options.ts'
 import { transaction } from '../../src/infra/database.ts'
+import { Listener, notify } from '../../src/infra/notifications.ts'
 
 t.test('a checked-out connection dying between two statements: no crash, a 503, the pool recovers', async (t) => {
   let backendPid = 0
@@ -128,6 +132,52 @@ t.test('a database that stops answering (a partition): requests fail with 503 wi
   t.equal(pool.totalCount - pool.idleCount, 0, 'no client left checked out: a BEGIN that failed leaked none')
   // Closing waits for every checked-out client: a leaked one would hold it forever.
   await Promise.race([app.close(), sleep(5000).then(() => { throw new Error('the app did not close') })])
+})
+
+t.test('the LISTEN connection behind a partition: found lost by its heartbeat, reconnected after, its subscribers caught up; a stop does not wait for the partition', async (t) => {
+  const databaseUrl = await createTestDatabase(t)
+  const proxy = await freezableProxy(t, databaseUrl)
+  const db = new pg.Pool({ connectionString: databaseUrl })
+  t.after(async () => { await db.end() })
+  const logs = new LogCapture()
+  const log = pino(logs) as unknown as FastifyBaseLogger
+  const listen = (heartbeat: number): { listener: Listener, heard: string[], connected: () => number } => {
+    const listener = new Listener({ connectionString: proxy.url, connectionTimeout: 300, retryDelay: 50, heartbeat, log })
+    const heard: string[] = []
+    let connections = 0
+    listener.subscribe('partition_test', { notify: (payload) => { heard.push(payload) }, connected: () => { connections++ } })
+    listener.start()
+    return { listener, heard, connected: () => connections }
+  }
+  const { listener, heard, connected } = listen(100)
+  t.after(async () => { await listener.stop() })
+  await waitUntil(() => connected() === 1, { what: 'the listener to connect' })
+  await notify(db, 'partition_test', 'before')
+  await waitUntil(() => heard.includes('before'), { what: 'the first notification' })
+
+  proxy.freeze()
+  const frozenAt = Date.now()
+  await waitUntil(() => logs.lines.some((l) => l.msg === 'database listener lost: reconnecting'), { what: 'the loss to be found' })
+  const found = Date.now() - frozenAt
+  t.ok(found < 3000, `the silent connection found lost within the heartbeat and its answer's time (${found} ms), not the kernel's keep-alive's hours`)
+  t.match(logs.lines.find((l) => l.msg === 'database listener lost: reconnecting'), { err: { message: 'the connection did not answer within 300 ms' } })
+  await notify(db, 'partition_test', 'unheard')
+  proxy.thaw()
+  await waitUntil(() => connected() === 2, { what: 'the subscribers told to catch up, reconnected' })
+  t.ok(logs.lines.some((l) => l.msg === 'database listener reconnected'))
+  await notify(db, 'partition_test', 'after')
+  await waitUntil(() => heard.includes('after'), { what: 'notifications heard again' })
+  t.same(heard, ['before', 'after'], 'what was sent while nobody listened is the catching up\'s to find')
+
+  // A stop during a partition, no check pending (its heartbeat is far off): the goodbye is never acknowledged.
+  const quiet = listen(60_000)
+  await waitUntil(() => quiet.connected() === 1, { what: 'the second listener to connect' })
+  proxy.freeze()
+  const stopping = Date.now()
+  await quiet.listener.stop()
+  const stopped = Date.now() - stopping
+  t.ok(stopped < 2000, `stopped within its connection timeout (${stopped} ms), the connection cut`)
+  proxy.thaw()
 })
 
 t.test('database errors in the log: no bound values, no connection objects', async (t) => {
