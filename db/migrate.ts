@@ -6,7 +6,7 @@ import { transaction } from '../src/infra/database.ts'
 import { migrationsDir } from '../src/infra/paths.ts'
 
 /** Arbitrary constant: the advisory lock that serialises migrations across instances. */
-const MIGRATION_LOCK = 7_264_829_113
+export const MIGRATION_LOCK = 7_264_829_113
 
 interface Journal { entries: Array<{ tag: string }> }
 

@@ -67,6 +67,9 @@ export async function openDatabase (config: Config): Promise<{ pool: pg.Pool, cl
   // after may still reach an idle connection, which must not crash the command.
   /* c8 ignore next -- only in that race */
   pool.on('error', () => {})
+  // The client a command holds: its connection failing (a database restarted, a connection terminated)
+  // also fails the statement it runs, which the command reports; unheard, the error would end it with a stack trace.
+  pool.on('connect', (client) => { client.on('error', () => {}) })
   return {
     pool,
     async close () {

@@ -3,7 +3,9 @@ import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import pg from 'pg'
 import { createTestDatabase, waitUntil } from './helper.ts'
+import { MIGRATION_LOCK } from '../db/migrate.ts'
 import { spawnCaptured, spawnEntry } from './process.ts'
 import { freePort } from '../db/embedded.ts'
 import { rootDir } from '../src/infra/paths.ts'
@@ -103,6 +105,24 @@ t.test('npm run migrate applies migrations to DATABASE_URL', async (t) => {
   const invalid = await start('src/cli/migrate.ts', { PORT: 'x' }).done
   t.equal(invalid.code, 1)
   t.match(invalid.stderr, /PORT: must be integer/)
+
+  // Its connection lost while it migrates (here while it waits for another instance's migration lock): one line, exit 1.
+  const holder = new pg.Client({ connectionString: databaseUrl })
+  await holder.connect()
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 })
+  t.teardown(async () => { await holder.end(); await pool.end() })
+  await holder.query('BEGIN')
+  await holder.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK])
+  const waiting = start('src/cli/migrate.ts', { DATABASE_URL: databaseUrl }).done
+  // Read outside the holder's transaction, which would keep its first reading of pg_stat_activity.
+  const terminated = async (): Promise<boolean> => (await pool.query(
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'roster-cli' AND wait_event_type = 'Lock'")).rowCount === 1
+  // A started command takes a few seconds to load (tap's loaders), more on a busy machine.
+  await waitUntil(terminated, { what: 'the command waiting for the lock', timeout: 60_000, interval: 100 })
+  const lost = await waiting
+  t.equal(lost.code, 1)
+  t.equal(lost.stderr, 'roster: migration failed: terminating connection due to administrator command\n', 'its one line, no stack trace')
+  await holder.query('ROLLBACK')
 })
 
 t.test('kill -TERM to `npm start` stops the server and its embedded PostgreSQL', async (t) => {
