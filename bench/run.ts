@@ -359,8 +359,8 @@ async function settledSessionCount (): Promise<number> {
   }
   return last
 }
-/** Statements of the outbox's and the webhooks' dispatchers, which poll in the background whatever the requests. */
-const BACKGROUND = /email_outbox|webhook_deliveries/
+/** Statements of the outbox's and the webhooks' dispatchers, which poll in the background whatever the requests, and the LISTEN connection's check (`SELECT 1`, every 30 s). */
+const BACKGROUND = /email_outbox|webhook_deliveries|^SELECT \$1$/
 if (selected('POST /auth/login')) {
   await db.query("ALTER SYSTEM SET pg_stat_statements.track = 'top'")
   await db.query('SELECT pg_reload_conf()')
