@@ -68,45 +68,62 @@ export class Listener {
   }
 
   private async listen (): Promise<void> {
-    const { log } = this.opts
+    const { log, connectionTimeout } = this.opts
     let lost = false
     let first = true
     while (!this.stopped) {
       const client = new pg.Client({
         connectionString: this.opts.connectionString,
-        connectionTimeoutMillis: this.opts.connectionTimeout,
+        connectionTimeoutMillis: connectionTimeout,
         application_name: 'roster-listener',
         keepAlive: true
       })
-      let check: NodeJS.Timeout | undefined
-      const ended = new Promise<unknown>((resolve) => {
-        client.on('error', resolve)
-        client.on('end', () => resolve(new Error('connection ended')))
-        this.drop = () => resolve(null)
-        check = setInterval(() => {
-          const late = setTimeout(() => { resolve(new Error(`the connection did not answer within ${this.opts.connectionTimeout} ms`)) }, this.opts.connectionTimeout).unref()
-          client.query('SELECT 1').then(() => { clearTimeout(late) }, (err: unknown) => { clearTimeout(late); resolve(err) })
-        }, this.opts.heartbeat).unref()
-      })
+      // Settles once: the connection failed, closed, stopped answering (a reason), or the listener stops (null).
+      let end: (reason: unknown) => void = () => {}
+      const ended = new Promise<unknown>((resolve) => { end = resolve })
+      client.on('error', end)
+      client.on('end', () => { end(new Error('connection ended')) })
+      this.drop = () => { end(null) }
       client.on('notification', (message) => {
         // Only subscribed channels are listened to; PostgreSQL always sends a payload ('' when none).
         for (const s of this.subscriptions.get(message.channel) as Subscription[]) s.notify(message.payload as string)
       })
+      /** `work` on the connection, which is lost unless it is answered within connectionTimeout. */
+      const answered = async (work: () => Promise<unknown>): Promise<void> => {
+        const late = setTimeout(() => { end(new Error(`the connection did not answer within ${connectionTimeout} ms`)) }, connectionTimeout).unref()
+        try {
+          await work()
+        } finally {
+          clearTimeout(late)
+        }
+      }
+      let check: NodeJS.Timeout | undefined
       try {
         await client.connect()
-        for (const channel of this.subscriptions.keys()) await client.query(`LISTEN ${channel}`)
+        // The LISTENs too are answered in time, or the connection is lost: silent from the start, it must not hold the listener.
+        const listening = answered(async () => { for (const channel of this.subscriptions.keys()) await client.query(`LISTEN ${channel}`) })
+        listening.catch(() => {}) // failing after the connection ended, it was reported by `ended`
+        const setUp = await Promise.race([listening.then(() => true), ended])
+        if (setUp !== true) throw setUp ?? new Error('stopped')
         if (lost) log.info('database listener reconnected')
         else if (first) log.info({ channels: [...this.subscriptions.keys()] }, 'database listener connected')
         lost = false
         first = false
         for (const s of [...this.subscriptions.values()].flat()) s.connected()
+        // One check at a time, while listening.
+        let checking = false
+        check = setInterval(() => {
+          if (checking) return
+          checking = true
+          answered(async () => await client.query('SELECT 1')).then(() => { checking = false }, end)
+        }, this.opts.heartbeat).unref()
         const reason = await ended
         if (reason !== null) {
           log.warn({ err: reason }, 'database listener lost: reconnecting')
           lost = true
         }
       } catch (err) {
-        log.debug({ err }, 'database listener cannot connect')
+        if (!this.stopped) log.debug({ err }, 'database listener cannot connect')
         lost = true
       }
       clearInterval(check)

@@ -69,14 +69,25 @@ t.test('a transaction failing for its own reasons rolls back and gives its conne
   t.same((await app.pg.pool.query('SELECT email FROM users')).rows, [], 'rolled back')
 })
 
-/** A TCP proxy to PostgreSQL that can stop forwarding anything, as a network partition does (no RST, no FIN). */
-async function freezableProxy (t: TestContext, databaseUrl: string): Promise<{ url: string, freeze: () => void, thaw: () => void }> {
+/**
+ * A TCP proxy to PostgreSQL that can stop forwarding anything, as a network partition does (no RST, no FIN):
+ * on `freeze`, or once a client has sent what `freezeAfter` matches (it is delivered, its answer is not).
+ */
+async function freezableProxy (t: TestContext, databaseUrl: string, freezeAfter?: RegExp): Promise<{ url: string, freeze: () => void, thaw: () => void }> {
   const target = new URL(databaseUrl)
   const sockets = new Set<net.Socket>()
   let frozen = false
+  let trigger = freezeAfter
+  const freeze = (): void => { frozen = true; for (const s of sockets) s.pause() }
   const server = net.createServer((client) => {
     const upstream = net.connect(Number(target.port), target.hostname)
     client.pipe(upstream).pipe(client)
+    client.on('data', (chunk: Buffer) => {
+      if (trigger?.test(chunk.toString('latin1')) === true) {
+        trigger = undefined
+        freeze()
+      }
+    })
     for (const s of [client, upstream]) {
       sockets.add(s)
       s.on('error', () => {})
@@ -94,7 +105,7 @@ async function freezableProxy (t: TestContext, databaseUrl: string): Promise<{ u
   url.port = String(port)
   return {
     url: url.href,
-    freeze: () => { frozen = true; for (const s of sockets) s.pause() },
+    freeze,
     thaw: () => { frozen = false; for (const s of sockets) s.resume() }
   }
 }
@@ -178,6 +189,40 @@ t.test('the LISTEN connection behind a partition: found lost by its heartbeat, r
   const stopped = Date.now() - stopping
   t.ok(stopped < 2000, `stopped within its connection timeout (${stopped} ms), the connection cut`)
   proxy.thaw()
+})
+
+t.test('the LISTEN connection going silent while it sets up (its LISTEN unanswered): lost within its connection timeout, not held', async (t) => {
+  const databaseUrl = await createTestDatabase(t)
+  const proxy = await freezableProxy(t, databaseUrl, /LISTEN partition_test/)
+  const db = new pg.Pool({ connectionString: databaseUrl })
+  t.after(async () => { await db.end() })
+  const logs = new LogCapture()
+  const listener = new Listener({ connectionString: proxy.url, connectionTimeout: 300, retryDelay: 50, heartbeat: 100, log: pino({ level: 'debug' }, logs) as unknown as FastifyBaseLogger })
+  const heard: string[] = []
+  let connections = 0
+  listener.subscribe('partition_test', { notify: (payload) => { heard.push(payload) }, connected: () => { connections++ } })
+  listener.start()
+  t.after(async () => { await listener.stop() })
+  await waitUntil(() => logs.lines.some((l) => l.msg === 'database listener cannot connect'), { what: 'the unanswered LISTEN to be given up' })
+  t.match(logs.lines.find((l) => l.msg === 'database listener cannot connect'), { err: { message: 'the connection did not answer within 300 ms' } })
+  t.equal(connections, 0, 'not listening yet')
+  proxy.thaw()
+  await waitUntil(() => connections === 1, { what: 'a new connection to listen' })
+  await notify(db, 'partition_test', 'heard')
+  await waitUntil(() => heard.includes('heard'), { what: 'the notification' })
+  t.notOk(logs.lines.some((l) => l.msg === 'database listener lost: reconnecting'), 'it never listened on the silent one')
+
+  // A stop while the LISTEN waits for an answer that will not come: done at once.
+  const again = await freezableProxy(t, databaseUrl, /LISTEN partition_test/)
+  const held = new Listener({ connectionString: again.url, connectionTimeout: 60_000, retryDelay: 50, heartbeat: 60_000, log: pino({ level: 'silent' }) as unknown as FastifyBaseLogger })
+  held.subscribe('partition_test', { notify: () => {}, connected: () => {} })
+  held.start()
+  await sleep(500)
+  const stopping = Date.now()
+  await held.stop()
+  const stopped = Date.now() - stopping
+  t.ok(stopped < 2000, `stopped at once (${stopped} ms), its LISTEN unanswered`)
+  again.thaw()
 })
 
 t.test('database errors in the log: no bound values, no connection objects', async (t) => {
