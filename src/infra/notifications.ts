@@ -79,7 +79,7 @@ export class Listener {
         keepAlive: true
       })
       // Settles once: the connection failed, closed, stopped answering (a reason), or the listener stops (null).
-      let end: (reason: unknown) => void = () => {}
+      let end!: (reason: unknown) => void
       const ended = new Promise<unknown>((resolve) => { end = resolve })
       client.on('error', end)
       client.on('end', () => { end(new Error('connection ended')) })
