@@ -145,6 +145,16 @@ t.test('a database that stops answering (a partition): requests fail with 503 wi
   await Promise.race([app.close(), sleep(5000).then(() => { throw new Error('the app did not close') })])
 })
 
+/** A started Listener on `url`, subscribed to `partition_test`: what it heard, and how many times it began to listen. */
+function listening (url: string, opts: { connectionTimeout: number, heartbeat: number, log: FastifyBaseLogger }): { listener: Listener, heard: string[], connected: () => number } {
+  const listener = new Listener({ connectionString: url, retryDelay: 50, ...opts })
+  const heard: string[] = []
+  let connections = 0
+  listener.subscribe('partition_test', { notify: (payload) => { heard.push(payload) }, connected: () => { connections++ } })
+  listener.start()
+  return { listener, heard, connected: () => connections }
+}
+
 t.test('the LISTEN connection behind a partition: found lost by its heartbeat, reconnected after, its subscribers caught up; a stop does not wait for the partition', async (t) => {
   const databaseUrl = await createTestDatabase(t)
   const proxy = await freezableProxy(t, databaseUrl)
@@ -152,15 +162,7 @@ t.test('the LISTEN connection behind a partition: found lost by its heartbeat, r
   t.after(async () => { await db.end() })
   const logs = new LogCapture()
   const log = pino(logs) as unknown as FastifyBaseLogger
-  const listen = (heartbeat: number): { listener: Listener, heard: string[], connected: () => number } => {
-    const listener = new Listener({ connectionString: proxy.url, connectionTimeout: 300, retryDelay: 50, heartbeat, log })
-    const heard: string[] = []
-    let connections = 0
-    listener.subscribe('partition_test', { notify: (payload) => { heard.push(payload) }, connected: () => { connections++ } })
-    listener.start()
-    return { listener, heard, connected: () => connections }
-  }
-  const { listener, heard, connected } = listen(100)
+  const { listener, heard, connected } = listening(proxy.url, { connectionTimeout: 300, heartbeat: 100, log })
   t.after(async () => { await listener.stop() })
   await waitUntil(() => connected() === 1, { what: 'the listener to connect' })
   await notify(db, 'partition_test', 'before')
@@ -181,7 +183,7 @@ t.test('the LISTEN connection behind a partition: found lost by its heartbeat, r
   t.same(heard, ['before', 'after'], 'what was sent while nobody listened is the catching up\'s to find')
 
   // A stop during a partition, no check pending (its heartbeat is far off): the goodbye is never acknowledged.
-  const quiet = listen(60_000)
+  const quiet = listening(proxy.url, { connectionTimeout: 300, heartbeat: 60_000, log })
   await waitUntil(() => quiet.connected() === 1, { what: 'the second listener to connect' })
   proxy.freeze()
   const stopping = Date.now()
@@ -197,29 +199,23 @@ t.test('the LISTEN connection going silent while it sets up (its LISTEN unanswer
   const db = new pg.Pool({ connectionString: databaseUrl })
   t.after(async () => { await db.end() })
   const logs = new LogCapture()
-  const listener = new Listener({ connectionString: proxy.url, connectionTimeout: 300, retryDelay: 50, heartbeat: 100, log: pino({ level: 'debug' }, logs) as unknown as FastifyBaseLogger })
-  const heard: string[] = []
-  let connections = 0
-  listener.subscribe('partition_test', { notify: (payload) => { heard.push(payload) }, connected: () => { connections++ } })
-  listener.start()
+  const { listener, heard, connected } = listening(proxy.url, { connectionTimeout: 300, heartbeat: 100, log: pino({ level: 'debug' }, logs) as unknown as FastifyBaseLogger })
   t.after(async () => { await listener.stop() })
   await waitUntil(() => logs.lines.some((l) => l.msg === 'database listener cannot connect'), { what: 'the unanswered LISTEN to be given up' })
   t.match(logs.lines.find((l) => l.msg === 'database listener cannot connect'), { err: { message: 'the connection did not answer within 300 ms' } })
-  t.equal(connections, 0, 'not listening yet')
+  t.equal(connected(), 0, 'not listening yet')
   proxy.thaw()
-  await waitUntil(() => connections === 1, { what: 'a new connection to listen' })
+  await waitUntil(() => connected() === 1, { what: 'a new connection to listen' })
   await notify(db, 'partition_test', 'heard')
   await waitUntil(() => heard.includes('heard'), { what: 'the notification' })
   t.notOk(logs.lines.some((l) => l.msg === 'database listener lost: reconnecting'), 'it never listened on the silent one')
 
   // A stop while the LISTEN waits for an answer that will not come: done at once.
   const again = await freezableProxy(t, databaseUrl, /LISTEN partition_test/)
-  const held = new Listener({ connectionString: again.url, connectionTimeout: 60_000, retryDelay: 50, heartbeat: 60_000, log: pino({ level: 'silent' }) as unknown as FastifyBaseLogger })
-  held.subscribe('partition_test', { notify: () => {}, connected: () => {} })
-  held.start()
+  const held = listening(again.url, { connectionTimeout: 60_000, heartbeat: 60_000, log: pino({ level: 'silent' }) as unknown as FastifyBaseLogger })
   await sleep(500)
   const stopping = Date.now()
-  await held.stop()
+  await held.listener.stop()
   const stopped = Date.now() - stopping
   t.ok(stopped < 2000, `stopped at once (${stopped} ms), its LISTEN unanswered`)
   again.thaw()
